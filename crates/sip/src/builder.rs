@@ -1,0 +1,233 @@
+//! Building the messages Tollgate originates: requests on a B-leg and
+//! responses to what it receives.
+//!
+//! Headers are written in the order they are added, every line ends in CRLF,
+//! Content-Length is always computed (never taken from the caller) and a
+//! header value can never smuggle a line break: CR and LF in values become
+//! spaces, which is what a folded value means anyway.
+
+use crate::header::HeaderKind;
+use crate::lex;
+use crate::message::Head;
+use crate::method::Method;
+
+/// A message could not be built.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// A header name is not a token.
+    #[error("header name {0:?} is not a token")]
+    HeaderName(String),
+    /// Content-Length is computed by the builder and cannot be set.
+    #[error("Content-Length is computed by the builder, do not set it")]
+    ContentLength,
+    /// The Request-URI holds white space or control characters.
+    #[error("Request-URI {0:?} contains white space or control characters")]
+    RequestUri(String),
+    /// The reason phrase holds CR or LF.
+    #[error("reason phrase contains a line break")]
+    Reason,
+    /// A status code outside 100–699.
+    #[error("status code {0} is outside 100-699")]
+    StatusCode(u16),
+}
+
+/// Builds one SIP message.
+#[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until build() is called"]
+pub struct MessageBuilder {
+    head: Vec<u8>,
+    body: Vec<u8>,
+    error: Option<BuildError>,
+}
+
+impl MessageBuilder {
+    fn with_start_line(line: &[&[u8]]) -> Self {
+        let mut head = Vec::with_capacity(512);
+        for part in line {
+            head.extend_from_slice(part);
+        }
+        head.extend_from_slice(b"\r\n");
+        Self {
+            head,
+            body: Vec::new(),
+            error: None,
+        }
+    }
+
+    fn fail(&mut self, error: BuildError) {
+        self.error.get_or_insert(error);
+    }
+
+    /// Starts a request: `METHOD uri SIP/2.0`.
+    pub fn request(method: Method<'_>, uri: &[u8]) -> Self {
+        let mut b = Self::with_start_line(&[method.as_bytes(), b" ", uri, b" SIP/2.0"]);
+        if uri.is_empty() || uri.iter().any(|&c| c <= b' ' || c == 0x7f) {
+            b.fail(BuildError::RequestUri(
+                String::from_utf8_lossy(uri).into_owned(),
+            ));
+        }
+        b
+    }
+
+    /// Starts a response: `SIP/2.0 code reason`.
+    pub fn response(code: u16, reason: &str) -> Self {
+        let code_text = code.to_string();
+        let mut b =
+            Self::with_start_line(&[b"SIP/2.0 ", code_text.as_bytes(), b" ", reason.as_bytes()]);
+        if !(100..=699).contains(&code) {
+            b.fail(BuildError::StatusCode(code));
+        }
+        if reason.contains(['\r', '\n']) {
+            b.fail(BuildError::Reason);
+        }
+        b
+    }
+
+    /// Starts a response to `request` as RFC 3261 §8.2.6.2 says: every Via in
+    /// order, From, To, Call-ID and CSeq copied. When the request's To has
+    /// no tag and `to_tag` is given, the tag is added (a UAS adds one to
+    /// every response but 100 Trying).
+    pub fn response_to(
+        request: &Head<'_, '_>,
+        code: u16,
+        reason: &str,
+        to_tag: Option<&[u8]>,
+    ) -> Self {
+        let mut b = Self::response(code, reason);
+        for h in request.headers() {
+            match h.kind {
+                HeaderKind::Via | HeaderKind::From | HeaderKind::CallId | HeaderKind::CSeq => {
+                    b = b.header(h.kind.canonical_name().unwrap_or("Via"), h.value);
+                }
+                HeaderKind::To => {
+                    let needs_tag =
+                        to_tag.is_some() && request.to().is_ok_and(|t| t.tag().is_none());
+                    b = match (needs_tag, to_tag) {
+                        (true, Some(tag)) => b.header("To", [h.value, b";tag=", tag].concat()),
+                        _ => b.header("To", h.value),
+                    };
+                }
+                _ => {}
+            }
+        }
+        b
+    }
+
+    /// Appends a header line. The name must be a token; CR and LF in the
+    /// value are written as spaces. Content-Length may not be set (it is
+    /// computed); Content-Type is written by [`MessageBuilder::body`].
+    pub fn header(mut self, name: &str, value: impl AsRef<[u8]>) -> Self {
+        if !lex::is_token(name.as_bytes()) {
+            self.fail(BuildError::HeaderName(name.to_owned()));
+            return self;
+        }
+        if HeaderKind::from_name(name.as_bytes()) == HeaderKind::ContentLength {
+            self.fail(BuildError::ContentLength);
+            return self;
+        }
+        self.head.extend_from_slice(name.as_bytes());
+        self.head.extend_from_slice(b": ");
+        let value = lex::trim(value.as_ref());
+        self.head.extend(
+            value
+                .iter()
+                .map(|&c| if c == b'\r' || c == b'\n' { b' ' } else { c }),
+        );
+        self.head.extend_from_slice(b"\r\n");
+        self
+    }
+
+    /// Sets the body and writes its Content-Type header.
+    pub fn body(self, content_type: &str, body: impl Into<Vec<u8>>) -> Self {
+        let mut b = self.header("Content-Type", content_type);
+        b.body = body.into();
+        b
+    }
+
+    /// Finishes the message: Content-Length, the empty line, the body.
+    pub fn build(self) -> Result<Vec<u8>, BuildError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let mut out = self.head;
+        out.reserve(24 + self.body.len());
+        out.extend_from_slice(b"Content-Length: ");
+        out.extend_from_slice(self.body.len().to_string().as_bytes());
+        out.extend_from_slice(b"\r\n\r\n");
+        out.extend_from_slice(&self.body);
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::Header;
+    use crate::parse::parse_datagram;
+
+    #[test]
+    fn builds_a_request_that_parses_back() {
+        let bytes = MessageBuilder::request(Method::Invite, b"sip:+15551234567@192.0.2.1:5060")
+            .header("Via", "SIP/2.0/UDP 192.0.2.9;branch=z9hG4bKabc")
+            .header("X-Injected", "a\r\nVia: evil")
+            .body("application/sdp", b"v=0\r\n".to_vec())
+            .build()
+            .unwrap();
+        let mut h = [Header::EMPTY; 8];
+        let m = parse_datagram(&bytes, &mut h).unwrap();
+        assert_eq!(m.head.method(), Some(Method::Invite));
+        assert_eq!(m.head.count(HeaderKind::Via), 1);
+        assert_eq!(
+            m.head.value_by_name(b"x-injected"),
+            Some(&b"a  Via: evil"[..])
+        );
+        assert_eq!(m.body, b"v=0\r\n");
+        assert_eq!(m.head.content_length(), Some(5));
+    }
+
+    #[test]
+    fn response_copies_the_dialog_headers_and_adds_a_to_tag() {
+        let req = b"INVITE sip:b@h SIP/2.0\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1\r\nv: SIP/2.0/UDP b;branch=z9hG4bK2\r\nf: <sip:a@h>;tag=x\r\nt: <sip:b@h>\r\ni: cid\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\n\r\n";
+        let mut h = [Header::EMPTY; 8];
+        let head = parse_datagram(req, &mut h).unwrap().head;
+        let resp = MessageBuilder::response_to(&head, 180, "Ringing", Some(b"srv"))
+            .build()
+            .unwrap();
+        let mut h2 = [Header::EMPTY; 8];
+        let r = parse_datagram(&resp, &mut h2).unwrap().head;
+        assert_eq!(r.status_line().unwrap().code, 180);
+        let branches: Vec<_> = r.vias().map(|v| v.unwrap().branch().unwrap()).collect();
+        assert_eq!(branches, vec![&b"z9hG4bK1"[..], b"z9hG4bK2"]);
+        assert_eq!(r.to().unwrap().tag(), Some(&b"srv"[..]));
+        assert_eq!(r.from().unwrap().tag(), Some(&b"x"[..]));
+        assert_eq!(r.call_id().unwrap(), b"cid");
+        assert_eq!(r.count(HeaderKind::MaxForwards), 0);
+    }
+
+    #[test]
+    fn refuses_what_would_corrupt_the_message() {
+        assert_eq!(
+            MessageBuilder::request(Method::Bye, b"sip:a b").build(),
+            Err(BuildError::RequestUri("sip:a b".into()))
+        );
+        assert_eq!(
+            MessageBuilder::response(200, "OK")
+                .header("Bad Name", "x")
+                .build(),
+            Err(BuildError::HeaderName("Bad Name".into()))
+        );
+        assert_eq!(
+            MessageBuilder::response(200, "OK").header("l", "3").build(),
+            Err(BuildError::ContentLength)
+        );
+        assert_eq!(
+            MessageBuilder::response(99, "Low").build(),
+            Err(BuildError::StatusCode(99))
+        );
+        assert_eq!(
+            MessageBuilder::response(200, "O\r\nK").build(),
+            Err(BuildError::Reason)
+        );
+    }
+}

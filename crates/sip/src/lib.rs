@@ -1,0 +1,45 @@
+//! Sans-IO SIP for Tollgate.
+//!
+//! This crate turns bytes into SIP messages and back, with no sockets, no
+//! clock and no runtime: everything is deterministic and testable in memory.
+//!
+//! ```text
+//!   bytes ──► parse_datagram / parse_stream ──► Message { Head, body }
+//!                                                  │
+//!                      typed views (lazy) ◄────────┤  Head::top_via, cseq, from, …
+//!                      check_request     ◄─────────┘  → ValidRequest | Rejection (400/416/505/drop)
+//!
+//!   RequestBuilder / ResponseBuilder ──► bytes       (messages Tollgate originates)
+//!   digest::*  challenges, credentials, HA1, stateless nonces
+//!   sdp::*     codec listing and filtering of offers/answers
+//! ```
+//!
+//! The parser is zero-copy and httparse-shaped: the caller provides the
+//! header array, headers are byte spans into the receive buffer, and typed
+//! values are computed only when asked for.
+
+#![forbid(unsafe_code)]
+
+pub mod builder;
+pub mod digest;
+mod error;
+pub mod fuzzing;
+pub mod header;
+mod lex;
+mod message;
+mod method;
+mod params;
+mod parse;
+pub mod sdp;
+mod uri;
+pub mod validate;
+
+pub use builder::{BuildError, MessageBuilder};
+pub use error::{HeaderError, HeaderProblem, ParseError, UriError};
+pub use header::HeaderKind;
+pub use message::{Head, Header, Message, RequestLine, StartLine, StatusLine, Version};
+pub use method::Method;
+pub use params::{Param, ParamIter, Params};
+pub use parse::{Limits, Status, StreamItem, parse_datagram, parse_datagram_head, parse_stream};
+pub use uri::{Host, SipUri, TelUri, Uri};
+pub use validate::{Rejection, ValidRequest, ValidResponse, check_request, check_response};

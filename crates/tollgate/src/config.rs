@@ -1,0 +1,409 @@
+//! The configuration file (`tollgate.toml`, every key optional), the
+//! command-line overrides, and their validation. Operational data (accounts,
+//! entries, routes) lives in the database, not here.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// The whole effective configuration.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct Config {
+    /// SIP listeners, realm, TLS material and transaction timers.
+    pub sip: SipConfig,
+    /// The management API.
+    pub api: ApiConfig,
+    /// Where configuration and the audit log are stored.
+    pub store: StoreConfig,
+    /// Threat detection thresholds and block durations.
+    pub firewall: FirewallConfig,
+    /// Response codes for limit breaches.
+    pub limits: LimitsConfig,
+}
+
+/// `[sip]`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct SipConfig {
+    /// Listen URIs: `udp:HOST:PORT`, `tcp:HOST:PORT`, `tls:HOST:PORT`. Empty
+    /// means UDP and TCP on 0.0.0.0:5060, plus TLS on 5061 when a
+    /// certificate is configured.
+    pub listen: Vec<String>,
+    /// The digest realm of challenges.
+    pub realm: String,
+    /// PEM certificate chain for TLS listeners.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for TLS listeners.
+    pub tls_key: Option<PathBuf>,
+    /// RFC 3261 timer T1 (round-trip estimate), milliseconds.
+    pub t1_ms: u64,
+    /// RFC 3261 timer T2 (maximum retransmit interval), milliseconds.
+    pub t2_ms: u64,
+    /// RFC 3261 timer T4 (maximum time a message stays in the network),
+    /// milliseconds.
+    pub t4_ms: u64,
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        Self {
+            listen: Vec::new(),
+            realm: "tollgate".into(),
+            tls_cert: None,
+            tls_key: None,
+            t1_ms: 500,
+            t2_ms: 4_000,
+            t4_ms: 5_000,
+        }
+    }
+}
+
+/// `[api]`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct ApiConfig {
+    /// Address of the management API.
+    pub listen: String,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+        }
+    }
+}
+
+/// `[store]`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct StoreConfig {
+    /// Database URL: `sqlite://FILE` (default) or `postgres://…`.
+    pub url: String,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://tollgate.db".into(),
+        }
+    }
+}
+
+/// `[firewall]`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct FirewallConfig {
+    /// Threat detection on or off.
+    pub enabled: bool,
+    /// Digest failures from one address within a minute that block it.
+    pub auth_failures_per_minute: u32,
+    /// Requests per second from one address that count as a flood.
+    pub flood_requests_per_second: u32,
+    /// First block duration, seconds; doubled for repeat offenders.
+    pub block_duration_s: u64,
+    /// Longest block duration, seconds.
+    pub max_block_duration_s: u64,
+    /// Addresses or CIDRs never blocked automatically.
+    pub trusted: Vec<String>,
+}
+
+impl Default for FirewallConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            auth_failures_per_minute: 20,
+            flood_requests_per_second: 500,
+            block_duration_s: 3_600,
+            max_block_duration_s: 86_400,
+            trusted: Vec::new(),
+        }
+    }
+}
+
+/// `[limits]`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct LimitsConfig {
+    /// Status when a channel limit is reached.
+    pub channel_limit_code: u16,
+    /// Status when a calls-per-second limit is reached.
+    pub cps_limit_code: u16,
+    /// Status when a number fails the dial plan.
+    pub dial_plan_code: u16,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            channel_limit_code: 503,
+            cps_limit_code: 503,
+            dial_plan_code: 403,
+        }
+    }
+}
+
+/// A SIP transport protocol of a listener.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Transport {
+    /// UDP.
+    Udp,
+    /// TCP.
+    Tcp,
+    /// TLS over TCP.
+    Tls,
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Udp => "udp",
+            Self::Tcp => "tcp",
+            Self::Tls => "tls",
+        })
+    }
+}
+
+/// One parsed `--sip` / `sip.listen` value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Listener {
+    /// The transport.
+    pub transport: Transport,
+    /// The address and port to bind.
+    pub addr: SocketAddr,
+}
+
+impl fmt::Display for Listener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.transport, self.addr)
+    }
+}
+
+/// An invalid configuration value, naming the key and the rule broken.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub(crate) struct ConfigError {
+    /// The key, e.g. `sip.listen[1]`.
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+fn invalid(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// Parses `udp:HOST:PORT`, `tcp:…` or `tls:…` with an IP host (IPv6 in
+/// brackets).
+pub(crate) fn parse_listener(field: &str, s: &str) -> Result<Listener, ConfigError> {
+    let shape = || {
+        invalid(
+            field,
+            format!(
+                "{s:?} is not udp:HOST:PORT, tcp:HOST:PORT or tls:HOST:PORT (IPv6 hosts in brackets)"
+            ),
+        )
+    };
+    let (scheme, rest) = s.split_once(':').ok_or_else(shape)?;
+    let transport = match scheme {
+        "udp" => Transport::Udp,
+        "tcp" => Transport::Tcp,
+        "tls" => Transport::Tls,
+        _ => return Err(shape()),
+    };
+    let addr: SocketAddr = rest.parse().map_err(|_| shape())?;
+    Ok(Listener { transport, addr })
+}
+
+impl Config {
+    /// Reads a TOML file; unknown keys are errors (they are usually typos).
+    pub(crate) fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| {
+            let field = e
+                .span()
+                .map(|span| format!("config at byte {}", span.start))
+                .unwrap_or_else(|| "config".into());
+            invalid(field, e.message().to_owned())
+        })
+    }
+
+    /// The listeners to open: the configured ones, or the defaults.
+    pub(crate) fn listeners(&self) -> Result<Vec<Listener>, ConfigError> {
+        if self.sip.listen.is_empty() {
+            let mut defaults = vec!["udp:0.0.0.0:5060", "tcp:0.0.0.0:5060"];
+            if self.sip.tls_cert.is_some() {
+                defaults.push("tls:0.0.0.0:5061");
+            }
+            return defaults
+                .into_iter()
+                .map(|s| parse_listener("sip.listen", s))
+                .collect();
+        }
+        self.sip
+            .listen
+            .iter()
+            .enumerate()
+            .map(|(i, s)| parse_listener(&format!("sip.listen[{i}]"), s))
+            .collect()
+    }
+
+    /// Checks every value; the first problem found is returned.
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        let listeners = self.listeners()?;
+        let needs_tls = listeners.iter().any(|l| l.transport == Transport::Tls);
+        if needs_tls && self.sip.tls_cert.is_none() {
+            return Err(invalid(
+                "sip.tls_cert",
+                "required when a tls: listener is configured",
+            ));
+        }
+        if self.sip.tls_cert.is_some() != self.sip.tls_key.is_some() {
+            return Err(invalid(
+                "sip.tls_key",
+                "tls_cert and tls_key must be given together",
+            ));
+        }
+        if self.sip.realm.is_empty() || self.sip.realm.contains(['"', '\\', '\r', '\n']) {
+            return Err(invalid(
+                "sip.realm",
+                "must be non-empty and contain no quote, backslash or line break",
+            ));
+        }
+        if self.sip.t1_ms == 0 || self.sip.t2_ms < self.sip.t1_ms {
+            return Err(invalid(
+                "sip.t2_ms",
+                "T1 must be positive and T2 at least T1",
+            ));
+        }
+        if self.sip.t4_ms == 0 {
+            return Err(invalid("sip.t4_ms", "must be positive"));
+        }
+        self.api.listen.parse::<SocketAddr>().map_err(|_| {
+            invalid(
+                "api.listen",
+                format!("{:?} is not IP:PORT", self.api.listen),
+            )
+        })?;
+        if !(self.store.url.starts_with("sqlite:") || self.store.url.starts_with("postgres://")) {
+            return Err(invalid(
+                "store.url",
+                "must start with sqlite: or postgres://",
+            ));
+        }
+        let fw = &self.firewall;
+        if fw.block_duration_s == 0 || fw.max_block_duration_s < fw.block_duration_s {
+            return Err(invalid(
+                "firewall.max_block_duration_s",
+                "block_duration_s must be positive and max_block_duration_s at least as long",
+            ));
+        }
+        for (i, t) in fw.trusted.iter().enumerate() {
+            let addr = t.split_once('/').map_or(t.as_str(), |(a, _)| a);
+            let prefix_ok = t.split_once('/').is_none_or(|(a, p)| {
+                let max = if a.contains(':') { 128 } else { 32 };
+                p.parse::<u8>().is_ok_and(|p| p <= max)
+            });
+            if addr.parse::<std::net::IpAddr>().is_err() || !prefix_ok {
+                return Err(invalid(
+                    format!("firewall.trusted[{i}]"),
+                    format!("{t:?} is not an IP address or CIDR"),
+                ));
+            }
+        }
+        for (field, code) in [
+            ("limits.channel_limit_code", self.limits.channel_limit_code),
+            ("limits.cps_limit_code", self.limits.cps_limit_code),
+            ("limits.dial_plan_code", self.limits.dial_plan_code),
+        ] {
+            if !(400..=699).contains(&code) {
+                return Err(invalid(
+                    field,
+                    format!("{code} is not a final error status (400-699)"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The configuration as TOML, for `serve --print-config`.
+    pub(crate) fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_listen_on_udp_and_tcp_5060() {
+        let c = Config::default();
+        c.validate().unwrap();
+        let l: Vec<String> = c
+            .listeners()
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(l, ["udp:0.0.0.0:5060", "tcp:0.0.0.0:5060"]);
+    }
+
+    #[test]
+    fn tls_default_only_with_a_certificate() {
+        let mut c = Config::default();
+        c.sip.tls_cert = Some("cert.pem".into());
+        c.sip.tls_key = Some("key.pem".into());
+        assert_eq!(c.listeners().unwrap().len(), 3);
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn listener_uris() {
+        let l = parse_listener("x", "udp:[::1]:5070").unwrap();
+        assert_eq!(l.addr, "[::1]:5070".parse().unwrap());
+        for bad in [
+            "udp:::1:5060",
+            "sctp:0.0.0.0:5060",
+            "udp:example.com:5060",
+            "tcp:1.2.3.4",
+        ] {
+            let e = parse_listener("sip.listen[0]", bad).unwrap_err();
+            assert_eq!(e.field, "sip.listen[0]", "{bad}");
+        }
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases: [(&str, &str); 7] = [
+            ("[sip]\nlisten = [\"tls:0.0.0.0:5061\"]", "sip.tls_cert"),
+            ("[sip]\nrealm = \"a\\\"b\"", "sip.realm"),
+            ("[sip]\nt1_ms = 5000\nt2_ms = 100", "sip.t2_ms"),
+            ("[api]\nlisten = \"localhost\"", "api.listen"),
+            ("[store]\nurl = \"mysql://x\"", "store.url"),
+            (
+                "[firewall]\ntrusted = [\"10.0.0.0/33\"]",
+                "firewall.trusted[0]",
+            ),
+            ("[limits]\ncps_limit_code = 200", "limits.cps_limit_code"),
+        ];
+        for (text, field) in cases {
+            let err = Config::from_toml(text).unwrap().validate().unwrap_err();
+            assert_eq!(err.field, field, "{text}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_and_printing_round_trips() {
+        assert!(Config::from_toml("[sip]\nrelam = \"x\"").is_err());
+        let mut c = Config::default();
+        c.sip.listen = vec!["udp:127.0.0.1:5080".into()];
+        c.firewall.trusted = vec!["192.0.2.0/24".into()];
+        assert_eq!(Config::from_toml(&c.to_toml()).unwrap(), c);
+    }
+}

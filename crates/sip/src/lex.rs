@@ -4,18 +4,92 @@
 //!
 //! Everything here works on borrowed slices and never allocates.
 
+/// Byte classes, one bit each, looked up in [`CLASSES`]: one load per byte
+/// instead of a chain of comparisons.
+pub(crate) const TOKEN: u8 = 1;
+/// Characters of a SIP URI: unreserved, reserved, `%` and IPv6 brackets.
+pub(crate) const URI: u8 = 2;
+/// Characters of a parameter name: `token` plus URI `param-unreserved`.
+pub(crate) const PNAME: u8 = 4;
+/// Characters of a hostname label (`_` tolerated, as deployed DNS has it).
+pub(crate) const HOST: u8 = 8;
+/// Characters of an unquoted parameter value: token and URI characters
+/// except the `;` that ends a parameter.
+pub(crate) const VALUE: u8 = 16;
+
+const fn classes() -> [u8; 256] {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        let alnum = c.is_ascii_alphanumeric();
+        let token = alnum
+            || matches!(
+                c,
+                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+            );
+        let uri = alnum
+            || matches!(
+                c,
+                b'-' | b'_'
+                    | b'.'
+                    | b'!'
+                    | b'~'
+                    | b'*'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b';'
+                    | b'/'
+                    | b'?'
+                    | b':'
+                    | b'@'
+                    | b'&'
+                    | b'='
+                    | b'+'
+                    | b'$'
+                    | b','
+                    | b'%'
+                    | b'['
+                    | b']'
+            );
+        let pname = token || matches!(c, b'[' | b']' | b'/' | b':' | b'&' | b'$');
+        let host = alnum || matches!(c, b'-' | b'_');
+        let value = (token || uri) && c != b';';
+        t[b] = (token as u8 * TOKEN)
+            | (uri as u8 * URI)
+            | (pname as u8 * PNAME)
+            | (host as u8 * HOST)
+            | (value as u8 * VALUE);
+        b += 1;
+    }
+    t
+}
+
+/// The class bits of every byte.
+pub(crate) static CLASSES: [u8; 256] = classes();
+
+/// True when byte `b` is in every class of `class`.
+#[inline]
+pub(crate) fn is(b: u8, class: u8) -> bool {
+    CLASSES[usize::from(b)] & class == class
+}
+
+/// True when every byte of `s` is in `class`.
+#[inline]
+pub(crate) fn all(s: &[u8], class: u8) -> bool {
+    s.iter().all(|&b| is(b, class))
+}
+
 /// `token` characters of RFC 3261 §25.1: alphanumerics and `-.!%*_+`'~`.
+#[inline]
 pub(crate) fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
-        )
+    is(b, TOKEN)
 }
 
 /// True when `s` is a non-empty `token`.
 pub(crate) fn is_token(s: &[u8]) -> bool {
-    !s.is_empty() && s.iter().all(|&b| is_token_byte(b))
+    !s.is_empty() && all(s, TOKEN)
 }
 
 /// Linear white space inside a header value. Folded lines keep their CRLF in
@@ -62,23 +136,25 @@ pub(crate) fn quoted_len(s: &[u8]) -> Option<usize> {
 /// `angles` is set, outside `<...>`. `Err(())` reports an unterminated quote.
 pub(crate) fn find_unquoted(s: &[u8], sep: u8, angles: bool) -> Result<Option<usize>, ()> {
     let mut i = 0;
-    let mut in_angle = false;
-    while i < s.len() {
-        let b = s[i];
-        if b == b'"' && !in_angle {
-            i += quoted_len(&s[i..]).ok_or(())?;
-            continue;
+    loop {
+        let found = if angles {
+            memchr::memchr3(sep, b'"', b'<', &s[i..])
+        } else {
+            memchr::memchr2(sep, b'"', &s[i..])
+        };
+        let Some(off) = found else {
+            return Ok(None);
+        };
+        let at = i + off;
+        match s[at] {
+            b'"' => i = at + quoted_len(&s[at..]).ok_or(())?,
+            b'<' if angles => match memchr::memchr(b'>', &s[at..]) {
+                Some(close) => i = at + close + 1,
+                None => return Ok(None),
+            },
+            _ => return Ok(Some(at)),
         }
-        if angles && b == b'<' {
-            in_angle = true;
-        } else if angles && b == b'>' {
-            in_angle = false;
-        } else if b == sep && !in_angle {
-            return Ok(Some(i));
-        }
-        i += 1;
     }
-    Ok(None)
 }
 
 /// Iterator over the comma-separated elements of a header value, split
@@ -117,29 +193,6 @@ impl<'b> Iterator for CommaList<'b> {
     }
 }
 
-/// Value of one hexadecimal digit.
-pub(crate) fn hex_val(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
-/// True when every `%` in `s` starts a well-formed `%HH` escape.
-pub(crate) fn escapes_well_formed(s: &[u8]) -> bool {
-    let mut i = 0;
-    while let Some(off) = memchr::memchr(b'%', &s[i..]) {
-        let p = i + off;
-        match (s.get(p + 1), s.get(p + 2)) {
-            (Some(&a), Some(&b)) if hex_val(a).is_some() && hex_val(b).is_some() => i = p + 3,
-            _ => return false,
-        }
-    }
-    true
-}
-
 /// Parses an unsigned decimal number of at most `max`, rejecting empty input,
 /// signs, non-digits and overflow. Leading zeros are allowed (RFC 4475 wsinv).
 pub(crate) fn parse_decimal(s: &[u8], max: u64) -> Option<u64> {
@@ -162,7 +215,9 @@ pub(crate) fn parse_decimal(s: &[u8], max: u64) -> Option<u64> {
 /// Splits `s` at the first `sep`, returning `(before, after)`; without a
 /// separator everything is `before` and `after` is empty.
 pub(crate) fn split_once(s: &[u8], sep: u8) -> (&[u8], Option<&[u8]>) {
-    match memchr::memchr(sep, s) {
+    // A plain scan: the spans split here are short, where memchr's set-up
+    // costs more than it saves.
+    match s.iter().position(|&b| b == sep) {
         Some(i) => (&s[..i], Some(&s[i + 1..])),
         None => (s, None),
     }
@@ -171,6 +226,20 @@ pub(crate) fn split_once(s: &[u8], sep: u8) -> (&[u8], Option<&[u8]>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn byte_classes() {
+        for class in [TOKEN, URI, PNAME, HOST, VALUE] {
+            assert!(is(b'a', class) && is(b'7', class), "{class}");
+            assert!(
+                !is(b' ', class) && !is(b'"', class) && !is(0x80, class),
+                "{class}"
+            );
+        }
+        assert!(is(b';', URI) && !is(b';', VALUE) && !is(b';', TOKEN));
+        assert!(is(b'`', TOKEN) && !is(b'`', URI) && is(b'`', VALUE));
+        assert!(is(b'[', PNAME) && !is(b'[', TOKEN) && !is(b'.', HOST));
+    }
 
     #[test]
     fn trims_folded_white_space() {
@@ -203,12 +272,5 @@ mod tests {
         assert_eq!(parse_decimal(b"-1", 255), None);
         assert_eq!(parse_decimal(b"", 255), None);
         assert_eq!(parse_decimal(b"36893488147419103232", u64::MAX), None);
-    }
-
-    #[test]
-    fn escapes_are_checked() {
-        assert!(escapes_well_formed(b"a%20b%00"));
-        assert!(!escapes_well_formed(b"%Z%45"));
-        assert!(!escapes_well_formed(b"abc%4"));
     }
 }

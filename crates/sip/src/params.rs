@@ -88,32 +88,49 @@ pub struct ParamIter<'b> {
     rest: Option<&'b [u8]>,
 }
 
-/// Characters allowed in a parameter name: `token` plus the URI
-/// `param-unreserved` set of RFC 3261 §25.1.
-fn is_pname_byte(b: u8) -> bool {
-    lex::is_token_byte(b) || matches!(b, b'[' | b']' | b'/' | b':' | b'&' | b'$')
+fn skip_lws(s: &[u8], mut i: usize) -> usize {
+    while i < s.len() && lex::is_lws(s[i]) {
+        i += 1;
+    }
+    i
 }
 
-fn parse_param(piece: &[u8]) -> Result<Param<'_>, Malformed> {
-    let piece = lex::trim(piece);
-    let (name, value) = match memchr::memchr(b'=', piece) {
-        Some(eq) => (lex::trim(&piece[..eq]), Some(lex::trim(&piece[eq + 1..]))),
-        None => (piece, None),
-    };
-    if name.is_empty() || !name.iter().all(|&b| is_pname_byte(b)) {
+/// Reads one parameter from the start of `s` in a single pass, returning it
+/// and what follows its `;` (`None` at the end of the span).
+fn next_param(s: &[u8]) -> Result<(Param<'_>, Option<&[u8]>), Malformed> {
+    let mut i = skip_lws(s, 0);
+    let name_start = i;
+    while i < s.len() && lex::is(s[i], lex::PNAME) {
+        i += 1;
+    }
+    let name = &s[name_start..i];
+    if name.is_empty() {
         return Err(Malformed);
     }
-    if let Some(v) = value {
-        let well_formed = if v.first() == Some(&b'"') {
-            lex::quoted_len(v) == Some(v.len())
+    i = skip_lws(s, i);
+    let mut value = None;
+    if s.get(i) == Some(&b'=') {
+        i = skip_lws(s, i + 1);
+        let value_start = i;
+        if s.get(i) == Some(&b'"') {
+            i += lex::quoted_len(&s[i..]).ok_or(Malformed)?;
         } else {
-            !v.is_empty() && !lex::has_lws(v) && !v.contains(&b'"')
-        };
-        if !well_formed {
+            while i < s.len() && lex::is(s[i], lex::VALUE) {
+                i += 1;
+            }
+        }
+        if i == value_start {
             return Err(Malformed);
         }
+        value = Some(&s[value_start..i]);
+        i = skip_lws(s, i);
     }
-    Ok(Param { name, value })
+    let param = Param { name, value };
+    match s.get(i) {
+        None => Ok((param, None)),
+        Some(b';') => Ok((param, Some(&s[i + 1..]))),
+        Some(_) => Err(Malformed),
+    }
 }
 
 impl<'b> Iterator for ParamIter<'b> {
@@ -121,17 +138,16 @@ impl<'b> Iterator for ParamIter<'b> {
 
     fn next(&mut self) -> Option<Self::Item> {
         let rest = self.rest?;
-        let (piece, next) = match lex::find_unquoted(rest, b';', false) {
-            Ok(Some(i)) => (&rest[..i], Some(&rest[i + 1..])),
-            Ok(None) => (rest, None),
-            Err(()) => {
-                self.rest = None;
-                return Some(Err(Malformed));
+        match next_param(rest) {
+            Ok((param, next)) => {
+                self.rest = next;
+                Some(Ok(param))
             }
-        };
-        let param = parse_param(piece);
-        self.rest = if param.is_ok() { next } else { None };
-        Some(param)
+            Err(e) => {
+                self.rest = None;
+                Some(Err(e))
+            }
+        }
     }
 }
 

@@ -268,22 +268,22 @@ fn tokenize_header(line: &[u8]) -> Header<'_> {
         kind: HeaderKind::Malformed,
         value: b"",
     };
-    let Some(colon) = memchr::memchr(b':', line) else {
-        return malformed;
-    };
-    let name = &line[..colon];
-    let name_end = name
-        .iter()
-        .rposition(|&b| b != b' ' && b != b'\t')
-        .map_or(0, |i| i + 1);
-    let name = &name[..name_end];
-    if !lex::is_token(name) {
+    // One pass over the name: token bytes, optional blanks, then the colon.
+    let mut i = 0;
+    while i < line.len() && lex::is_token_byte(line[i]) {
+        i += 1;
+    }
+    let name = &line[..i];
+    while i < line.len() && (line[i] == b' ' || line[i] == b'\t') {
+        i += 1;
+    }
+    if name.is_empty() || line.get(i) != Some(&b':') {
         return malformed;
     }
     Header {
         name,
         kind: HeaderKind::from_name(name),
-        value: lex::trim(&line[colon + 1..]),
+        value: lex::trim(&line[i + 1..]),
     }
 }
 

@@ -129,44 +129,31 @@ fn is_scheme(s: &[u8]) -> bool {
             .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
 }
 
-/// Characters that may appear in a SIP URI: unreserved, reserved, `%` and
-/// the brackets of IPv6 references (RFC 3261 §25.1).
-fn is_sip_uri_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'_'
-                | b'.'
-                | b'!'
-                | b'~'
-                | b'*'
-                | b'\''
-                | b'('
-                | b')'
-                | b';'
-                | b'/'
-                | b'?'
-                | b':'
-                | b'@'
-                | b'&'
-                | b'='
-                | b'+'
-                | b'$'
-                | b','
-                | b'%'
-                | b'['
-                | b']'
-        )
-}
-
 fn parse_sip(rest: &[u8], secure: bool) -> Result<SipUri<'_>, UriError> {
-    if !rest.iter().all(|&b| is_sip_uri_byte(b)) {
-        return Err(UriError::BadCharacter);
+    // One pass validates every character and escape and finds the `@` that
+    // ends the userinfo (`@` may appear nowhere else unescaped).
+    let mut at = None;
+    let mut i = 0;
+    while i < rest.len() {
+        let b = rest[i];
+        if !lex::is(b, lex::URI) {
+            return Err(UriError::BadCharacter);
+        }
+        if b == b'%' {
+            match (rest.get(i + 1), rest.get(i + 2)) {
+                (Some(&h), Some(&l)) if h.is_ascii_hexdigit() && l.is_ascii_hexdigit() => {
+                    i += 3;
+                    continue;
+                }
+                _ => return Err(UriError::BadEscape),
+            }
+        }
+        if b == b'@' && at.is_none() {
+            at = Some(i);
+        }
+        i += 1;
     }
-    if !lex::escapes_well_formed(rest) {
-        return Err(UriError::BadEscape);
-    }
-    let (user, password, after_user) = match memchr::memchr(b'@', rest) {
+    let (user, password, after_user) = match at {
         Some(at) => {
             let (user, password) = lex::split_once(&rest[..at], b':');
             if user.is_empty() {
@@ -177,12 +164,9 @@ fn parse_sip(rest: &[u8], secure: bool) -> Result<SipUri<'_>, UriError> {
         None => (None, None, rest),
     };
     let (before_headers, headers) = lex::split_once(after_user, b'?');
-    let (hostport, params) = match memchr::memchr(b';', before_headers) {
-        Some(i) => (&before_headers[..i], &before_headers[i + 1..]),
-        None => (before_headers, &b""[..]),
-    };
+    let (hostport, params) = lex::split_once(before_headers, b';');
     let (host, port) = parse_hostport(hostport)?;
-    let params = Params::new(params);
+    let params = Params::new(params.unwrap_or_default());
     if params.validate().is_err() || before_headers.ends_with(b";") {
         return Err(UriError::BadParam);
     }
@@ -230,32 +214,59 @@ pub(crate) fn parse_hostport(s: &[u8]) -> Result<(Host<'_>, Option<u16>), UriErr
     Ok((host, port))
 }
 
-/// A hostname (`*(domainlabel ".") toplabel ["."]`) or dotted IPv4 address.
+/// A hostname (`*(domainlabel ".") toplabel ["."]`) or dotted IPv4 address,
+/// checked in one pass.
 fn parse_host_name(s: &[u8]) -> Result<Host<'_>, UriError> {
-    if s.is_empty() {
+    let mut numeric = true;
+    let mut label_len = 0usize;
+    let mut prev = b'.';
+    for &b in s {
+        if b == b'.' {
+            // Labels are non-empty and do not end with a hyphen.
+            if label_len == 0 || prev == b'-' {
+                return Err(UriError::BadHost);
+            }
+            label_len = 0;
+        } else {
+            if !lex::is(b, lex::HOST) || (label_len == 0 && b == b'-') {
+                return Err(UriError::BadHost);
+            }
+            numeric &= b.is_ascii_digit();
+            label_len += 1;
+        }
+        prev = b;
+    }
+    if s.is_empty() || prev == b'-' {
         return Err(UriError::BadHost);
     }
-    if s.iter().all(|&b| b.is_ascii_digit() || b == b'.') {
-        let text = std::str::from_utf8(s).map_err(|_| UriError::BadHost)?;
-        return text.parse().map(Host::Ipv4).map_err(|_| UriError::BadHost);
+    if numeric {
+        return parse_ipv4(s).map(Host::Ipv4).ok_or(UriError::BadHost);
     }
-    let labels_ok = s
-        .strip_suffix(b".")
-        .unwrap_or(s)
-        .split(|&b| b == b'.')
-        .all(|label| {
-            !label.is_empty()
-                && label.first() != Some(&b'-')
-                && label.last() != Some(&b'-')
-                && label
-                    .iter()
-                    .all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        });
-    if labels_ok {
-        Ok(Host::Name(s))
-    } else {
-        Err(UriError::BadHost)
+    Ok(Host::Name(s))
+}
+
+/// Dotted-quad IPv4 (no leading zeros beyond a lone `0`, as std requires).
+pub(crate) fn parse_ipv4(s: &[u8]) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut n = 0;
+    let mut value: u16 = 0;
+    let mut digits = 0;
+    for &b in s.iter().chain(std::iter::once(&b'.')) {
+        if b == b'.' {
+            if digits == 0 || n == 4 {
+                return None;
+            }
+            octets[n] = u8::try_from(value).ok()?;
+            n += 1;
+            (value, digits) = (0, 0);
+        } else if b.is_ascii_digit() && digits < 3 && !(digits == 1 && value == 0) {
+            value = value * 10 + u16::from(b - b'0');
+            digits += 1;
+        } else {
+            return None;
+        }
     }
+    (n == 4).then_some(Ipv4Addr::from(octets))
 }
 
 fn is_visual_separator(b: u8) -> bool {
@@ -360,6 +371,22 @@ mod tests {
             ("1sip:x", UriError::BadScheme),
         ] {
             assert_eq!(Uri::parse(s.as_bytes()).unwrap_err(), e, "{s}");
+        }
+    }
+
+    #[test]
+    fn ipv4_addresses() {
+        assert_eq!(parse_ipv4(b"192.0.2.1"), Some(Ipv4Addr::new(192, 0, 2, 1)));
+        assert_eq!(parse_ipv4(b"0.0.0.0"), Some(Ipv4Addr::UNSPECIFIED));
+        for bad in [
+            &b"256.0.0.1"[..],
+            b"1.2.3",
+            b"1.2.3.4.5",
+            b"01.2.3.4",
+            b"1..2.3",
+            b"",
+        ] {
+            assert_eq!(parse_ipv4(bad), None, "{bad:?}");
         }
     }
 

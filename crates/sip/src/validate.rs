@@ -175,7 +175,8 @@ fn check_other_headers(head: &Head<'_, '_>) -> Result<(), HeaderError> {
             seen |= bit;
         }
     }
-    head.vias().try_for_each(|v| v.map(drop))?;
+    // The top Via was parsed by the caller.
+    head.vias().skip(1).try_for_each(|v| v.map(drop))?;
     head.contacts().try_for_each(|c| c.map(drop))?;
     head.routes().try_for_each(|r| r.map(drop))?;
     head.record_routes().try_for_each(|r| r.map(drop))?;

@@ -31,6 +31,7 @@ mod method;
 mod params;
 mod parse;
 pub mod sdp;
+pub mod transaction;
 mod uri;
 pub mod validate;
 

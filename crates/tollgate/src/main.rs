@@ -78,7 +78,13 @@ fn effective_config(args: &ServeArgs) -> anyhow::Result<Config> {
 fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let config = effective_config(args)?;
     if args.print_config {
-        print!("{}", config.to_toml());
+        let mut effective = config.clone();
+        effective.sip.listen = config
+            .listeners()?
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        print!("{}", effective.to_toml());
         return Ok(ExitCode::SUCCESS);
     }
     eprintln!("tollgate: configuration is valid:");

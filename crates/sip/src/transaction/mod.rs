@@ -1,0 +1,691 @@
+//! The RFC 3261 §17 transaction layer, sans-IO.
+//!
+//! Input is pushed, output is pulled, time is passed in:
+//!
+//! ```text
+//!   handle_message(now, peer, bytes) ─┐                ┌─► poll_transmit() → Transmit { peer, data }
+//!   respond(now, id, bytes)          ─┤                ├─► poll_event()    → Event (requests, responses,
+//!   send_request(now, peer, bytes)   ─┼─► TransactionLayer                     cancels, timeouts)
+//!   handle_timeout(now)              ─┘                └─► poll_timeout()  → next Instant to call handle_timeout
+//! ```
+//!
+//! Retransmissions are absorbed here and never reach the core: a repeated
+//! request gets the last response again, a repeated final response gets the
+//! ACK again. Each of the four machines has its own file. Requests that fail
+//! [`check_request`] are answered statelessly (400/416/505) or dropped;
+//! malformed responses are dropped. The number of live transactions is
+//! bounded: beyond it new requests get a stateless 503.
+
+mod invite_client;
+mod invite_server;
+mod non_invite_client;
+mod non_invite_server;
+mod timers;
+
+pub use timers::TimerConfig;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::builder::MessageBuilder;
+use crate::header::{HeaderKind, Rport, Via};
+use crate::message::{Head, Header, StartLine};
+use crate::method::Method;
+use crate::parse::{parse_datagram, parse_datagram_head};
+use crate::validate::{check_request, check_response};
+use invite_client::InviteClient;
+use invite_server::InviteServer;
+use non_invite_client::NonInviteClient;
+use non_invite_server::NonInviteServer;
+
+/// Header lines the layer makes room for when it parses a message.
+pub const MAX_HEADERS: usize = 96;
+
+/// A SIP transport protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// UDP: unreliable, so the layer retransmits.
+    Udp,
+    /// TCP.
+    Tcp,
+    /// TLS over TCP.
+    Tls,
+}
+
+impl Transport {
+    /// True for TCP and TLS: no retransmissions, no lingering.
+    pub fn is_reliable(self) -> bool {
+        !matches!(self, Self::Udp)
+    }
+
+    /// The Via transport token.
+    pub fn via_token(self) -> &'static str {
+        match self {
+            Self::Udp => "UDP",
+            Self::Tcp => "TCP",
+            Self::Tls => "TLS",
+        }
+    }
+}
+
+/// The other end of a message: address, transport and, on stream
+/// transports, the connection it came on (so responses can use it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Peer {
+    /// The remote address.
+    pub addr: SocketAddr,
+    /// The transport.
+    pub transport: Transport,
+    /// The connection, for TCP and TLS.
+    pub flow: Option<u64>,
+}
+
+/// Bytes to send to a peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    /// Where to.
+    pub peer: Peer,
+    /// The whole message.
+    pub data: Bytes,
+}
+
+/// Identifies one transaction for the life of the layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TxId(u64);
+
+/// What the layer reports to the core.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A new request. `id` is its server transaction, to answer with
+    /// [`TransactionLayer::respond`]; `None` for an ACK to a 2xx, which
+    /// belongs to the dialog, not to a transaction.
+    Request {
+        /// The server transaction.
+        id: Option<TxId>,
+        /// Where it came from.
+        peer: Peer,
+        /// The whole message.
+        data: Bytes,
+    },
+    /// A CANCEL matched this INVITE server transaction before its final
+    /// response; the CANCEL itself was answered 200. The core should answer
+    /// the INVITE with 487.
+    Cancelled {
+        /// The INVITE's server transaction.
+        invite: TxId,
+    },
+    /// A response for a client transaction (retransmissions absorbed,
+    /// except 2xx to INVITE, which the dialog layer must see).
+    Response {
+        /// The client transaction.
+        id: TxId,
+        /// The whole message.
+        data: Bytes,
+    },
+    /// A client transaction got no final response in time (timer B or F),
+    /// or an INVITE server transaction got no ACK (timer H).
+    TimedOut {
+        /// The transaction.
+        id: TxId,
+    },
+}
+
+/// Why a core request to the layer failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TxError {
+    /// No live transaction has this id.
+    #[error("no such transaction")]
+    Unknown,
+    /// The transaction cannot send that now (e.g. a second final response).
+    #[error("the transaction cannot send this response in its current state")]
+    InvalidState,
+    /// The message to send does not parse or has no RFC 3261 branch.
+    #[error("message is not a well-formed request with an RFC 3261 branch")]
+    BadMessage,
+    /// The layer holds its maximum number of transactions.
+    #[error("too many live transactions")]
+    Capacity,
+}
+
+/// Where machines put what they want sent and reported.
+pub(crate) struct Out<'a> {
+    transmits: &'a mut VecDeque<Transmit>,
+    events: &'a mut VecDeque<Event>,
+}
+
+impl Out<'_> {
+    fn send(&mut self, peer: Peer, data: Bytes) {
+        self.transmits.push_back(Transmit { peer, data });
+    }
+
+    fn event(&mut self, event: Event) {
+        self.events.push_back(event);
+    }
+}
+
+#[derive(Debug)]
+enum Machine {
+    InviteServer(InviteServer),
+    NonInviteServer(NonInviteServer),
+    InviteClient(InviteClient),
+    NonInviteClient(NonInviteClient),
+}
+
+impl Machine {
+    fn deadline(&self) -> Option<Instant> {
+        match self {
+            Self::InviteServer(m) => m.deadline(),
+            Self::NonInviteServer(m) => m.deadline(),
+            Self::InviteClient(m) => m.deadline(),
+            Self::NonInviteClient(m) => m.deadline(),
+        }
+    }
+
+    fn is_terminated(&self) -> bool {
+        match self {
+            Self::InviteServer(m) => m.is_terminated(),
+            Self::NonInviteServer(m) => m.is_terminated(),
+            Self::InviteClient(m) => m.is_terminated(),
+            Self::NonInviteClient(m) => m.is_terminated(),
+        }
+    }
+
+    fn on_timer(&mut self, now: Instant, out: &mut Out<'_>) {
+        match self {
+            Self::InviteServer(m) => m.on_timer(now, out),
+            Self::NonInviteServer(m) => m.on_timer(now),
+            Self::InviteClient(m) => m.on_timer(now, out),
+            Self::NonInviteClient(m) => m.on_timer(now, out),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Entry {
+    key: Vec<u8>,
+    server: bool,
+    machine: Machine,
+    /// The deadline last pushed on the timer heap, so an unchanged one is
+    /// not pushed twice.
+    armed: Option<Instant>,
+}
+
+/// The transaction layer: every live client and server transaction, their
+/// timers, and the queues of what to send and report.
+#[derive(Debug)]
+pub struct TransactionLayer {
+    config: TimerConfig,
+    max_transactions: usize,
+    next_id: u64,
+    entries: HashMap<TxId, Entry>,
+    server_keys: HashMap<Vec<u8>, TxId>,
+    client_keys: HashMap<Vec<u8>, TxId>,
+    timers: BinaryHeap<Reverse<(Instant, TxId)>>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+}
+
+/// Which machine a request method gets, and how ACK and CANCEL find their
+/// INVITE.
+fn method_class(method: Method<'_>) -> &[u8] {
+    match method {
+        Method::Ack => b"INVITE",
+        other => other.as_bytes(),
+    }
+}
+
+/// The server-side key (RFC 3261 §17.2.3): branch, sent-by and method when
+/// the branch carries the magic cookie; otherwise the RFC 2543 fields
+/// (Request-URI, Call-ID, From tag, CSeq number, top Via).
+fn server_key(head: &Head<'_, '_>, via: &Via<'_>, method: &[u8]) -> Option<Vec<u8>> {
+    let top_raw = head.value(HeaderKind::Via)?;
+    let sent_by = top_raw
+        .split(|&b| b == b';' || b == b',')
+        .next()
+        .unwrap_or(top_raw);
+    let mut key = Vec::with_capacity(96);
+    if via.has_rfc3261_branch() {
+        key.extend_from_slice(b"3261\0");
+        key.extend_from_slice(via.branch()?);
+        key.push(0);
+        key.extend_from_slice(sent_by);
+    } else {
+        key.extend_from_slice(b"2543\0");
+        key.extend_from_slice(head.request_line()?.uri);
+        key.push(0);
+        key.extend_from_slice(head.call_id().ok()?);
+        key.push(0);
+        key.extend_from_slice(head.from().ok()?.tag().unwrap_or_default());
+        key.push(0);
+        key.extend_from_slice(head.cseq().ok()?.seq.to_string().as_bytes());
+        key.push(0);
+        key.extend_from_slice(top_raw);
+    }
+    key.push(0);
+    key.extend_from_slice(method);
+    Some(key)
+}
+
+/// The client-side key (RFC 3261 §17.1.3): branch and CSeq method.
+fn client_key(branch: &[u8], method: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(branch.len() + method.len() + 1);
+    key.extend_from_slice(branch);
+    key.push(0);
+    key.extend_from_slice(method);
+    key
+}
+
+/// Where responses to a request go (RFC 3261 §18.2.2, RFC 3581): back on
+/// the connection for stream transports; for UDP to the source address and
+/// port when `rport` was asked for, else to the source address and the Via
+/// port (5060 by default).
+fn reply_destination(source: Peer, via: &Via<'_>) -> Peer {
+    if source.transport.is_reliable() || via.rport() != Rport::Absent {
+        return source;
+    }
+    let mut to = source;
+    to.addr.set_port(via.port.unwrap_or(5060));
+    to
+}
+
+/// The status code at the start of a response this layer is asked to send.
+fn status_code(data: &[u8]) -> Option<u16> {
+    let code = data.strip_prefix(b"SIP/2.0 ")?.get(..3)?;
+    std::str::from_utf8(code).ok()?.parse().ok()
+}
+
+/// A To tag for stateless responses: stable for a given request, so a
+/// retransmission gets the same answer.
+fn stateless_tag(head: &Head<'_, '_>) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in [head.value(HeaderKind::CallId), head.value(HeaderKind::Via)] {
+        for &b in part.unwrap_or_default() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    format!("sl{h:016x}")
+}
+
+impl TransactionLayer {
+    /// A layer with these timers and at most `max_transactions` live
+    /// transactions.
+    pub fn new(config: TimerConfig, max_transactions: usize) -> Self {
+        Self {
+            config,
+            max_transactions,
+            next_id: 0,
+            entries: HashMap::new(),
+            server_keys: HashMap::new(),
+            client_keys: HashMap::new(),
+            timers: BinaryHeap::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    /// How many transactions are live.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when no transaction is live.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn out(&mut self) -> Out<'_> {
+        Out {
+            transmits: &mut self.transmits,
+            events: &mut self.events,
+        }
+    }
+
+    fn allocate_id(&mut self) -> TxId {
+        self.next_id += 1;
+        TxId(self.next_id)
+    }
+
+    /// Re-arms the timer of `id` after its machine changed, or forgets a
+    /// terminated transaction.
+    fn settle(&mut self, id: TxId) {
+        let Some(entry) = self.entries.get_mut(&id) else {
+            return;
+        };
+        if entry.machine.is_terminated() {
+            let entry = self.entries.remove(&id).expect("entry present");
+            let keys = if entry.server {
+                &mut self.server_keys
+            } else {
+                &mut self.client_keys
+            };
+            if keys.get(&entry.key) == Some(&id) {
+                keys.remove(&entry.key);
+            }
+        } else {
+            let deadline = entry.machine.deadline();
+            if deadline != entry.armed {
+                entry.armed = deadline;
+                if let Some(at) = deadline {
+                    self.timers.push(Reverse((at, id)));
+                }
+            }
+        }
+    }
+
+    fn insert(&mut self, id: TxId, key: Vec<u8>, server: bool, machine: Machine) {
+        if server {
+            self.server_keys.insert(key.clone(), id);
+        } else {
+            self.client_keys.insert(key.clone(), id);
+        }
+        self.entries.insert(
+            id,
+            Entry {
+                key,
+                server,
+                machine,
+                armed: None,
+            },
+        );
+        self.settle(id);
+    }
+
+    /// Answers a request without creating a transaction.
+    fn reply_stateless(&mut self, head: &Head<'_, '_>, to: Peer, status: u16, reason: &str) {
+        let tag = stateless_tag(head);
+        let needs_tag = status > 100;
+        let built =
+            MessageBuilder::response_to(head, status, reason, needs_tag.then_some(tag.as_bytes()));
+        let built = if status == 503 {
+            built.header("Retry-After", "5")
+        } else {
+            built
+        };
+        if let Ok(data) = built.build() {
+            self.transmits.push_back(Transmit {
+                peer: to,
+                data: data.into(),
+            });
+        }
+    }
+
+    /// Takes one received message (a datagram, or one framed stream
+    /// message).
+    pub fn handle_message(&mut self, now: Instant, peer: Peer, data: Bytes) {
+        let mut headers = [Header::EMPTY; MAX_HEADERS];
+        let msg = match parse_datagram(&data, &mut headers) {
+            Ok(msg) => msg,
+            Err(e) => {
+                if let Some(status) = e.status() {
+                    self.reject_framing(peer, &data, status);
+                }
+                return;
+            }
+        };
+        match msg.head.start() {
+            StartLine::Request(_) => self.on_request(now, peer, &msg.head, &data),
+            StartLine::Response(_) => self.on_response(now, &msg.head, &data),
+        }
+    }
+
+    /// A request whose head parsed but whose body length is wrong.
+    fn reject_framing(&mut self, peer: Peer, data: &[u8], status: u16) {
+        let mut headers = [Header::EMPTY; MAX_HEADERS];
+        let Ok(head) = parse_datagram_head(data, &mut headers) else {
+            return;
+        };
+        if head.method().is_some_and(|m| m != Method::Ack) && head.count(HeaderKind::Via) > 0 {
+            let to = head
+                .top_via()
+                .map_or(peer, |via| reply_destination(peer, &via));
+            self.reply_stateless(&head, to, status, "Bad Request");
+        }
+    }
+
+    fn on_request(&mut self, now: Instant, peer: Peer, head: &Head<'_, '_>, data: &Bytes) {
+        let req = match check_request(head) {
+            Ok(req) => req,
+            Err(rejection) => {
+                let is_ack = head.method() == Some(Method::Ack);
+                if let (Some(status), false) = (rejection.status, is_ack) {
+                    let to = head
+                        .top_via()
+                        .map_or(peer, |via| reply_destination(peer, &via));
+                    self.reply_stateless(head, to, status, rejection.reason);
+                }
+                return;
+            }
+        };
+        let reply_to = reply_destination(peer, &req.top_via);
+        let Some(key) = server_key(head, &req.top_via, method_class(req.method)) else {
+            return;
+        };
+        if let Some(&id) = self.server_keys.get(&key) {
+            self.on_matched_request(now, id, req.method);
+            return;
+        }
+        match req.method {
+            // An ACK without a transaction acknowledges a 2xx: the dialog's.
+            Method::Ack => self.events.push_back(Event::Request {
+                id: None,
+                peer,
+                data: data.clone(),
+            }),
+            Method::Cancel => self.on_cancel(now, head, &req.top_via, reply_to),
+            _ if self.entries.len() >= self.max_transactions => {
+                self.reply_stateless(head, reply_to, 503, "Service Unavailable");
+            }
+            method => {
+                let id = self.allocate_id();
+                let machine = if method == Method::Invite {
+                    Machine::InviteServer(InviteServer::new(
+                        id,
+                        reply_to,
+                        data.clone(),
+                        self.config,
+                        now,
+                    ))
+                } else {
+                    Machine::NonInviteServer(NonInviteServer::new(reply_to, self.config))
+                };
+                self.insert(id, key, true, machine);
+                self.events.push_back(Event::Request {
+                    id: Some(id),
+                    peer,
+                    data: data.clone(),
+                });
+            }
+        }
+    }
+
+    /// A request that matched a live server transaction: a retransmission,
+    /// or the ACK for a non-2xx final response.
+    fn on_matched_request(&mut self, now: Instant, id: TxId, method: Method<'_>) {
+        let mut out = Out {
+            transmits: &mut self.transmits,
+            events: &mut self.events,
+        };
+        match self.entries.get_mut(&id).map(|e| &mut e.machine) {
+            Some(Machine::InviteServer(m)) if method == Method::Ack => m.on_ack(now),
+            Some(Machine::InviteServer(m)) => m.on_retransmission(&mut out),
+            Some(Machine::NonInviteServer(m)) => m.on_retransmission(&mut out),
+            _ => {}
+        }
+        self.settle(id);
+    }
+
+    /// CANCEL (RFC 3261 §9.2): answered 200 when it matches an INVITE
+    /// server transaction (which the core is told about while it is still
+    /// proceeding), 481 otherwise.
+    fn on_cancel(&mut self, now: Instant, head: &Head<'_, '_>, via: &Via<'_>, reply_to: Peer) {
+        let invite =
+            server_key(head, via, b"INVITE").and_then(|k| self.server_keys.get(&k).copied());
+        let Some(cancel_key) = server_key(head, via, b"CANCEL") else {
+            return;
+        };
+        let id = self.allocate_id();
+        let mut machine = NonInviteServer::new(reply_to, self.config);
+        let (status, reason) = if invite.is_some() {
+            (200, "OK")
+        } else {
+            (481, "Call/Transaction Does Not Exist")
+        };
+        let tag = stateless_tag(head);
+        if let Ok(resp) =
+            MessageBuilder::response_to(head, status, reason, Some(tag.as_bytes())).build()
+        {
+            let mut out = self.out();
+            // A fresh transaction in Trying accepts a final response.
+            let _ = machine.respond(now, status, resp.into(), &mut out);
+        }
+        self.insert(id, cancel_key, true, Machine::NonInviteServer(machine));
+        let proceeding =
+            |e: &Entry| matches!(&e.machine, Machine::InviteServer(m) if m.is_proceeding());
+        if let Some(invite) = invite.filter(|i| self.entries.get(i).is_some_and(proceeding)) {
+            self.events.push_back(Event::Cancelled { invite });
+        }
+    }
+
+    fn on_response(&mut self, now: Instant, head: &Head<'_, '_>, data: &Bytes) {
+        let Ok(resp) = check_response(head) else {
+            return;
+        };
+        let Some(branch) = resp.top_via.branch() else {
+            return;
+        };
+        let key = client_key(branch, resp.cseq.method.as_bytes());
+        let Some(&id) = self.client_keys.get(&key) else {
+            return;
+        };
+        let mut out = Out {
+            transmits: &mut self.transmits,
+            events: &mut self.events,
+        };
+        match self.entries.get_mut(&id).map(|e| &mut e.machine) {
+            Some(Machine::InviteClient(m)) => m.on_response(now, resp.code, data.clone(), &mut out),
+            Some(Machine::NonInviteClient(m)) => {
+                m.on_response(now, resp.code, data.clone(), &mut out);
+            }
+            _ => {}
+        }
+        self.settle(id);
+    }
+
+    /// Sends a response on a server transaction.
+    pub fn respond(&mut self, now: Instant, id: TxId, data: Bytes) -> Result<(), TxError> {
+        let code = status_code(&data).ok_or(TxError::BadMessage)?;
+        let mut out = Out {
+            transmits: &mut self.transmits,
+            events: &mut self.events,
+        };
+        let result = match self.entries.get_mut(&id).map(|e| &mut e.machine) {
+            Some(Machine::InviteServer(m)) => m.respond(now, code, data, &mut out),
+            Some(Machine::NonInviteServer(m)) => m.respond(now, code, data, &mut out),
+            _ => Err(TxError::Unknown),
+        };
+        self.settle(id);
+        result
+    }
+
+    /// Starts a client transaction for a request the core built (its top
+    /// Via must carry an RFC 3261 branch) and sends it. ACK is not a
+    /// transaction: send it with [`TransactionLayer::send_stateless`].
+    pub fn send_request(&mut self, now: Instant, peer: Peer, data: Bytes) -> Result<TxId, TxError> {
+        let mut headers = [Header::EMPTY; MAX_HEADERS];
+        let msg = parse_datagram(&data, &mut headers).map_err(|_| TxError::BadMessage)?;
+        let method = msg.head.method().ok_or(TxError::BadMessage)?;
+        let via = msg.head.top_via().map_err(|_| TxError::BadMessage)?;
+        if method == Method::Ack || !via.has_rfc3261_branch() {
+            return Err(TxError::BadMessage);
+        }
+        if self.entries.len() >= self.max_transactions {
+            return Err(TxError::Capacity);
+        }
+        let key = client_key(via.branch().unwrap_or_default(), method.as_bytes());
+        let id = self.allocate_id();
+        let mut out = Out {
+            transmits: &mut self.transmits,
+            events: &mut self.events,
+        };
+        let machine = if method == Method::Invite {
+            Machine::InviteClient(InviteClient::start(
+                id,
+                peer,
+                data.clone(),
+                self.config,
+                now,
+                &mut out,
+            ))
+        } else {
+            Machine::NonInviteClient(NonInviteClient::start(
+                id,
+                peer,
+                data.clone(),
+                self.config,
+                now,
+                &mut out,
+            ))
+        };
+        self.insert(id, key, false, machine);
+        Ok(id)
+    }
+
+    /// Sends a message outside any transaction (an ACK for a 2xx, a 2xx
+    /// retransmission by the core).
+    pub fn send_stateless(&mut self, peer: Peer, data: Bytes) {
+        self.transmits.push_back(Transmit { peer, data });
+    }
+
+    /// Runs every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(&Reverse((at, id))) = self.timers.peek() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            let mut out = Out {
+                transmits: &mut self.transmits,
+                events: &mut self.events,
+            };
+            let Some(entry) = self.entries.get_mut(&id) else {
+                continue;
+            };
+            // A stale heap entry: the machine's deadline moved since.
+            if entry.armed != Some(at) {
+                continue;
+            }
+            entry.armed = None;
+            entry.machine.on_timer(now, &mut out);
+            self.settle(id);
+        }
+    }
+
+    /// When [`TransactionLayer::handle_timeout`] should next be called.
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        while let Some(&Reverse((at, id))) = self.timers.peek() {
+            if self.entries.get(&id).and_then(|e| e.armed) == Some(at) {
+                return Some(at);
+            }
+            self.timers.pop();
+        }
+        None
+    }
+
+    /// The next message to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event for the core.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+}
+
+#[cfg(test)]
+mod tests;

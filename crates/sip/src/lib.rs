@@ -21,6 +21,7 @@
 #![forbid(unsafe_code)]
 
 pub mod builder;
+pub mod corpus;
 pub mod digest;
 mod error;
 pub mod fuzzing;

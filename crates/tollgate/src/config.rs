@@ -38,6 +38,8 @@ pub(crate) struct SipConfig {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key for TLS listeners.
     pub tls_key: Option<PathBuf>,
+    /// PEM CA certificates trusted when Tollgate connects to a TLS peer.
+    pub tls_ca: Option<PathBuf>,
     /// RFC 3261 timer T1 (round-trip estimate), milliseconds.
     pub t1_ms: u64,
     /// RFC 3261 timer T2 (maximum retransmit interval), milliseconds.
@@ -54,6 +56,7 @@ impl Default for SipConfig {
             realm: "tollgate".into(),
             tls_cert: None,
             tls_key: None,
+            tls_ca: None,
             t1_ms: 500,
             t2_ms: 4_000,
             t4_ms: 5_000,

@@ -1,10 +1,10 @@
 //! `tollgate`: the SIP edge's command line.
 //!
 //! `tollgate serve` reads the configuration file and the command-line
-//! overrides, validates them and runs the edge. In this build the SIP
-//! transports and the management API are not wired in yet, so `serve`
-//! validates and prints its configuration (`--print-config`) and otherwise
-//! says plainly that there is no server to run.
+//! overrides, validates them and runs the SIP edge until SIGINT or SIGTERM.
+//! Until authentication exists the edge answers OPTIONS 200 and refuses
+//! every other request with 403 (see `tollgate_edge::OptionsCore`); the
+//! management API is not wired in yet.
 
 mod config;
 
@@ -14,7 +14,9 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
-use crate::config::{Config, parse_listener};
+use std::time::Duration;
+
+use crate::config::{Config, Transport, parse_listener};
 
 /// A SIP edge for VoIP carriers.
 #[derive(Debug, Parser)]
@@ -75,6 +77,73 @@ fn effective_config(args: &ServeArgs) -> anyhow::Result<Config> {
     Ok(config)
 }
 
+/// The edge's settings from the validated configuration.
+fn edge_config(config: &Config) -> anyhow::Result<tollgate_edge::EdgeConfig> {
+    let listen = config
+        .listeners()?
+        .into_iter()
+        .map(|l| tollgate_edge::Listen {
+            transport: match l.transport {
+                Transport::Udp => tollgate_edge::Transport::Udp,
+                Transport::Tcp => tollgate_edge::Transport::Tcp,
+                Transport::Tls => tollgate_edge::Transport::Tls,
+            },
+            addr: l.addr,
+        })
+        .collect();
+    let tls_server = match (&config.sip.tls_cert, &config.sip.tls_key) {
+        (Some(cert), Some(key)) => {
+            let cert = std::fs::read(cert)
+                .with_context(|| format!("sip.tls_cert: reading {}", cert.display()))?;
+            let key = std::fs::read(key)
+                .with_context(|| format!("sip.tls_key: reading {}", key.display()))?;
+            Some(tollgate_edge::server_config(&cert, &key).context("sip.tls_cert / sip.tls_key")?)
+        }
+        _ => None,
+    };
+    let tls_client = match &config.sip.tls_ca {
+        Some(ca) => {
+            let pem = std::fs::read(ca)
+                .with_context(|| format!("sip.tls_ca: reading {}", ca.display()))?;
+            Some(tollgate_edge::client_config(&pem).context("sip.tls_ca")?)
+        }
+        None => None,
+    };
+    Ok(tollgate_edge::EdgeConfig {
+        listen,
+        timers: tollgate_edge::TimerConfig {
+            t1: Duration::from_millis(config.sip.t1_ms),
+            t2: Duration::from_millis(config.sip.t2_ms),
+            t4: Duration::from_millis(config.sip.t4_ms),
+            ..tollgate_edge::TimerConfig::default()
+        },
+        tls_server,
+        tls_client,
+        ..tollgate_edge::EdgeConfig::default()
+    })
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let terminate = tokio::signal::unix::SignalKind::terminate();
+        let Ok(mut term) = tokio::signal::unix::signal(terminate) else {
+            return ctrl_c.await.unwrap_or_default();
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+/// How long in-flight transactions get to finish on shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
 fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let config = effective_config(args)?;
     if args.print_config {
@@ -87,19 +156,34 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         print!("{}", effective.to_toml());
         return Ok(ExitCode::SUCCESS);
     }
-    eprintln!("tollgate: configuration is valid:");
-    for listener in config.listeners()? {
-        eprintln!("  SIP {listener}");
-    }
-    eprintln!("  API {}  store {}", config.api.listen, config.store.url);
-    eprintln!(
-        "tollgate: this build has no SIP transport or API yet, so there is nothing to serve; \
-         `tollgate serve --print-config` shows the configuration"
-    );
-    Ok(ExitCode::from(2))
+    let edge_config = edge_config(&config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let edge = tollgate_edge::Edge::start(edge_config, tollgate_edge::OptionsCore)
+            .await
+            .context("binding the SIP listeners")?;
+        for (transport, addr) in edge.local_addrs() {
+            tracing::info!(transport = transport.via_token(), %addr, "SIP listening");
+        }
+        shutdown_signal().await;
+        tracing::info!("shutting down: listeners closed, finishing in-flight transactions");
+        edge.shutdown(SHUTDOWN_GRACE).await;
+        tracing::info!("stopped");
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TOLLGATE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Serve(args) => serve(args),

@@ -32,7 +32,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use crate::builder::MessageBuilder;
-use crate::header::{HeaderKind, Rport, Via};
+use crate::header::{HeaderKind, Via};
 use crate::message::{Head, Header, StartLine};
 use crate::method::Method;
 use crate::parse::{parse_datagram, parse_datagram_head};
@@ -280,17 +280,14 @@ fn client_key(branch: &[u8], method: &[u8]) -> Vec<u8> {
     key
 }
 
-/// Where responses to a request go (RFC 3261 §18.2.2, RFC 3581): back on
-/// the connection for stream transports; for UDP to the source address and
-/// port when `rport` was asked for, else to the source address and the Via
-/// port (5060 by default).
-fn reply_destination(source: Peer, via: &Via<'_>) -> Peer {
-    if source.transport.is_reliable() || via.rport() != Rport::Absent {
-        return source;
-    }
-    let mut to = source;
-    to.addr.set_port(via.port.unwrap_or(5060));
-    to
+/// Where responses to a request go: back on the same connection for stream
+/// transports (RFC 3261 §18.2.2) and, for UDP, to the source address and
+/// port the request came from, whether or not the client asked for `rport`
+/// (RFC 3581). Symmetric routing is what an edge facing switches behind NAT
+/// must do; a client that sends from a port other than its Via port is the
+/// rare case it gives up.
+fn reply_destination(source: Peer) -> Peer {
+    source
 }
 
 /// The status code at the start of a response this layer is asked to send.
@@ -440,10 +437,7 @@ impl TransactionLayer {
             return;
         };
         if head.method().is_some_and(|m| m != Method::Ack) && head.count(HeaderKind::Via) > 0 {
-            let to = head
-                .top_via()
-                .map_or(peer, |via| reply_destination(peer, &via));
-            self.reply_stateless(&head, to, status, "Bad Request");
+            self.reply_stateless(&head, reply_destination(peer), status, "Bad Request");
         }
     }
 
@@ -453,15 +447,12 @@ impl TransactionLayer {
             Err(rejection) => {
                 let is_ack = head.method() == Some(Method::Ack);
                 if let (Some(status), false) = (rejection.status, is_ack) {
-                    let to = head
-                        .top_via()
-                        .map_or(peer, |via| reply_destination(peer, &via));
-                    self.reply_stateless(head, to, status, rejection.reason);
+                    self.reply_stateless(head, reply_destination(peer), status, rejection.reason);
                 }
                 return;
             }
         };
-        let reply_to = reply_destination(peer, &req.top_via);
+        let reply_to = reply_destination(peer);
         let Some(key) = server_key(head, &req.top_via, method_class(req.method)) else {
             return;
         };

@@ -525,25 +525,25 @@ fn ack_for_a_2xx_goes_to_the_core_without_a_transaction() {
 }
 
 #[test]
-fn responses_follow_via_rules() {
+fn responses_go_back_to_the_source_port_even_without_rport() {
+    let mut layer = TransactionLayer::new(TimerConfig::default(), 10);
+    let now = Instant::now();
+    // Via says port 5061 and asks for no rport; the request came from 40000.
     let source = peer(40000, Transport::Udp);
-    let mut headers = [Header::EMPTY; MAX_HEADERS];
-    let with_rport = request("OPTIONS", "v1");
-    let head = parse_datagram(with_rport.as_bytes(), &mut headers)
-        .unwrap()
-        .head;
-    assert_eq!(reply_destination(source, &head.top_via().unwrap()), source);
     let without = request("OPTIONS", "v2").replace(";rport", "");
+    layer.handle_message(now, source, Bytes::from(without.clone()));
+    let Some(Event::Request { id: Some(id), .. }) = layer.poll_event() else {
+        panic!("request expected");
+    };
     let mut headers = [Header::EMPTY; MAX_HEADERS];
     let head = parse_datagram(without.as_bytes(), &mut headers)
         .unwrap()
         .head;
-    assert_eq!(
-        reply_destination(source, &head.top_via().unwrap())
-            .addr
-            .port(),
-        5061
-    );
+    let resp = MessageBuilder::response_to(&head, 200, "OK", Some(b"t"))
+        .build()
+        .unwrap();
+    layer.respond(now, id, resp.into()).unwrap();
+    assert_eq!(layer.poll_transmit().unwrap().peer, source);
 }
 
 #[test]

@@ -10,19 +10,11 @@ use std::collections::HashMap;
 use tollgate_sip::validate::{accepts, body_type_accepted, unsupported_options};
 use tollgate_sip::{Header, HeaderKind, Host, Message, Method, Uri, digest, header::Contact, sdp};
 
-use crate::support::{HEADERS, Outcome, conformance_dir, judge_datagram, judge_stream, wire_ready};
+use crate::support::{HEADERS, Outcome, conformance_dir, judge_datagram, judge_stream};
 
 /// Reads MANIFEST.tsv: file → expectation class.
 fn manifest(dir: &std::path::Path) -> HashMap<String, String> {
-    let text = std::fs::read_to_string(dir.join("MANIFEST.tsv")).expect("MANIFEST.tsv readable");
-    text.lines()
-        .skip(1)
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let cols: Vec<&str> = l.split('\t').collect();
-            (cols[0].to_owned(), cols[cols.len() - 1].to_owned())
-        })
-        .collect()
+    tollgate_sip::corpus::manifest(dir).into_iter().collect()
 }
 
 /// The outcomes each manifest class allows.
@@ -48,12 +40,7 @@ fn run(file: &str, expected: &str, extra: fn(&Message<'_, '_>)) {
         class_allows(class, expected),
         "{file}: outcome {expected:?} does not fit class {class}"
     );
-    let raw = std::fs::read(dir.join(file)).expect("corpus file readable");
-    let data = if file.starts_with("rfc5118/") {
-        wire_ready(&raw)
-    } else {
-        raw
-    };
+    let data = tollgate_sip::corpus::wire_bytes(&dir, file).expect("corpus file readable");
     let mut headers = [Header::EMPTY; HEADERS];
     let msg = judge_datagram(file, &data, &mut headers, expected);
     judge_stream(file, &data, msg.as_ref());

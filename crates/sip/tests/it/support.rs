@@ -1,7 +1,7 @@
 //! Shared by the corpus tests: locating files, preparing them for the wire,
 //! and judging a message against an expected outcome.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use tollgate_sip::{
     Header, Message, ParseError, Status, StreamItem, check_request, check_response, fuzzing,
@@ -47,63 +47,10 @@ impl Outcome {
     }
 }
 
-/// Where the shared conformance corpus is: `TOLLGATE_CONFORMANCE_DIR`, or
-/// `../shared/conformance` beside the checkout. `None` (after saying so)
-/// when it is missing outside CI; a failure when `CI` is set.
+/// The shared conformance corpus beside the checkout (see
+/// `tollgate_sip::corpus::locate`).
 pub(crate) fn conformance_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("TOLLGATE_CONFORMANCE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance")
-        });
-    if dir.join("MANIFEST.tsv").is_file() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "conformance corpus not found at {} (set TOLLGATE_CONFORMANCE_DIR)",
-        dir.display()
-    );
-    eprintln!(
-        "SKIPPED: conformance corpus not found at {} (set TOLLGATE_CONFORMANCE_DIR)",
-        dir.display()
-    );
-    None
-}
-
-/// Makes an RFC 5118 file wire-ready in memory, as the corpus README says:
-/// LF becomes CRLF, a missing empty line is added and Content-Length is
-/// set to the real body length.
-pub(crate) fn wire_ready(raw: &[u8]) -> Vec<u8> {
-    let mut crlf = Vec::with_capacity(raw.len() + 64);
-    for &b in raw {
-        if b == b'\n' {
-            crlf.push(b'\r');
-        }
-        crlf.push(b);
-    }
-    let split = match crlf.windows(4).position(|w| w == b"\r\n\r\n") {
-        Some(i) => i + 2,
-        None => {
-            crlf.extend_from_slice(b"\r\n");
-            crlf.len() - 2
-        }
-    };
-    let (head, rest) = crlf.split_at(split);
-    let body = &rest[2..];
-    let mut out = Vec::with_capacity(crlf.len());
-    for line in head.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-        let lower = line.to_ascii_lowercase();
-        if lower.starts_with(b"content-length:") || lower.starts_with(b"l:") {
-            out.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
-        } else {
-            out.extend_from_slice(line);
-            out.push(b'\n');
-        }
-    }
-    out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(body);
-    out
+    tollgate_sip::corpus::locate(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
 }
 
 /// Judges a datagram against `expected` and returns the parsed message

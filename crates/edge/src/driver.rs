@@ -1,0 +1,273 @@
+//! The driver: one task that owns the transaction layer and the core, feeds
+//! them received messages and timer expiries, and sends what they produce.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tollgate_sip::transaction::{Event, Peer, TransactionLayer, Transmit, Transport};
+
+use crate::config::EdgeConfig;
+use crate::connections::Connections;
+use crate::core::{Core, answer};
+use crate::stream::{self, StreamContext};
+use crate::udp;
+
+/// A received message on its way to the driver.
+#[derive(Debug)]
+pub(crate) struct Inbound {
+    pub(crate) peer: Peer,
+    pub(crate) data: Bytes,
+}
+
+/// Messages the driver takes from the queue per wake-up.
+const BATCH: usize = 64;
+
+/// A running edge: its bound addresses and the means to stop it.
+#[derive(Debug)]
+pub struct Edge {
+    local: Vec<(Transport, SocketAddr)>,
+    /// `Some(grace)` once shutdown has begun.
+    stop: watch::Sender<Option<Duration>>,
+    driver: JoinHandle<()>,
+    connections: Arc<Connections>,
+}
+
+/// Where the driver sends from.
+struct Senders {
+    udp: Vec<Arc<UdpSocket>>,
+    stream: StreamContext,
+    tls_client: Option<tokio_rustls::TlsConnector>,
+}
+
+impl Senders {
+    async fn send(&self, t: Transmit) {
+        match t.peer.transport {
+            Transport::Udp => {
+                let socket = t
+                    .peer
+                    .flow
+                    .and_then(|i| self.udp.get(usize::try_from(i).ok()?))
+                    .or_else(|| {
+                        self.udp.iter().find(|s| {
+                            s.local_addr()
+                                .is_ok_and(|a| a.is_ipv4() == t.peer.addr.is_ipv4())
+                        })
+                    });
+                if let Some(Err(e)) = match socket {
+                    Some(socket) => Some(socket.send_to(&t.data, t.peer.addr).await),
+                    None => None,
+                } {
+                    tracing::debug!(to = %t.peer.addr, error = %e, "UDP send failed");
+                }
+            }
+            transport => {
+                let writer = self
+                    .stream
+                    .connections
+                    .writer(t.peer.flow, transport, t.peer.addr);
+                let writer = match writer {
+                    Some(w) => Some(w),
+                    None => self.open(transport, t.peer.addr).await,
+                };
+                if writer.is_none_or(|w| w.try_send(t.data).is_err()) {
+                    tracing::debug!(to = %t.peer.addr, "no connection, or its write queue is full");
+                }
+            }
+        }
+    }
+
+    /// Opens a connection for a message whose connection is gone
+    /// (RFC 3261 §18.2.2) or that starts a new one.
+    async fn open(&self, transport: Transport, remote: SocketAddr) -> Option<mpsc::Sender<Bytes>> {
+        let tls = match transport {
+            Transport::Tls => {
+                let connector = self.tls_client.clone()?;
+                let name = rustls_pki_types::ServerName::IpAddress(remote.ip().into());
+                Some((connector, name))
+            }
+            _ => None,
+        };
+        stream::connect(remote, transport, tls, self.stream.clone()).await
+    }
+}
+
+impl Edge {
+    /// Binds every listener and starts the edge with `core`.
+    pub async fn start(config: EdgeConfig, core: impl Core) -> io::Result<Self> {
+        let (inbound_tx, inbound_rx) = mpsc::channel(config.inbound_queue);
+        let (stop, stop_rx) = watch::channel(None);
+        let (closed, closed_rx) = watch::channel(false);
+        let stream_ctx = StreamContext {
+            inbound: inbound_tx.clone(),
+            connections: Arc::new(Connections::new(
+                config.stream.max_connections_per_ip,
+                config.stream.max_connections,
+            )),
+            limits: config.stream,
+            shutdown: closed_rx.clone(),
+        };
+        let mut local = Vec::new();
+        let mut udp_sockets = Vec::new();
+        for listen in &config.listen {
+            match listen.transport {
+                Transport::Udp => {
+                    let socket = Arc::new(UdpSocket::bind(listen.addr).await?);
+                    local.push((Transport::Udp, socket.local_addr()?));
+                    let index = udp_sockets.len() as u64;
+                    tokio::spawn(udp::receive_loop(
+                        socket.clone(),
+                        index,
+                        inbound_tx.clone(),
+                        closed_rx.clone(),
+                    ));
+                    udp_sockets.push(socket);
+                }
+                transport => {
+                    let tls = match transport {
+                        Transport::Tls => Some(tokio_rustls::TlsAcceptor::from(
+                            config.tls_server.clone().ok_or_else(|| {
+                                io::Error::new(
+                                    io::ErrorKind::InvalidInput,
+                                    "TLS listener without a certificate",
+                                )
+                            })?,
+                        )),
+                        _ => None,
+                    };
+                    let listener = TcpListener::bind(listen.addr).await?;
+                    local.push((transport, listener.local_addr()?));
+                    tokio::spawn(stream::accept_loop(
+                        listener,
+                        transport,
+                        tls,
+                        stream_ctx.clone(),
+                        stop_rx.clone(),
+                    ));
+                }
+            }
+        }
+        drop(inbound_tx);
+        let connections = stream_ctx.connections.clone();
+        let senders = Senders {
+            udp: udp_sockets,
+            stream: stream_ctx,
+            tls_client: config
+                .tls_client
+                .clone()
+                .map(tokio_rustls::TlsConnector::from),
+        };
+        let layer = TransactionLayer::new(config.timers, config.max_transactions);
+        let driver = tokio::spawn(drive(layer, core, inbound_rx, senders, stop_rx, closed));
+        Ok(Self {
+            local,
+            stop,
+            driver,
+            connections,
+        })
+    }
+
+    /// The bound addresses, in listener order.
+    pub fn local_addrs(&self) -> &[(Transport, SocketAddr)] {
+        &self.local
+    }
+
+    /// The first bound address of `transport`.
+    pub fn local_addr(&self, transport: Transport) -> Option<SocketAddr> {
+        self.local
+            .iter()
+            .find(|(t, _)| *t == transport)
+            .map(|(_, a)| *a)
+    }
+
+    /// How many TCP and TLS connections are open.
+    pub fn open_connections(&self) -> usize {
+        self.connections.len()
+    }
+
+    /// Stops accepting, answers new requests 503 while in-flight
+    /// transactions finish (at most `grace`), then closes everything.
+    pub async fn shutdown(self, grace: Duration) {
+        let _ = self.stop.send(Some(grace));
+        let _ = tokio::time::timeout(grace + Duration::from_secs(1), self.driver).await;
+    }
+}
+
+/// The driver loop.
+async fn drive(
+    mut layer: TransactionLayer,
+    mut core: impl Core,
+    mut inbound: mpsc::Receiver<Inbound>,
+    senders: Senders,
+    mut stop: watch::Receiver<Option<Duration>>,
+    closed: watch::Sender<bool>,
+) {
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut drain_until: Option<tokio::time::Instant> = None;
+    loop {
+        let next_timer = layer.poll_timeout().map(tokio::time::Instant::from_std);
+        let wake = [next_timer, drain_until].into_iter().flatten().min();
+        tokio::select! {
+            n = inbound.recv_many(&mut batch, BATCH) => {
+                if n == 0 {
+                    break;
+                }
+                let now = std::time::Instant::now();
+                for msg in batch.drain(..) {
+                    layer.handle_message(now, msg.peer, msg.data);
+                }
+            }
+            _ = sleep_until(wake) => {
+                layer.handle_timeout(std::time::Instant::now());
+            }
+            _ = stop.changed(), if drain_until.is_none() => {
+                let grace = stop.borrow().unwrap_or_default();
+                drain_until = Some(tokio::time::Instant::now() + grace);
+            }
+        }
+        let now = std::time::Instant::now();
+        while let Some(event) = layer.poll_event() {
+            match (&event, drain_until) {
+                // Shutting down: new requests are refused, not started.
+                (
+                    Event::Request {
+                        id: Some(id), data, ..
+                    },
+                    Some(_),
+                ) => {
+                    let data = data.clone();
+                    answer(
+                        now,
+                        &mut layer,
+                        *id,
+                        &data,
+                        503,
+                        "Service Unavailable",
+                        &[("Retry-After", "30")],
+                    );
+                }
+                _ => core.on_event(now, event, &mut layer),
+            }
+        }
+        while let Some(t) = layer.poll_transmit() {
+            senders.send(t).await;
+        }
+        if drain_until.is_some_and(|until| layer.is_empty() || tokio::time::Instant::now() >= until)
+        {
+            break;
+        }
+    }
+    let _ = closed.send(true);
+}
+
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

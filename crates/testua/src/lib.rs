@@ -1,0 +1,309 @@
+//! A SIP user agent for tests, over real loopback sockets.
+//!
+//! ```no_run
+//! # async fn demo(server: std::net::SocketAddr) -> std::io::Result<()> {
+//! use tollgate_testua::TestUa;
+//! let mut ua = TestUa::udp(server).await?;
+//! let answer = ua.call("OPTIONS", &format!("sip:{server}")).await?;
+//! assert_eq!(answer.status(), Some(200));
+//! # Ok(()) }
+//! ```
+//!
+//! It frames what it receives exactly as the edge does (datagrams, or
+//! Content-Length framing on TCP and TLS), builds requests with a correct
+//! Via for its own address and transport, and can answer requests it
+//! receives. Every wait has a timeout, so a broken server fails a test
+//! instead of hanging it.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::net::{TcpStream, UdpSocket};
+use tollgate_sip::transaction::{MAX_HEADERS, Transport};
+use tollgate_sip::{
+    Head, Header, Limits, MessageBuilder, Method, Status, StreamItem, parse_datagram, parse_stream,
+};
+
+/// How long [`TestUa::transact`] waits for a final response.
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(5);
+
+/// A byte stream the UA can use (TCP or TLS).
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+enum Channel {
+    Udp(UdpSocket),
+    Stream {
+        reader: ReadHalf<Box<dyn Io>>,
+        writer: WriteHalf<Box<dyn Io>>,
+        buf: BytesMut,
+    },
+}
+
+/// A received message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Received {
+    /// The whole message as received.
+    pub data: Bytes,
+}
+
+impl Received {
+    /// Runs `f` on the parsed head. Panics if the message does not parse:
+    /// the UA only hands out messages that framed.
+    pub fn with_head<R>(&self, f: impl FnOnce(&Head<'_, '_>) -> R) -> R {
+        let mut headers = [Header::EMPTY; MAX_HEADERS];
+        let msg = parse_datagram(&self.data, &mut headers).expect("received message parses");
+        f(&msg.head)
+    }
+
+    /// The status code, for a response.
+    pub fn status(&self) -> Option<u16> {
+        self.with_head(|h| h.status_line().map(|s| s.code))
+    }
+
+    /// The method, for a request.
+    pub fn method(&self) -> Option<String> {
+        self.with_head(|h| h.method().map(|m| m.to_string()))
+    }
+
+    /// The first value of header `name` (any case), as text.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.with_head(|h| {
+            let kind = tollgate_sip::HeaderKind::from_name(name.as_bytes());
+            let value = match kind {
+                tollgate_sip::HeaderKind::Other => h.value_by_name(name.as_bytes()),
+                kind => h.value(kind),
+            };
+            value.map(|v| String::from_utf8_lossy(v).into_owned())
+        })
+    }
+
+    /// The message as (lossy) text, for assertion messages.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.data).into_owned()
+    }
+}
+
+/// A test user agent bound to one server address.
+pub struct TestUa {
+    channel: Channel,
+    transport: Transport,
+    local: SocketAddr,
+    remote: SocketAddr,
+    cseq: u32,
+}
+
+fn random_token() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+fn loopback_for(remote: SocketAddr) -> SocketAddr {
+    if remote.is_ipv4() {
+        SocketAddr::from(([127, 0, 0, 1], 0))
+    } else {
+        SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 0))
+    }
+}
+
+impl TestUa {
+    /// A UA on a fresh UDP socket of `server`'s address family.
+    pub async fn udp(server: SocketAddr) -> io::Result<Self> {
+        let socket = UdpSocket::bind(loopback_for(server)).await?;
+        Ok(Self {
+            local: socket.local_addr()?,
+            channel: Channel::Udp(socket),
+            transport: Transport::Udp,
+            remote: server,
+            cseq: 0,
+        })
+    }
+
+    fn stream(
+        io: Box<dyn Io>,
+        transport: Transport,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> Self {
+        let (reader, writer) = tokio::io::split(io);
+        Self {
+            channel: Channel::Stream {
+                reader,
+                writer,
+                buf: BytesMut::with_capacity(8192),
+            },
+            transport,
+            local,
+            remote,
+            cseq: 0,
+        }
+    }
+
+    /// A UA on a new TCP connection to `server`.
+    pub async fn tcp(server: SocketAddr) -> io::Result<Self> {
+        let tcp = TcpStream::connect(server).await?;
+        let local = tcp.local_addr()?;
+        Ok(Self::stream(Box::new(tcp), Transport::Tcp, local, server))
+    }
+
+    /// A UA on a new TLS connection to `server`, verifying its certificate
+    /// for `server_name` with `config`.
+    pub async fn tls(
+        server: SocketAddr,
+        config: Arc<rustls::ClientConfig>,
+        server_name: &str,
+    ) -> io::Result<Self> {
+        let tcp = TcpStream::connect(server).await?;
+        let local = tcp.local_addr()?;
+        let name = rustls_pki_types::ServerName::try_from(server_name.to_owned())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let tls = tokio_rustls::TlsConnector::from(config)
+            .connect(name, tcp)
+            .await?;
+        Ok(Self::stream(Box::new(tls), Transport::Tls, local, server))
+    }
+
+    /// The UA's own address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// The transport in use.
+    pub fn transport(&self) -> Transport {
+        self.transport
+    }
+
+    /// Sends bytes as they are.
+    pub async fn send_raw(&mut self, data: &[u8]) -> io::Result<()> {
+        match &mut self.channel {
+            Channel::Udp(socket) => socket.send_to(data, self.remote).await.map(drop),
+            Channel::Stream { writer, .. } => {
+                writer.write_all(data).await?;
+                writer.flush().await
+            }
+        }
+    }
+
+    /// A request with Via (this UA's address and transport, a fresh branch,
+    /// rport), From (fresh tag), To, Call-ID, CSeq and Max-Forwards filled
+    /// in. Add headers and a body, then [`TestUa::send`] it.
+    pub fn request(&mut self, method: &str, uri: &str) -> MessageBuilder {
+        self.cseq += 1;
+        MessageBuilder::request(Method::from_token(method.as_bytes()), uri.as_bytes())
+            .header(
+                "Via",
+                format!(
+                    "SIP/2.0/{} {};branch=z9hG4bK{};rport",
+                    self.transport.via_token(),
+                    self.local,
+                    random_token()
+                ),
+            )
+            .header("Max-Forwards", "70")
+            .header(
+                "From",
+                format!("<sip:testua@{}>;tag={}", self.local, random_token()),
+            )
+            .header("To", format!("<{uri}>"))
+            .header("Call-ID", format!("{}@testua", random_token()))
+            .header("CSeq", format!("{} {method}", self.cseq))
+    }
+
+    /// Builds and sends a message.
+    pub async fn send(&mut self, message: MessageBuilder) -> io::Result<Bytes> {
+        let data = Bytes::from(
+            message
+                .build()
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?,
+        );
+        self.send_raw(&data).await?;
+        Ok(data)
+    }
+
+    /// The next message, or `None` after `wait`. On a stream, a framing
+    /// error or a closed connection is an error.
+    pub async fn recv(&mut self, wait: Duration) -> io::Result<Option<Received>> {
+        match tokio::time::timeout(wait, self.recv_inner()).await {
+            Ok(r) => r.map(Some),
+            Err(_) => Ok(None),
+        }
+    }
+
+    async fn recv_inner(&mut self) -> io::Result<Received> {
+        match &mut self.channel {
+            Channel::Udp(socket) => {
+                let mut buf = vec![0u8; 65_535];
+                loop {
+                    let (n, _) = socket.recv_from(&mut buf).await?;
+                    let data = Bytes::copy_from_slice(&buf[..n]);
+                    let mut headers = [Header::EMPTY; MAX_HEADERS];
+                    if parse_datagram(&data, &mut headers).is_ok() {
+                        return Ok(Received { data });
+                    }
+                }
+            }
+            Channel::Stream { reader, buf, .. } => loop {
+                let framed = {
+                    let mut headers = [Header::EMPTY; MAX_HEADERS];
+                    match parse_stream(buf, &mut headers, &Limits::default()) {
+                        Ok(Status::Complete(StreamItem::Message(m))) => Some(m.wire_len()),
+                        Ok(Status::Complete(StreamItem::KeepAlive { len, .. })) => {
+                            let _ = buf.split_to(len);
+                            continue;
+                        }
+                        Ok(Status::Partial) => None,
+                        Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
+                    }
+                };
+                if let Some(len) = framed {
+                    return Ok(Received {
+                        data: buf.split_to(len).freeze(),
+                    });
+                }
+                if reader.read_buf(buf).await? == 0 {
+                    return Err(io::ErrorKind::UnexpectedEof.into());
+                }
+            },
+        }
+    }
+
+    /// Sends a request and waits for its final response (provisional
+    /// responses are skipped), up to [`DEFAULT_WAIT`].
+    pub async fn transact(&mut self, request: MessageBuilder) -> io::Result<Received> {
+        self.send(request).await?;
+        let deadline = tokio::time::Instant::now() + DEFAULT_WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.recv(left).await? {
+                Some(r) if r.status().is_some_and(|c| c >= 200) => return Ok(r),
+                Some(_) => continue,
+                None => return Err(io::ErrorKind::TimedOut.into()),
+            }
+        }
+    }
+
+    /// Sends a fresh `method` request to `uri` and waits for its final
+    /// response: [`TestUa::request`] and [`TestUa::transact`] in one.
+    pub async fn call(&mut self, method: &str, uri: &str) -> io::Result<Received> {
+        let request = self.request(method, uri);
+        self.transact(request).await
+    }
+
+    /// Answers a received request with `code`, as a UAS would.
+    pub async fn respond(&mut self, request: &Received, code: u16, reason: &str) -> io::Result<()> {
+        let tag = random_token();
+        let data = request.with_head(|head| {
+            MessageBuilder::response_to(head, code, reason, Some(tag.as_bytes())).build()
+        });
+        let data = data.map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        self.send_raw(&data).await
+    }
+
+    /// True when nothing arrives within `wait`.
+    pub async fn is_silent_for(&mut self, wait: Duration) -> bool {
+        matches!(self.recv(wait).await, Ok(None))
+    }
+}

@@ -87,7 +87,9 @@ pub fn round_trip(data: &[u8]) {
     let Ok(bytes) = b.build() else {
         return;
     };
-    let mut again = [Header::EMPTY; 64];
+    // The builder always writes Content-Length, which the original may have
+    // lacked: one more header line than it had.
+    let mut again = [Header::EMPTY; 65];
     let re = parse_datagram(&bytes, &mut again).expect("a built message parses");
     let re_line = re.head.request_line().expect("still a request");
     assert_eq!(re_line.method, line.method);

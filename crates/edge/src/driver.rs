@@ -190,8 +190,9 @@ impl Edge {
         self.connections.len()
     }
 
-    /// Stops accepting, answers new requests 503 while in-flight
-    /// transactions finish (at most `grace`), then closes everything.
+    /// Stops accepting, answers new requests 503 while transactions still
+    /// waiting for a final response finish (at most `grace`), then closes
+    /// everything.
     pub async fn shutdown(self, grace: Duration) {
         let _ = self.stop.send(Some(grace));
         let _ = tokio::time::timeout(grace + Duration::from_secs(1), self.driver).await;
@@ -257,8 +258,8 @@ async fn drive(
         while let Some(t) = layer.poll_transmit() {
             senders.send(t).await;
         }
-        if drain_until.is_some_and(|until| layer.is_empty() || tokio::time::Instant::now() >= until)
-        {
+        let settled = layer.awaiting_final() == 0;
+        if drain_until.is_some_and(|until| settled || tokio::time::Instant::now() >= until) {
             break;
         }
     }

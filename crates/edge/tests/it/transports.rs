@@ -110,3 +110,53 @@ async fn shutdown_closes_the_listeners() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(tokio::net::TcpStream::connect(tcp).await.is_err());
 }
+
+/// A core that never answers: its transactions stay in flight.
+struct SilentCore;
+
+impl tollgate_edge::Core for SilentCore {
+    fn on_event(
+        &mut self,
+        _now: std::time::Instant,
+        _event: tollgate_sip::transaction::Event,
+        _layer: &mut tollgate_sip::transaction::TransactionLayer,
+    ) {
+    }
+}
+
+#[tokio::test]
+async fn shutdown_refuses_new_requests_while_in_flight_ones_get_their_grace() {
+    let config = tollgate_edge::EdgeConfig {
+        listen: vec![tollgate_edge::Listen {
+            transport: Transport::Udp,
+            addr: "127.0.0.1:0".parse().unwrap(),
+        }],
+        ..tollgate_edge::EdgeConfig::default()
+    };
+    let edge = tollgate_edge::Edge::start(config, SilentCore)
+        .await
+        .unwrap();
+    let server = addr(&edge, Transport::Udp);
+    let mut caller = TestUa::udp(server).await.unwrap();
+    let invite = caller.request("INVITE", &format!("sip:100@{server}"));
+    caller.send(invite).await.unwrap();
+    let trying = caller.recv(Duration::from_secs(2)).await.unwrap().unwrap();
+    assert_eq!(trying.status(), Some(100), "the layer's own 100 Trying");
+    let started = tokio::time::Instant::now();
+    let stopping = tokio::spawn(edge.shutdown(Duration::from_millis(800)));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut late = TestUa::udp(server).await.unwrap();
+    let refused = late
+        .call("OPTIONS", &format!("sip:{server}"))
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), Some(503));
+    assert_eq!(refused.header("Retry-After").as_deref(), Some("30"));
+    stopping.await.unwrap();
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(700),
+        "grace honoured: {waited:?}"
+    );
+    assert!(waited < Duration::from_secs(3), "grace bounded: {waited:?}");
+}

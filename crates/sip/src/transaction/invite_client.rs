@@ -89,6 +89,11 @@ impl InviteClient {
         matches!(self.state, State::Terminated)
     }
 
+    /// True while no final response has arrived.
+    pub(crate) fn awaits_final(&self) -> bool {
+        matches!(self.state, State::Calling { .. } | State::Proceeding)
+    }
+
     pub(crate) fn on_response(&mut self, now: Instant, code: u16, data: Bytes, out: &mut Out<'_>) {
         match (&self.state, code) {
             (State::Calling { .. } | State::Proceeding, 100..=199) => {

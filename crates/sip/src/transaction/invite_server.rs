@@ -86,6 +86,11 @@ impl InviteServer {
         matches!(self.state, State::Terminated)
     }
 
+    /// True while no final response has been sent.
+    pub(crate) fn awaits_final(&self) -> bool {
+        matches!(self.state, State::Proceeding { .. })
+    }
+
     /// True until a final response is sent: a CANCEL still has an effect.
     pub(crate) fn is_proceeding(&self) -> bool {
         matches!(self.state, State::Proceeding { .. })

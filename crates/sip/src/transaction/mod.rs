@@ -195,6 +195,15 @@ impl Machine {
         }
     }
 
+    fn awaits_final(&self) -> bool {
+        match self {
+            Self::InviteServer(m) => m.awaits_final(),
+            Self::NonInviteServer(m) => m.awaits_final(),
+            Self::InviteClient(m) => m.awaits_final(),
+            Self::NonInviteClient(m) => m.awaits_final(),
+        }
+    }
+
     fn on_timer(&mut self, now: Instant, out: &mut Out<'_>) {
         match self {
             Self::InviteServer(m) => m.on_timer(now, out),
@@ -333,6 +342,16 @@ impl TransactionLayer {
     /// True when no transaction is live.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// How many transactions still wait for a final response. The others
+    /// only linger to absorb retransmissions, so a shutdown need not wait
+    /// for them.
+    pub fn awaiting_final(&self) -> usize {
+        self.entries
+            .values()
+            .filter(|e| e.machine.awaits_final())
+            .count()
     }
 
     fn out(&mut self) -> Out<'_> {

@@ -72,6 +72,11 @@ impl NonInviteClient {
         matches!(self.state, State::Terminated)
     }
 
+    /// True while no final response has arrived.
+    pub(crate) fn awaits_final(&self) -> bool {
+        matches!(self.state, State::Trying | State::Proceeding)
+    }
+
     pub(crate) fn on_response(&mut self, now: Instant, code: u16, data: Bytes, out: &mut Out<'_>) {
         match (&self.state, code) {
             (State::Trying | State::Proceeding, 100..=199) => self.state = State::Proceeding,

@@ -50,6 +50,11 @@ impl NonInviteServer {
         matches!(self.state, State::Terminated)
     }
 
+    /// True while no final response has been sent.
+    pub(crate) fn awaits_final(&self) -> bool {
+        matches!(self.state, State::Trying | State::Proceeding)
+    }
+
     /// A retransmitted request: repeat the last response, if any.
     pub(crate) fn on_retransmission(&mut self, out: &mut Out<'_>) {
         if let (State::Proceeding | State::Completed { .. }, Some(last)) =

@@ -244,9 +244,14 @@ fn retransmitted_requests_are_absorbed_and_answered_again() {
     // The UAS saw three copies (0, 500, 1500 ms) but the core only one.
     let ids = p.server_requests();
     assert_eq!(ids.len(), 1);
+    assert_eq!(p.layers[UAS].awaiting_final(), 1);
+    assert_eq!(p.layers[UAC].awaiting_final(), 1);
     p.answer(ids[0], 200);
     p.run_until(2_100);
     assert_eq!(responses(&p.events[UAC]), [200]);
+    assert_eq!(p.layers[UAS].awaiting_final(), 0);
+    assert_eq!(p.layers[UAC].awaiting_final(), 0);
+    assert_eq!(p.layers[UAS].len(), 1, "Completed lingers");
     // The UAC is now Completed and absorbs a repeated 200; the UAS repeats
     // its 200 if the request is retransmitted (simulated by resending it).
     let uas = p.peers[UAS];

@@ -61,6 +61,9 @@ pub struct EdgeConfig {
     /// Received messages queued for the driver; beyond it UDP datagrams are
     /// dropped (overload) and stream readers wait.
     pub inbound_queue: usize,
+    /// Answer OPTIONS without a server transaction (see
+    /// `TransactionLayer::set_stateless_options`).
+    pub stateless_options: bool,
 }
 
 impl Default for EdgeConfig {
@@ -73,6 +76,7 @@ impl Default for EdgeConfig {
             tls_server: None,
             tls_client: None,
             inbound_queue: 8_192,
+            stateless_options: true,
         }
     }
 }

@@ -20,6 +20,23 @@ pub(crate) fn new_tag() -> String {
     format!("{:016x}", rand::random::<u64>())
 }
 
+/// A response to the request `data`, with a fresh To tag.
+pub(crate) fn build_answer(
+    data: &[u8],
+    code: u16,
+    reason: &str,
+    extra: &[(&str, &str)],
+) -> Option<Bytes> {
+    let mut headers = [Header::EMPTY; MAX_HEADERS];
+    let msg = parse_datagram(data, &mut headers).ok()?;
+    let tag = new_tag();
+    let mut b = MessageBuilder::response_to(&msg.head, code, reason, Some(tag.as_bytes()));
+    for (name, value) in extra {
+        b = b.header(name, value);
+    }
+    b.build().ok().map(Bytes::from)
+}
+
 /// Answers the request `data` of server transaction `id` with `code`.
 pub(crate) fn answer(
     now: Instant,
@@ -30,19 +47,10 @@ pub(crate) fn answer(
     reason: &str,
     extra: &[(&str, &str)],
 ) {
-    let mut headers = [Header::EMPTY; MAX_HEADERS];
-    let Ok(msg) = parse_datagram(data, &mut headers) else {
-        return;
-    };
-    let tag = new_tag();
-    let mut b = MessageBuilder::response_to(&msg.head, code, reason, Some(tag.as_bytes()));
-    for (name, value) in extra {
-        b = b.header(name, value);
-    }
-    if let Ok(resp) = b.build() {
+    if let Some(resp) = build_answer(data, code, reason, extra) {
         // The transaction is live (the event just came from it); a refusal
         // here would mean it already has a final response, which is fine.
-        let _ = layer.respond(now, id, Bytes::from(resp));
+        let _ = layer.respond(now, id, resp);
     }
 }
 
@@ -55,6 +63,9 @@ pub struct OptionsCore;
 /// What OPTIONS advertises.
 const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS";
 
+/// The headers of a 200 to OPTIONS.
+const OPTIONS_HEADERS: &[(&str, &str)] = &[("Allow", ALLOW), ("Accept", "application/sdp")];
+
 impl Core for OptionsCore {
     fn on_event(&mut self, now: Instant, event: Event, layer: &mut TransactionLayer) {
         match event {
@@ -63,10 +74,7 @@ impl Core for OptionsCore {
             } => {
                 let method = data.split(|&b| b == b' ').next().unwrap_or_default();
                 match Method::from_token(method) {
-                    Method::Options => {
-                        let extra = [("Allow", ALLOW), ("Accept", "application/sdp")];
-                        answer(now, layer, id, &data, 200, "OK", &extra);
-                    }
+                    Method::Options => answer(now, layer, id, &data, 200, "OK", OPTIONS_HEADERS),
                     Method::Extension(_) => {
                         answer(
                             now,
@@ -79,6 +87,16 @@ impl Core for OptionsCore {
                         );
                     }
                     _ => answer(now, layer, id, &data, 403, "Forbidden", &[]),
+                }
+            }
+            // OPTIONS handed over without a transaction: answered at once.
+            Event::Request {
+                id: None,
+                peer,
+                data,
+            } if data.starts_with(b"OPTIONS ") => {
+                if let Some(resp) = build_answer(&data, 200, "OK", OPTIONS_HEADERS) {
+                    layer.send_stateless(peer, resp);
                 }
             }
             // Every INVITE is answered at once, so a CANCEL never finds one

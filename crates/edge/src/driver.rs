@@ -14,7 +14,7 @@ use tollgate_sip::transaction::{Event, Peer, TransactionLayer, Transmit, Transpo
 
 use crate::config::EdgeConfig;
 use crate::connections::Connections;
-use crate::core::{Core, answer};
+use crate::core::{Core, answer, build_answer};
 use crate::stream::{self, StreamContext};
 use crate::udp;
 
@@ -25,8 +25,11 @@ pub(crate) struct Inbound {
     pub(crate) data: Bytes,
 }
 
-/// Messages the driver takes from the queue per wake-up.
-const BATCH: usize = 64;
+/// What a request arriving during shutdown is told.
+const RETRY_LATER: &[(&str, &str)] = &[("Retry-After", "30")];
+
+/// Batches the driver takes from the queue per wake-up.
+const BATCH: usize = 16;
 
 /// A running edge: its bound addresses and the means to stop it.
 #[derive(Debug)]
@@ -59,10 +62,18 @@ impl Senders {
                                 .is_ok_and(|a| a.is_ipv4() == t.peer.addr.is_ipv4())
                         })
                     });
-                if let Some(Err(e)) = match socket {
-                    Some(socket) => Some(socket.send_to(&t.data, t.peer.addr).await),
-                    None => None,
-                } {
+                let Some(socket) = socket else {
+                    return;
+                };
+                // Loopback and idle NICs take the datagram at once; wait for
+                // room only when the socket buffer is full.
+                let sent = match socket.try_send_to(&t.data, t.peer.addr) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        socket.send_to(&t.data, t.peer.addr).await
+                    }
+                    other => other,
+                };
+                if let Err(e) = sent {
                     tracing::debug!(to = %t.peer.addr, error = %e, "UDP send failed");
                 }
             }
@@ -162,7 +173,8 @@ impl Edge {
                 .clone()
                 .map(tokio_rustls::TlsConnector::from),
         };
-        let layer = TransactionLayer::new(config.timers, config.max_transactions);
+        let mut layer = TransactionLayer::new(config.timers, config.max_transactions);
+        layer.set_stateless_options(config.stateless_options);
         let driver = tokio::spawn(drive(layer, core, inbound_rx, senders, stop_rx, closed));
         Ok(Self {
             local,
@@ -203,7 +215,7 @@ impl Edge {
 async fn drive(
     mut layer: TransactionLayer,
     mut core: impl Core,
-    mut inbound: mpsc::Receiver<Inbound>,
+    mut inbound: mpsc::Receiver<Vec<Inbound>>,
     senders: Senders,
     mut stop: watch::Receiver<Option<Duration>>,
     closed: watch::Sender<bool>,
@@ -219,7 +231,7 @@ async fn drive(
                     break;
                 }
                 let now = std::time::Instant::now();
-                for msg in batch.drain(..) {
+                for msg in batch.drain(..).flatten() {
                     layer.handle_message(now, msg.peer, msg.data);
                 }
             }
@@ -233,7 +245,7 @@ async fn drive(
         }
         let now = std::time::Instant::now();
         while let Some(event) = layer.poll_event() {
-            match (&event, drain_until) {
+            match (event, drain_until) {
                 // Shutting down: new requests are refused, not started.
                 (
                     Event::Request {
@@ -241,18 +253,30 @@ async fn drive(
                     },
                     Some(_),
                 ) => {
-                    let data = data.clone();
                     answer(
                         now,
                         &mut layer,
-                        *id,
+                        id,
                         &data,
                         503,
                         "Service Unavailable",
-                        &[("Retry-After", "30")],
+                        RETRY_LATER,
                     );
                 }
-                _ => core.on_event(now, event, &mut layer),
+                (
+                    Event::Request {
+                        id: None,
+                        peer,
+                        data,
+                    },
+                    Some(_),
+                ) if !data.starts_with(b"ACK ") => {
+                    if let Some(resp) = build_answer(&data, 503, "Service Unavailable", RETRY_LATER)
+                    {
+                        layer.send_stateless(peer, resp);
+                    }
+                }
+                (event, _) => core.on_event(now, event, &mut layer),
             }
         }
         while let Some(t) = layer.poll_transmit() {

@@ -23,7 +23,7 @@ use crate::driver::Inbound;
 /// What every connection task shares.
 #[derive(Clone)]
 pub(crate) struct StreamContext {
-    pub(crate) inbound: mpsc::Sender<Inbound>,
+    pub(crate) inbound: mpsc::Sender<Vec<Inbound>>,
     pub(crate) connections: Arc<Connections>,
     pub(crate) limits: StreamLimits,
     pub(crate) shutdown: watch::Receiver<bool>,
@@ -177,7 +177,7 @@ async fn run_connection<S>(
                     match frame(&buf, &limits) {
                         Framed::Message(len) => {
                             let data = buf.split_to(len).freeze();
-                            if ctx.inbound.send(Inbound { peer, data }).await.is_err() {
+                            if ctx.inbound.send(vec![Inbound { peer, data }]).await.is_err() {
                                 return;
                             }
                         }

@@ -69,14 +69,23 @@ async fn udp_retransmission_gets_the_same_answer() {
     let edge = start("127.0.0.1", &certs, StreamLimits::default()).await;
     let server = addr(&edge, Transport::Udp);
     let mut ua = TestUa::udp(server).await.unwrap();
-    let req = ua.request("OPTIONS", &format!("sip:{server}"));
+    let req = ua.request("REGISTER", &format!("sip:{server}"));
     let sent = ua.send(req).await.unwrap();
     let first = ua.recv(Duration::from_secs(2)).await.unwrap().unwrap();
     ua.send_raw(&sent).await.unwrap();
     let second = ua.recv(Duration::from_secs(2)).await.unwrap().unwrap();
     // The transaction absorbed the retransmission and repeated its answer
     // byte for byte (same To tag): the core saw one request.
+    assert_eq!(first.status(), Some(403));
     assert_eq!(first, second);
+    // OPTIONS are answered statelessly: a repeat gets a fresh 200.
+    let req = ua.request("OPTIONS", &format!("sip:{server}"));
+    let sent = ua.send(req).await.unwrap();
+    let first = ua.recv(Duration::from_secs(2)).await.unwrap().unwrap();
+    ua.send_raw(&sent).await.unwrap();
+    let second = ua.recv(Duration::from_secs(2)).await.unwrap().unwrap();
+    assert_eq!((first.status(), second.status()), (Some(200), Some(200)));
+    assert_ne!(first.header("To"), second.header("To"));
     edge.shutdown(Duration::from_secs(1)).await;
 }
 

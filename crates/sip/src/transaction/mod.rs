@@ -101,8 +101,11 @@ pub struct TxId(u64);
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     /// A new request. `id` is its server transaction, to answer with
-    /// [`TransactionLayer::respond`]; `None` for an ACK to a 2xx, which
-    /// belongs to the dialog, not to a transaction.
+    /// [`TransactionLayer::respond`]. `None` for an ACK to a 2xx, which
+    /// belongs to the dialog, not to a transaction, and for OPTIONS when the
+    /// layer answers them statelessly (see
+    /// [`TransactionLayer::set_stateless_options`]): answer those with
+    /// [`TransactionLayer::send_stateless`] to `peer`.
     Request {
         /// The server transaction.
         id: Option<TxId>,
@@ -237,6 +240,7 @@ pub struct TransactionLayer {
     timers: BinaryHeap<Reverse<(Instant, TxId)>>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
+    stateless_options: bool,
 }
 
 /// Which machine a request method gets, and how ACK and CANCEL find their
@@ -331,7 +335,16 @@ impl TransactionLayer {
             timers: BinaryHeap::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
+            stateless_options: false,
         }
+    }
+
+    /// Hands OPTIONS to the core without a server transaction, to be
+    /// answered statelessly. Keep-alive probes and scanner floods are mostly
+    /// OPTIONS; answering them costs no state, and a retransmission simply
+    /// gets an identical answer again.
+    pub fn set_stateless_options(&mut self, stateless: bool) {
+        self.stateless_options = stateless;
     }
 
     /// How many transactions are live.
@@ -484,6 +497,11 @@ impl TransactionLayer {
             Method::Ack => self.events.push_back(Event::Request {
                 id: None,
                 peer,
+                data: data.clone(),
+            }),
+            Method::Options if self.stateless_options => self.events.push_back(Event::Request {
+                id: None,
+                peer: reply_to,
                 data: data.clone(),
             }),
             Method::Cancel => self.on_cancel(now, head, &req.top_via, reply_to),

@@ -573,3 +573,24 @@ fn core_misuse_is_reported() {
         Err(TxError::BadMessage)
     );
 }
+
+#[test]
+fn stateless_options_create_no_transaction() {
+    let mut p = Pair::new(Transport::Udp);
+    p.layers[UAS].set_stateless_options(true);
+    let data = Bytes::from(request("OPTIONS", "sl1"));
+    p.layers[UAS].handle_message(p.now, p.peers[UAC], data.clone());
+    p.layers[UAS].handle_message(p.now, p.peers[UAC], data);
+    p.collect();
+    assert!(p.layers[UAS].is_empty());
+    assert!(matches!(
+        p.events[UAS][..],
+        [
+            Event::Request { id: None, .. },
+            Event::Request { id: None, .. }
+        ]
+    ));
+    // INVITE still gets its transaction.
+    p.layers[UAS].handle_message(p.now, p.peers[UAC], Bytes::from(request("INVITE", "sl2")));
+    assert_eq!(p.layers[UAS].len(), 1);
+}

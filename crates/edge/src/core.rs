@@ -96,7 +96,7 @@ impl Core for OptionsCore {
                 data,
             } if data.starts_with(b"OPTIONS ") => {
                 if let Some(resp) = build_answer(&data, 200, "OK", OPTIONS_HEADERS) {
-                    layer.send_stateless(peer, resp);
+                    layer.respond_stateless(peer, resp);
                 }
             }
             // Every INVITE is answered at once, so a CANCEL never finds one

@@ -273,7 +273,7 @@ async fn drive(
                 ) if !data.starts_with(b"ACK ") => {
                     if let Some(resp) = build_answer(&data, 503, "Service Unavailable", RETRY_LATER)
                     {
-                        layer.send_stateless(peer, resp);
+                        layer.respond_stateless(peer, resp);
                     }
                 }
                 (event, _) => core.on_event(now, event, &mut layer),

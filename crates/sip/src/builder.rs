@@ -6,10 +6,13 @@
 //! header value can never smuggle a line break: CR and LF in values become
 //! spaces, which is what a folded value means anyway.
 
-use crate::header::HeaderKind;
+use std::net::SocketAddr;
+
+use crate::header::{HeaderKind, Rport, Via};
 use crate::lex;
-use crate::message::Head;
+use crate::message::{Head, Header};
 use crate::method::Method;
+use crate::parse::parse_datagram;
 
 /// A message could not be built.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -160,6 +163,52 @@ impl MessageBuilder {
     }
 }
 
+/// Stamps the top Via of a response about to be sent with what the server
+/// saw of the request's source (RFC 3261 §18.2.1, RFC 3581 §4): `received`
+/// when sent-by is not the source address or `rport` was asked for, and
+/// `rport` filled with the source port when asked for. `None` when nothing
+/// needs to change (or the response cannot be read).
+pub fn stamp_via(response: &[u8], source: SocketAddr) -> Option<Vec<u8>> {
+    let mut headers = [Header::EMPTY; crate::transaction::MAX_HEADERS];
+    let msg = parse_datagram(response, &mut headers).ok()?;
+    let value = msg.head.value(HeaderKind::Via)?;
+    let top_len = lex::find_unquoted(value, b',', true)
+        .ok()?
+        .unwrap_or(value.len());
+    let top = &value[..top_len];
+    let via = Via::parse(lex::trim(top)).ok()?;
+    let rport_asked = via.rport() == Rport::Requested;
+    let host_is_source = via.host.ip() == Some(source.ip());
+    if host_is_source && !rport_asked {
+        return None;
+    }
+    let base_len = lex::find_unquoted(top, b';', false)
+        .ok()?
+        .unwrap_or(top.len());
+    let mut stamped = lex::trim(&top[..base_len]).to_vec();
+    for p in via.params.iter().map_while(Result::ok) {
+        if p.name.eq_ignore_ascii_case(b"received") {
+            continue;
+        }
+        stamped.push(b';');
+        stamped.extend_from_slice(p.name);
+        if p.name.eq_ignore_ascii_case(b"rport") && p.value.is_none() {
+            stamped.extend_from_slice(format!("={}", source.port()).as_bytes());
+        } else if let Some(v) = p.value {
+            stamped.push(b'=');
+            stamped.extend_from_slice(v);
+        }
+    }
+    stamped.extend_from_slice(format!(";received={}", source.ip()).as_bytes());
+    // Splice: the Via value is a span of `response`.
+    let start = top.as_ptr() as usize - response.as_ptr() as usize;
+    let mut out = Vec::with_capacity(response.len() + 32);
+    out.extend_from_slice(&response[..start]);
+    out.extend_from_slice(&stamped);
+    out.extend_from_slice(&response[start + top_len..]);
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,6 +252,42 @@ mod tests {
         assert_eq!(r.from().unwrap().tag(), Some(&b"x"[..]));
         assert_eq!(r.call_id().unwrap(), b"cid");
         assert_eq!(r.count(HeaderKind::MaxForwards), 0);
+    }
+
+    #[test]
+    fn via_is_stamped_with_received_and_rport() {
+        let resp = MessageBuilder::response(200, "OK")
+            .header(
+                "Via",
+                "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKa;rport, SIP/2.0/UDP b",
+            )
+            .header("Via", "SIP/2.0/UDP c")
+            .build()
+            .unwrap();
+        let source: SocketAddr = "192.0.2.5:40000".parse().unwrap();
+        let stamped = stamp_via(&resp, source).unwrap();
+        let mut h = [Header::EMPTY; 8];
+        let head = parse_datagram(&stamped, &mut h).unwrap().head;
+        let vias: Vec<_> = head.vias().map(Result::unwrap).collect();
+        assert_eq!(vias.len(), 3);
+        assert_eq!(vias[0].rport(), Rport::Value(40000));
+        assert_eq!(vias[0].received(), Some(&b"192.0.2.5"[..]));
+        assert_eq!(vias[0].branch(), Some(&b"z9hG4bKa"[..]));
+        assert_eq!(vias[1].host, crate::uri::Host::Name(b"b"));
+        // sent-by already the source and no rport: nothing to add.
+        let same = MessageBuilder::response(200, "OK")
+            .header("Via", "SIP/2.0/UDP 192.0.2.5:40000;branch=z9hG4bKb")
+            .build()
+            .unwrap();
+        assert_eq!(stamp_via(&same, source), None);
+        // IPv6 sources are written without brackets (RFC 3261 grammar).
+        let v6: SocketAddr = "[2001:db8::1]:5062".parse().unwrap();
+        let stamped = stamp_via(&resp, v6).unwrap();
+        assert!(
+            String::from_utf8(stamped)
+                .unwrap()
+                .contains(";rport=5062;received=2001:db8::1")
+        );
     }
 
     #[test]

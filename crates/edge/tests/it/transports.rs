@@ -33,12 +33,13 @@ async fn options_and_invite(host: &str) {
         assert_eq!(ok.status(), Some(200), "{transport:?}: {}", ok.text());
         assert!(ok.header("Allow").unwrap().contains("INVITE"));
         assert!(ok.header("To").unwrap().contains("tag="));
-        // The response's Via is ours, with the branch we sent.
-        assert!(
-            ok.header("Via")
-                .unwrap()
-                .contains(&ua.local_addr().to_string())
-        );
+        // The response's Via is ours, stamped with what the edge saw of us
+        // (RFC 3581: we asked for rport).
+        let via = ok.header("Via").unwrap();
+        let local = ua.local_addr();
+        assert!(via.contains(&local.to_string()), "{via}");
+        let stamp = format!(";rport={};received={}", local.port(), local.ip());
+        assert!(via.contains(&stamp), "{via}");
 
         let invite = ua.request(
             "INVITE",

@@ -162,6 +162,7 @@ impl InviteServer {
             } if at <= now => {
                 self.state = State::Proceeding { trying_at: None };
                 if let Some(trying) = trying_for(&self.request) {
+                    let trying = super::stamped(trying, self.reply_to.addr);
                     self.last_response = Some(trying.clone());
                     out.send(self.reply_to, trying);
                 }

@@ -31,7 +31,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use crate::builder::MessageBuilder;
+use crate::builder::{MessageBuilder, stamp_via};
 use crate::header::{HeaderKind, Via};
 use crate::message::{Head, Header, StartLine};
 use crate::method::Method;
@@ -219,6 +219,8 @@ impl Machine {
 
 #[derive(Debug)]
 struct Entry {
+    /// Where the request came from (server) or goes to (client).
+    peer: Peer,
     key: Vec<u8>,
     server: bool,
     machine: Machine,
@@ -301,6 +303,11 @@ fn client_key(branch: &[u8], method: &[u8]) -> Vec<u8> {
 /// rare case it gives up.
 fn reply_destination(source: Peer) -> Peer {
     source
+}
+
+/// A response with its top Via stamped for the request's source.
+pub(crate) fn stamped(data: Bytes, source: SocketAddr) -> Bytes {
+    stamp_via(&data, source).map_or(data, Bytes::from)
 }
 
 /// The status code at the start of a response this layer is asked to send.
@@ -406,7 +413,7 @@ impl TransactionLayer {
         }
     }
 
-    fn insert(&mut self, id: TxId, key: Vec<u8>, server: bool, machine: Machine) {
+    fn insert(&mut self, id: TxId, peer: Peer, key: Vec<u8>, server: bool, machine: Machine) {
         if server {
             self.server_keys.insert(key.clone(), id);
         } else {
@@ -415,6 +422,7 @@ impl TransactionLayer {
         self.entries.insert(
             id,
             Entry {
+                peer,
                 key,
                 server,
                 machine,
@@ -438,7 +446,7 @@ impl TransactionLayer {
         if let Ok(data) = built.build() {
             self.transmits.push_back(Transmit {
                 peer: to,
-                data: data.into(),
+                data: stamped(data.into(), to.addr),
             });
         }
     }
@@ -521,7 +529,7 @@ impl TransactionLayer {
                 } else {
                     Machine::NonInviteServer(NonInviteServer::new(reply_to, self.config))
                 };
-                self.insert(id, key, true, machine);
+                self.insert(id, reply_to, key, true, machine);
                 self.events.push_back(Event::Request {
                     id: Some(id),
                     peer,
@@ -569,9 +577,15 @@ impl TransactionLayer {
         {
             let mut out = self.out();
             // A fresh transaction in Trying accepts a final response.
-            let _ = machine.respond(now, status, resp.into(), &mut out);
+            let _ = machine.respond(now, status, stamped(resp.into(), reply_to.addr), &mut out);
         }
-        self.insert(id, cancel_key, true, Machine::NonInviteServer(machine));
+        self.insert(
+            id,
+            reply_to,
+            cancel_key,
+            true,
+            Machine::NonInviteServer(machine),
+        );
         let proceeding =
             |e: &Entry| matches!(&e.machine, Machine::InviteServer(m) if m.is_proceeding());
         if let Some(invite) = invite.filter(|i| self.entries.get(i).is_some_and(proceeding)) {
@@ -607,6 +621,8 @@ impl TransactionLayer {
     /// Sends a response on a server transaction.
     pub fn respond(&mut self, now: Instant, id: TxId, data: Bytes) -> Result<(), TxError> {
         let code = status_code(&data).ok_or(TxError::BadMessage)?;
+        let source = self.entries.get(&id).ok_or(TxError::Unknown)?.peer.addr;
+        let data = stamped(data, source);
         let mut out = Out {
             transmits: &mut self.transmits,
             events: &mut self.events,
@@ -659,13 +675,20 @@ impl TransactionLayer {
                 &mut out,
             ))
         };
-        self.insert(id, key, false, machine);
+        self.insert(id, peer, key, false, machine);
         Ok(id)
     }
 
     /// Sends a message outside any transaction (an ACK for a 2xx, a 2xx
     /// retransmission by the core).
     pub fn send_stateless(&mut self, peer: Peer, data: Bytes) {
+        self.transmits.push_back(Transmit { peer, data });
+    }
+
+    /// Answers a request that has no transaction (stateless OPTIONS) at
+    /// `peer`, its source: the top Via is stamped as for any response.
+    pub fn respond_stateless(&mut self, peer: Peer, data: Bytes) {
+        let data = stamped(data, peer.addr);
         self.transmits.push_back(Transmit { peer, data });
     }
 

@@ -53,10 +53,14 @@ fn main() {
     let local = socket.local_addr().expect("local addr");
     let answered = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicBool::new(false));
+    let start = Instant::now();
+    // Nanoseconds from `start` to the latest answer: the rate is measured
+    // up to it, not up to the end of the wait for stragglers.
+    let last_answer = Arc::new(AtomicU64::new(0));
 
     let receiver = {
         let socket = socket.try_clone().expect("clone");
-        let (answered, done) = (answered.clone(), done.clone());
+        let (answered, done, last_answer) = (answered.clone(), done.clone(), last_answer.clone());
         std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
             while !done.load(Ordering::Relaxed) {
@@ -65,6 +69,7 @@ fn main() {
                     .is_ok_and(|n| buf[..n].starts_with(b"SIP/2.0 200"))
                 {
                     answered.fetch_add(1, Ordering::Relaxed);
+                    last_answer.store(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
                 }
             }
         })
@@ -72,7 +77,6 @@ fn main() {
 
     let ticks_per_sec = 100.0; // USER_HZ on Linux
     let cpu_before = cpu_ticks(pid);
-    let start = Instant::now();
     let deadline = start + Duration::from_secs(max_secs);
     let mut sent = 0u64;
     while sent < total && Instant::now() < deadline {
@@ -94,7 +98,7 @@ fn main() {
     while answered.load(Ordering::Relaxed) < sent && Instant::now() < settle {
         std::thread::sleep(Duration::from_millis(5));
     }
-    let elapsed = start.elapsed().as_secs_f64();
+    let elapsed = (last_answer.load(Ordering::Relaxed) as f64 / 1e9).max(1e-9);
     let cpu = (cpu_ticks(pid) - cpu_before) as f64 / ticks_per_sec;
     done.store(true, Ordering::Relaxed);
     receiver.join().expect("receiver");

@@ -594,3 +594,20 @@ fn stateless_options_create_no_transaction() {
     p.layers[UAS].handle_message(p.now, p.peers[UAC], Bytes::from(request("INVITE", "sl2")));
     assert_eq!(p.layers[UAS].len(), 1);
 }
+
+#[test]
+fn proceeding_server_repeats_its_provisional_response() {
+    let mut p = Pair::new(Transport::Udp);
+    p.send(&request("OPTIONS", "prov"));
+    p.run_until(100);
+    let id = p.server_requests()[0];
+    p.answer(id, 180);
+    // The UAC's Timer E retransmission at 500 ms reaches the UAS, which is
+    // in Proceeding: it repeats the 180 and tells the core nothing new.
+    p.run_until(600);
+    assert_eq!(p.sent_times(UAS, "SIP/2.0 180"), [100, 500]);
+    assert_eq!(p.server_requests().len(), 1);
+    // RFC 3261 §17.1.2.2: a client in Proceeding passes every provisional
+    // response up, repeats included.
+    assert_eq!(responses(&p.events[UAC]), [180, 180]);
+}

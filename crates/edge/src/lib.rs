@@ -25,5 +25,5 @@ mod udp;
 pub use config::{EdgeConfig, Listen, StreamLimits};
 pub use core::{Core, OptionsCore};
 pub use driver::Edge;
-pub use tls::{TlsError, client_config, server_config};
+pub use tls::{TlsError, client_config, client_config_system, server_config};
 pub use tollgate_sip::transaction::{Peer, TimerConfig, Transport};

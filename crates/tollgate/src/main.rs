@@ -107,7 +107,13 @@ fn edge_config(config: &Config) -> anyhow::Result<tollgate_edge::EdgeConfig> {
                 .with_context(|| format!("sip.tls_ca: reading {}", ca.display()))?;
             Some(tollgate_edge::client_config(&pem).context("sip.tls_ca")?)
         }
-        None => None,
+        // Without a CA file, TLS peers are verified against the system
+        // store; a machine without one can still serve, just not dial TLS.
+        None => tollgate_edge::client_config_system()
+            .inspect_err(
+                |e| tracing::warn!(error = %e, "no TLS client roots: outgoing TLS disabled"),
+            )
+            .ok(),
     };
     Ok(tollgate_edge::EdgeConfig {
         listen,

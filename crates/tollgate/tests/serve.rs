@@ -1,0 +1,105 @@
+//! `tollgate serve` as an operator runs it: the real binary, real sockets.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tollgate_testua::TestUa;
+
+/// A free UDP+TCP port pair on loopback (bound and released).
+fn free_port() -> u16 {
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.local_addr().unwrap().port()
+}
+
+#[tokio::test]
+async fn serve_answers_options_and_stops_cleanly_on_sigterm() {
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("tollgate-serve-test-{port}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args([
+            "serve",
+            "--sip",
+            &format!("udp:127.0.0.1:{port}"),
+            "--sip",
+            &format!("tcp:127.0.0.1:{port}"),
+        ])
+        .arg("--db")
+        .arg(format!("sqlite://{}/t.db", dir.display()))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut listening = 0;
+    let mut line = String::new();
+    while listening < 2 && stderr.read_line(&mut line).unwrap() > 0 {
+        if line.contains("SIP listening") {
+            listening += 1;
+        }
+        line.clear();
+    }
+    assert_eq!(listening, 2, "both listeners are logged");
+
+    let server = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut udp = TestUa::udp(server).await.unwrap();
+    assert_eq!(
+        udp.call("OPTIONS", &format!("sip:{server}"))
+            .await
+            .unwrap()
+            .status(),
+        Some(200)
+    );
+    let mut tcp = TestUa::tcp(server).await.unwrap();
+    assert_eq!(
+        tcp.call("INVITE", &format!("sip:100@{server}"))
+            .await
+            .unwrap()
+            .status(),
+        Some(403)
+    );
+
+    let started = Instant::now();
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "tollgate did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "clean exit, got {status}");
+    let rest: Vec<String> = stderr.lines().map_while(Result::ok).collect();
+    assert!(rest.iter().any(|l| l.contains("stopped")), "{rest:?}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn invalid_configuration_names_the_field() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["serve", "--sip", "udp:not-an-address"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--sip[0]"), "{err}");
+}
+
+#[test]
+fn print_config_shows_the_effective_listeners() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["serve", "--print-config"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("\"udp:0.0.0.0:5060\""), "{text}");
+    assert!(text.contains("\"tcp:0.0.0.0:5060\""), "{text}");
+}

@@ -1,0 +1,314 @@
+//! The configuration operators manage, as PRODUCT.md names it: accounts
+//! (customers and carriers), IP authentication entries, SIP users and
+//! routes. Field names are the API's.
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use crate::address::Address;
+use crate::numbers::DialPattern;
+
+/// Database identity of an account.
+pub type AccountId = i64;
+/// Database identity of an IP authentication entry.
+pub type EntryId = i64;
+/// Database identity of a SIP user.
+pub type UserId = i64;
+/// Database identity of a route.
+pub type RouteId = i64;
+
+/// Customer or carrier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountKind {
+    /// Sends calls to Tollgate.
+    Customer,
+    /// Receives calls from Tollgate.
+    Carrier,
+}
+
+/// Whether an account may carry calls.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountStatus {
+    /// Calls are allowed.
+    #[default]
+    Active,
+    /// Calls are refused; the configuration is kept.
+    Inactive,
+}
+
+/// What to do with a carrier's final response code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReplyAction {
+    /// The built-in behaviour for that code.
+    Default,
+    /// Try the next gateway or carrier.
+    Failover,
+    /// Pass a different code and reason to the caller.
+    Replace,
+}
+
+/// A per-carrier rule for one response code.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyRule {
+    /// The carrier's code (300–699).
+    pub code: u16,
+    /// What to do.
+    pub action: ReplyAction,
+    /// For `replace`: the code the caller gets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_code: Option<u16>,
+    /// For `replace`: the reason phrase the caller gets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_reason: Option<String>,
+}
+
+/// Settings only carriers have.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CarrierSettings {
+    /// Other gateways of the same carrier tried after a failure (0–3).
+    pub gateway_failover: u8,
+    /// Seconds to wait for any reply from a gateway.
+    pub first_reply_timeout_s: u32,
+    /// Seconds to wait for ringing or session progress.
+    pub pdd_timeout_s: u32,
+    /// Seconds to wait for an answer once ringing.
+    pub ring_timeout_s: u32,
+    /// Prepended to the number sent to the carrier.
+    pub tech_prefix: String,
+    /// Per-code overrides.
+    pub reply_rules: Vec<ReplyRule>,
+}
+
+impl Default for CarrierSettings {
+    fn default() -> Self {
+        Self {
+            gateway_failover: 0,
+            first_reply_timeout_s: 3,
+            pdd_timeout_s: 5,
+            ring_timeout_s: 60,
+            tech_prefix: String::new(),
+            reply_rules: Vec::new(),
+        }
+    }
+}
+
+/// A customer or carrier.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    /// Identity.
+    pub id: AccountId,
+    /// Unique name.
+    pub name: String,
+    /// Customer or carrier.
+    pub kind: AccountKind,
+    /// Active or inactive.
+    #[serde(default)]
+    pub status: AccountStatus,
+    /// Concurrent calls, 0 = unlimited.
+    #[serde(default)]
+    pub channels: u32,
+    /// Calls per second, 0 = unlimited.
+    #[serde(default)]
+    pub cps: u32,
+    /// Free text.
+    #[serde(default)]
+    pub notes: String,
+    /// Carrier-only settings (defaults for customers).
+    #[serde(flatten, default)]
+    pub carrier: CarrierSettings,
+}
+
+/// Seen from the remote switch, as operators say it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// The switch sends calls to Tollgate: its source addresses identify it.
+    Egress,
+    /// The switch receives calls from Tollgate: a destination.
+    Ingress,
+}
+
+/// Signalling transport of an entry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    /// UDP (default).
+    #[default]
+    Udp,
+    /// TCP.
+    Tcp,
+    /// TLS.
+    Tls,
+    /// TLS with SRTP media.
+    TlsSrtp,
+}
+
+impl Protocol {
+    /// The usual port: 5061 for TLS, 5060 otherwise.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Self::Tls | Self::TlsSrtp => 5061,
+            Self::Udp | Self::Tcp => 5060,
+        }
+    }
+}
+
+/// One switch or gateway of an account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IpAuthEntry {
+    /// Identity.
+    pub id: EntryId,
+    /// The account it belongs to.
+    pub account_id: AccountId,
+    /// IPs, CIDRs or (ingress only) hostnames.
+    pub addresses: Vec<Address>,
+    /// Egress (sends us calls) or ingress (receives calls from us).
+    pub direction: Direction,
+    /// Concurrent calls, 0 = unlimited.
+    pub channels: u32,
+    /// Calls per second, 0 = unlimited.
+    pub cps: u32,
+    /// Transport.
+    pub protocol: Protocol,
+    /// Signalling port.
+    pub port: u16,
+    /// Codec names removed from offers.
+    pub restricted_codecs: Vec<String>,
+    /// Informational.
+    pub manufacturer: String,
+    /// Informational.
+    pub version: String,
+    /// Allowed called numbers.
+    pub dial_pattern: DialPattern,
+    /// Prefix identifying the account on a shared address (removed).
+    pub tech_prefix: String,
+    /// Leading digits removed from the called number.
+    pub strip_digits: u8,
+    /// Prepended to the caller number.
+    pub cli_prefix: String,
+    /// Replaces the caller number when set.
+    pub force_from: String,
+    /// What Tollgate answers a 401/407 from this destination with.
+    pub username: String,
+    /// The password for `username`; never read back through the API.
+    #[serde(skip_serializing)]
+    pub password: Option<String>,
+    /// Ingress only: send through this proxy (host[:port]).
+    pub outbound_proxy: Option<String>,
+    /// Ingress only: share of calls among a carrier's gateways.
+    pub weight: u32,
+    /// Disabled entries are ignored.
+    pub enabled: bool,
+}
+
+/// Stored digest secrets: HA1 per algorithm for the configured realm.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Ha1Set {
+    /// HA1 with MD5 (hex).
+    pub md5: String,
+    /// HA1 with SHA-256 (hex).
+    pub sha256: String,
+    /// HA1 with SHA-512-256 (hex).
+    pub sha512_256: String,
+}
+
+impl Ha1Set {
+    /// Hashes a password for `username` in `realm`; the password itself is
+    /// not kept.
+    pub fn new(username: &str, realm: &str, password: &str) -> Self {
+        use tollgate_sip::digest::{Hash, ha1};
+        let h = |hash| {
+            ha1(
+                hash,
+                username.as_bytes(),
+                realm.as_bytes(),
+                password.as_bytes(),
+            )
+            .as_str()
+            .to_owned()
+        };
+        Self {
+            md5: h(Hash::Md5),
+            sha256: h(Hash::Sha256),
+            sha512_256: h(Hash::Sha512_256),
+        }
+    }
+
+    /// The HA1 for one hash function.
+    pub fn get(&self, hash: tollgate_sip::digest::Hash) -> &str {
+        use tollgate_sip::digest::Hash;
+        match hash {
+            Hash::Md5 => &self.md5,
+            Hash::Sha256 => &self.sha256,
+            Hash::Sha512_256 => &self.sha512_256,
+        }
+    }
+}
+
+/// A digest-authenticated user of an account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SipUser {
+    /// Identity.
+    pub id: UserId,
+    /// The account it belongs to.
+    pub account_id: AccountId,
+    /// Unique per realm.
+    pub username: String,
+    /// Stored secrets, never serialized.
+    #[serde(skip)]
+    pub ha1: Ha1Set,
+    /// Concurrent calls, 0 = unlimited.
+    pub channels: u32,
+    /// Calls per second, 0 = unlimited.
+    pub cps: u32,
+    /// Transport.
+    pub protocol: Protocol,
+    /// Allowed called numbers.
+    pub dial_pattern: DialPattern,
+    /// Codec names removed from offers.
+    pub restricted_codecs: Vec<String>,
+    /// Source networks allowed; empty = any.
+    pub ip_whitelist: Vec<IpNet>,
+    /// Disabled users cannot authenticate.
+    pub enabled: bool,
+}
+
+/// Where a customer's calls may go.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Route {
+    /// Identity.
+    pub id: RouteId,
+    /// The customer account.
+    pub account_id: AccountId,
+    /// Only for calls that came with this tech prefix.
+    pub tech_prefix: Option<String>,
+    /// Number prefixes or `^regex` patterns; empty allows every number.
+    pub dial_string: Vec<String>,
+    /// Carrier accounts in priority order.
+    pub carriers: Vec<AccountId>,
+    /// Concurrent calls, 0 = unlimited.
+    pub channels: u32,
+    /// Calls per second, 0 = unlimited.
+    pub cps: u32,
+    /// Longest call in seconds, 0 = the default.
+    pub max_duration_s: u32,
+    /// Disabled routes are ignored.
+    pub enabled: bool,
+}
+
+/// The whole configuration, as the store loads it to compile a snapshot.
+#[derive(Clone, Debug, Default)]
+pub struct Configuration {
+    /// Every account.
+    pub accounts: Vec<Account>,
+    /// Every IP authentication entry.
+    pub entries: Vec<IpAuthEntry>,
+    /// Every SIP user.
+    pub users: Vec<SipUser>,
+    /// Every route.
+    pub routes: Vec<Route>,
+}

@@ -1,0 +1,179 @@
+//! The compiled, immutable view of the configuration the hot path reads.
+//!
+//! [`Snapshot::build`] turns the whole [`Configuration`] into lookup
+//! structures once: a hash of single source IPs and a prefix trie of CIDRs
+//! to the enabled egress entries of active accounts, SIP users by name, and
+//! each carrier's ingress gateways. [`SharedSnapshot`] publishes a new one
+//! atomically: readers never lock, a write rebuilds and swaps.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use ipnet::IpNet;
+use prefix_trie::joint::map::JointPrefixMap;
+
+use crate::address::Address;
+use crate::model::{
+    Account, AccountId, AccountStatus, Configuration, Direction, IpAuthEntry, Route, SipUser,
+};
+
+/// Index into the snapshot's entry list.
+type Slot = u32;
+
+/// The compiled configuration.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    version: u64,
+    accounts: HashMap<AccountId, Account>,
+    entries: Vec<IpAuthEntry>,
+    exact: HashMap<IpAddr, Vec<Slot>>,
+    networks: JointPrefixMap<IpNet, Vec<Slot>>,
+    users: HashMap<String, SipUser>,
+    gateways: HashMap<AccountId, Vec<Slot>>,
+    routes: HashMap<AccountId, Vec<Route>>,
+}
+
+impl Snapshot {
+    /// Compiles `config`. `version` identifies it (the store's change
+    /// counter), so a reader can tell which configuration it decided on.
+    pub fn build(config: &Configuration, version: u64) -> Self {
+        let accounts: HashMap<AccountId, Account> =
+            config.accounts.iter().map(|a| (a.id, a.clone())).collect();
+        let active = |id: &AccountId| {
+            accounts
+                .get(id)
+                .is_some_and(|a| a.status == AccountStatus::Active)
+        };
+        let mut snap = Self {
+            version,
+            ..Self::default()
+        };
+        for entry in config
+            .entries
+            .iter()
+            .filter(|e| e.enabled && active(&e.account_id))
+        {
+            let slot = snap.entries.len() as Slot;
+            snap.entries.push(entry.clone());
+            match entry.direction {
+                Direction::Egress => {
+                    for address in &entry.addresses {
+                        match address {
+                            Address::Ip(ip) => snap.exact.entry(*ip).or_default().push(slot),
+                            Address::Cidr(net) => match snap.networks.get_mut(net) {
+                                Some(slots) => slots.push(slot),
+                                None => {
+                                    snap.networks.insert(*net, vec![slot]);
+                                }
+                            },
+                            // Validation keeps hostnames off egress entries.
+                            Address::Host(_) => {}
+                        }
+                    }
+                }
+                Direction::Ingress => snap
+                    .gateways
+                    .entry(entry.account_id)
+                    .or_default()
+                    .push(slot),
+            }
+        }
+        snap.users = config
+            .users
+            .iter()
+            .map(|u| (u.username.to_ascii_lowercase(), u.clone()))
+            .collect();
+        for route in config.routes.iter().filter(|r| r.enabled) {
+            snap.routes
+                .entry(route.account_id)
+                .or_default()
+                .push(route.clone());
+        }
+        snap.accounts = accounts;
+        snap
+    }
+
+    /// Which configuration this is.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The enabled egress entries of active accounts whose addresses cover
+    /// `ip`: exact addresses first, then networks from the longest prefix
+    /// to the shortest. Several candidates are told apart by tech prefix.
+    pub fn egress_candidates(&self, ip: IpAddr) -> Vec<&IpAuthEntry> {
+        let mut out: Vec<&IpAuthEntry> = self
+            .exact
+            .get(&ip)
+            .into_iter()
+            .flatten()
+            .map(|&s| &self.entries[s as usize])
+            .collect();
+        let covering: Vec<&Vec<Slot>> = self.networks.cover_values(&IpNet::from(ip)).collect();
+        // The trie yields the shortest prefix first.
+        for &slot in covering.into_iter().rev().flatten() {
+            let entry = &self.entries[slot as usize];
+            // An entry listing both an address and a network covering it
+            // is one candidate, at its most specific place.
+            if !out.iter().any(|e| e.id == entry.id) {
+                out.push(entry);
+            }
+        }
+        out
+    }
+
+    /// An account by id.
+    pub fn account(&self, id: AccountId) -> Option<&Account> {
+        self.accounts.get(&id)
+    }
+
+    /// A SIP user by name (case-insensitive), enabled or not.
+    pub fn user(&self, username: &str) -> Option<&SipUser> {
+        self.users.get(&username.to_ascii_lowercase())
+    }
+
+    /// The enabled ingress gateways of a carrier.
+    pub fn gateways(&self, carrier: AccountId) -> impl Iterator<Item = &IpAuthEntry> {
+        self.gateways
+            .get(&carrier)
+            .into_iter()
+            .flatten()
+            .map(|&s| &self.entries[s as usize])
+    }
+
+    /// The enabled routes of a customer.
+    pub fn routes(&self, customer: AccountId) -> &[Route] {
+        self.routes.get(&customer).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// The current snapshot, shared by every reader and replaced atomically.
+#[derive(Debug)]
+pub struct SharedSnapshot {
+    current: ArcSwap<Snapshot>,
+}
+
+impl SharedSnapshot {
+    /// Starts with `snapshot`.
+    pub fn new(snapshot: Snapshot) -> Self {
+        Self {
+            current: ArcSwap::from_pointee(snapshot),
+        }
+    }
+
+    /// The current snapshot; cheap, never blocks, never waits for a writer.
+    pub fn load(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+
+    /// Replaces the snapshot; readers holding the old one keep it until
+    /// they drop it.
+    pub fn publish(&self, snapshot: Snapshot) {
+        self.current.store(Arc::new(snapshot));
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,517 @@
+//! Accounts, IP authentication entries, SIP users and routes: one generic
+//! create / update / delete / get / list over a [`Document`] table, each
+//! write with its audit event and version bump in the same transaction.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{AssertSqlSafe, Row, SqliteConnection};
+use tollgate_policy::validate::{check_user_channels, shared_address_warnings};
+use tollgate_policy::{
+    Account, Configuration, FieldError, Ha1Set, IpAuthEntry, Route, SipUser, Warning,
+};
+
+use crate::audit::{AuditEvent, record};
+use crate::{Store, StoreError, now_ms};
+
+/// Who makes a change, for the audit log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Actor {
+    /// The admin token's name, or `system`.
+    pub name: String,
+    /// The client address, when known.
+    pub ip: Option<String>,
+}
+
+impl Actor {
+    /// Automatic actions (threat detection, expiry).
+    pub fn system() -> Self {
+        Self {
+            name: "system".into(),
+            ip: None,
+        }
+    }
+}
+
+/// A configuration entity stored as a JSON document plus key columns.
+pub(crate) trait Document: Serialize + DeserializeOwned + Clone + Send + Sync {
+    /// The table.
+    const TABLE: &'static str;
+    /// The audit log's entity name.
+    const ENTITY: &'static str;
+    fn id(&self) -> i64;
+    fn set_id(&mut self, id: i64);
+    fn account_id(&self) -> Option<i64>;
+    /// Columns written besides `data` (a `None` value leaves the column as
+    /// it is on update).
+    fn columns(&self) -> Vec<(&'static str, Option<String>)>;
+    /// Restores what the JSON document does not hold (secrets).
+    fn restore(&mut self, _row: &SqliteRow) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// True when the write carries a secret (shown as `"***"`).
+    fn has_secret(&self) -> bool {
+        false
+    }
+    /// Rules that need other rows; run inside the write's transaction.
+    async fn check(&self, _conn: &mut SqliteConnection) -> Result<Vec<Warning>, StoreError> {
+        Ok(Vec::new())
+    }
+    /// A short label for audit messages.
+    fn label(&self) -> String {
+        format!("{} {}", Self::ENTITY, self.id())
+    }
+}
+
+/// The entity as the audit log shows it: secrets as `"***"`.
+fn redacted<D: Document>(doc: &D) -> Result<Value, StoreError> {
+    let mut v = serde_json::to_value(doc)?;
+    if doc.has_secret()
+        && let Value::Object(map) = &mut v
+    {
+        map.insert("password".into(), Value::String("***".into()));
+    }
+    Ok(v)
+}
+
+async fn load_all<D: Document>(
+    conn: &mut SqliteConnection,
+    filter: &str,
+    value: Option<i64>,
+) -> Result<Vec<D>, StoreError> {
+    let sql = format!("SELECT * FROM {} {filter} ORDER BY id", D::TABLE);
+    // Table and column names come from `Document` constants, never input.
+    let mut q = sqlx::query(AssertSqlSafe(sql));
+    if let Some(v) = value {
+        q = q.bind(v);
+    }
+    let rows = q.fetch_all(&mut *conn).await?;
+    rows.iter()
+        .map(|row| {
+            let mut doc: D = serde_json::from_str(&row.try_get::<String, _>("data")?)?;
+            doc.set_id(row.try_get("id")?);
+            doc.restore(row)?;
+            Ok(doc)
+        })
+        .collect()
+}
+
+async fn load_one<D: Document>(conn: &mut SqliteConnection, id: i64) -> Result<D, StoreError> {
+    load_all::<D>(conn, "WHERE id = ?", Some(id))
+        .await?
+        .pop()
+        .ok_or(StoreError::NotFound {
+            entity: D::ENTITY,
+            id,
+        })
+}
+
+async fn bump(conn: &mut SqliteConnection) -> Result<u64, StoreError> {
+    let v: i64 = sqlx::query_scalar(
+        "UPDATE config_version SET version = version + 1 WHERE id = 1 RETURNING version",
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(u64::try_from(v).unwrap_or(0))
+}
+
+/// Unique-constraint failures become a 409 naming the field.
+fn map_unique(e: sqlx::Error, field: &str) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::conflict(field, "is already in use")
+        }
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+            StoreError::invalid(FieldError::new("account_id", "no such account"))
+        }
+        _ => StoreError::Database(e),
+    }
+}
+
+fn event(
+    actor: &Actor,
+    action: &str,
+    entity: &str,
+    entity_id: i64,
+    account_id: Option<i64>,
+    message: String,
+) -> AuditEvent {
+    AuditEvent {
+        id: 0,
+        at: now_ms(),
+        actor: actor.name.clone(),
+        actor_ip: actor.ip.clone(),
+        action: action.into(),
+        entity: entity.into(),
+        entity_id: entity_id.to_string(),
+        account_id,
+        message,
+        before: None,
+        after: None,
+    }
+}
+
+impl Store {
+    /// A write transaction that takes the database's write lock at once
+    /// (`BEGIN IMMEDIATE`): concurrent writers queue on the busy timeout
+    /// instead of failing when a read lock cannot be upgraded.
+    pub(crate) async fn write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// Writes `doc` as a new row; returns it with its id and any warnings.
+    pub(crate) async fn create<D: Document>(
+        &self,
+        actor: &Actor,
+        mut doc: D,
+    ) -> Result<(D, Vec<Warning>), StoreError> {
+        let mut tx = self.write().await?;
+        let warnings = doc.check(&mut tx).await?;
+        let columns = doc.columns();
+        let names: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
+        let sql = format!(
+            "INSERT INTO {} (data{}) VALUES (?{}) RETURNING id",
+            D::TABLE,
+            names.iter().map(|n| format!(", {n}")).collect::<String>(),
+            ", ?".repeat(names.len()),
+        );
+        let mut q =
+            sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql)).bind(serde_json::to_string(&doc)?);
+        for (_, value) in &columns {
+            q = q.bind(value.clone());
+        }
+        let id = q
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| map_unique(e, names.first().copied().unwrap_or("id")))?;
+        doc.set_id(id);
+        let mut ev = event(
+            actor,
+            "create",
+            D::ENTITY,
+            id,
+            doc.account_id(),
+            format!("{} created", doc.label()),
+        );
+        ev.after = Some(redacted(&doc)?);
+        record(&mut tx, &ev).await?;
+        let version = bump(&mut tx).await?;
+        tx.commit().await?;
+        self.committed(version);
+        Ok((doc, warnings))
+    }
+
+    /// Replaces row `doc.id()`; secret columns given as `None` keep their
+    /// stored value.
+    pub(crate) async fn update<D: Document>(
+        &self,
+        actor: &Actor,
+        doc: D,
+    ) -> Result<(D, Vec<Warning>), StoreError> {
+        let mut tx = self.write().await?;
+        let before: D = load_one(&mut tx, doc.id()).await?;
+        let warnings = doc.check(&mut tx).await?;
+        let columns: Vec<_> = doc
+            .columns()
+            .into_iter()
+            .filter(|(_, v)| v.is_some())
+            .collect();
+        let sql = format!(
+            "UPDATE {} SET data = ?{} WHERE id = ?",
+            D::TABLE,
+            columns
+                .iter()
+                .map(|(n, _)| format!(", {n} = ?"))
+                .collect::<String>(),
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(serde_json::to_string(&doc)?);
+        for (_, value) in &columns {
+            q = q.bind(value.clone());
+        }
+        let field = columns.first().map_or("id", |(n, _)| *n);
+        q.bind(doc.id())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| map_unique(e, field))?;
+        let after: D = load_one(&mut tx, doc.id()).await?;
+        let mut ev = event(
+            actor,
+            "update",
+            D::ENTITY,
+            doc.id(),
+            doc.account_id(),
+            format!("{} updated", doc.label()),
+        );
+        ev.before = Some(redacted(&before)?);
+        ev.after = Some(redacted(&doc)?);
+        record(&mut tx, &ev).await?;
+        let version = bump(&mut tx).await?;
+        tx.commit().await?;
+        self.committed(version);
+        Ok((after, warnings))
+    }
+
+    /// Deletes row `id`.
+    pub(crate) async fn delete<D: Document>(
+        &self,
+        actor: &Actor,
+        id: i64,
+    ) -> Result<D, StoreError> {
+        let mut tx = self.write().await?;
+        let before: D = load_one(&mut tx, id).await?;
+        sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM {} WHERE id = ?",
+            D::TABLE
+        )))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        let mut ev = event(
+            actor,
+            "delete",
+            D::ENTITY,
+            id,
+            before.account_id(),
+            format!("{} deleted", before.label()),
+        );
+        ev.before = Some(redacted(&before)?);
+        record(&mut tx, &ev).await?;
+        let version = bump(&mut tx).await?;
+        tx.commit().await?;
+        self.committed(version);
+        Ok(before)
+    }
+
+    /// Reads row `id`.
+    pub(crate) async fn get<D: Document>(&self, id: i64) -> Result<D, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        load_one(&mut conn, id).await
+    }
+
+    /// Every row, or those of one account.
+    pub(crate) async fn list<D: Document>(
+        &self,
+        account: Option<i64>,
+    ) -> Result<Vec<D>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        match account {
+            Some(a) => load_all(&mut conn, "WHERE account_id = ?", Some(a)).await,
+            None => load_all(&mut conn, "", None).await,
+        }
+    }
+
+    /// The whole configuration and its version, read consistently, for
+    /// compiling a snapshot.
+    pub async fn load(&self) -> Result<(Configuration, u64), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let version: i64 = sqlx::query_scalar("SELECT version FROM config_version WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
+        let config = Configuration {
+            accounts: load_all(&mut tx, "", None).await?,
+            entries: load_all(&mut tx, "", None).await?,
+            users: load_all(&mut tx, "", None).await?,
+            routes: load_all(&mut tx, "", None).await?,
+        };
+        tx.commit().await?;
+        Ok((config, u64::try_from(version).unwrap_or(0)))
+    }
+}
+
+impl Document for Account {
+    const TABLE: &'static str = "accounts";
+    const ENTITY: &'static str = "account";
+    fn id(&self) -> i64 {
+        self.id
+    }
+    fn set_id(&mut self, id: i64) {
+        self.id = id;
+    }
+    fn account_id(&self) -> Option<i64> {
+        (self.id != 0).then_some(self.id)
+    }
+    fn columns(&self) -> Vec<(&'static str, Option<String>)> {
+        let kind = serde_json::to_value(self.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned));
+        vec![("name", Some(self.name.clone())), ("kind", kind)]
+    }
+    async fn check(&self, _conn: &mut SqliteConnection) -> Result<Vec<Warning>, StoreError> {
+        self.validate().map_err(StoreError::invalid)?;
+        Ok(Vec::new())
+    }
+    fn label(&self) -> String {
+        format!("account {:?}", self.name)
+    }
+}
+
+impl Document for IpAuthEntry {
+    const TABLE: &'static str = "ip_auth_entries";
+    const ENTITY: &'static str = "ip_auth";
+    fn id(&self) -> i64 {
+        self.id
+    }
+    fn set_id(&mut self, id: i64) {
+        self.id = id;
+    }
+    fn account_id(&self) -> Option<i64> {
+        Some(self.account_id)
+    }
+    fn columns(&self) -> Vec<(&'static str, Option<String>)> {
+        vec![
+            ("account_id", Some(self.account_id.to_string())),
+            ("uac_password", self.password.clone()),
+        ]
+    }
+    fn restore(&mut self, row: &SqliteRow) -> Result<(), StoreError> {
+        self.password = row.try_get("uac_password")?;
+        Ok(())
+    }
+    fn has_secret(&self) -> bool {
+        self.password.is_some()
+    }
+    async fn check(&self, conn: &mut SqliteConnection) -> Result<Vec<Warning>, StoreError> {
+        self.validate().map_err(StoreError::invalid)?;
+        let others: Vec<Self> =
+            load_all(conn, "WHERE account_id != ?", Some(self.account_id)).await?;
+        Ok(shared_address_warnings(self, &others))
+    }
+}
+
+impl Document for SipUser {
+    const TABLE: &'static str = "sip_users";
+    const ENTITY: &'static str = "sip_user";
+    fn id(&self) -> i64 {
+        self.id
+    }
+    fn set_id(&mut self, id: i64) {
+        self.id = id;
+    }
+    fn account_id(&self) -> Option<i64> {
+        Some(self.account_id)
+    }
+    fn columns(&self) -> Vec<(&'static str, Option<String>)> {
+        // An empty HA1 set means "unchanged" on update.
+        let keep = self.ha1 == Ha1Set::default();
+        let ha1 = |v: &String| (!keep).then(|| v.clone());
+        vec![
+            ("username", Some(self.username.clone())),
+            ("account_id", Some(self.account_id.to_string())),
+            ("ha1_md5", ha1(&self.ha1.md5)),
+            ("ha1_sha256", ha1(&self.ha1.sha256)),
+            ("ha1_sha512_256", ha1(&self.ha1.sha512_256)),
+        ]
+    }
+    fn restore(&mut self, row: &SqliteRow) -> Result<(), StoreError> {
+        self.ha1 = Ha1Set {
+            md5: row.try_get("ha1_md5")?,
+            sha256: row.try_get("ha1_sha256")?,
+            sha512_256: row.try_get("ha1_sha512_256")?,
+        };
+        Ok(())
+    }
+    fn has_secret(&self) -> bool {
+        self.ha1 != Ha1Set::default()
+    }
+    async fn check(&self, conn: &mut SqliteConnection) -> Result<Vec<Warning>, StoreError> {
+        self.validate().map_err(StoreError::invalid)?;
+        let account: Account = load_one(conn, self.account_id)
+            .await
+            .map_err(|_| StoreError::invalid(FieldError::new("account_id", "no such account")))?;
+        let mut users: Vec<Self> =
+            load_all(conn, "WHERE account_id = ?", Some(self.account_id)).await?;
+        users.retain(|u| u.id != self.id);
+        users.push(self.clone());
+        check_user_channels(&account, &users).map_err(StoreError::invalid)?;
+        Ok(Vec::new())
+    }
+    fn label(&self) -> String {
+        format!("sip user {:?}", self.username)
+    }
+}
+
+impl Document for Route {
+    const TABLE: &'static str = "routes";
+    const ENTITY: &'static str = "route";
+    fn id(&self) -> i64 {
+        self.id
+    }
+    fn set_id(&mut self, id: i64) {
+        self.id = id;
+    }
+    fn account_id(&self) -> Option<i64> {
+        Some(self.account_id)
+    }
+    fn columns(&self) -> Vec<(&'static str, Option<String>)> {
+        vec![("account_id", Some(self.account_id.to_string()))]
+    }
+    async fn check(&self, conn: &mut SqliteConnection) -> Result<Vec<Warning>, StoreError> {
+        let accounts: Vec<Account> = load_all(conn, "", None).await?;
+        self.validate(&accounts).map_err(StoreError::invalid)?;
+        Ok(Vec::new())
+    }
+}
+
+/// The public operations, one set per entity, over the generic ones.
+macro_rules! entity_api {
+    ($ty:ty, $create:ident, $update:ident, $delete:ident, $get:ident, $list:ident) => {
+        impl Store {
+            #[doc = concat!("Creates a `", stringify!($ty), "` (validated, audited); returns it with its id and any warnings.")]
+            pub async fn $create(&self, actor: &Actor, doc: $ty) -> Result<($ty, Vec<Warning>), StoreError> {
+                self.create(actor, doc).await
+            }
+            #[doc = concat!("Replaces a `", stringify!($ty), "` (validated, audited).")]
+            pub async fn $update(&self, actor: &Actor, doc: $ty) -> Result<($ty, Vec<Warning>), StoreError> {
+                self.update(actor, doc).await
+            }
+            #[doc = concat!("Deletes a `", stringify!($ty), "` (audited); returns what was deleted.")]
+            pub async fn $delete(&self, actor: &Actor, id: i64) -> Result<$ty, StoreError> {
+                self.delete(actor, id).await
+            }
+            #[doc = concat!("Reads one `", stringify!($ty), "`.")]
+            pub async fn $get(&self, id: i64) -> Result<$ty, StoreError> {
+                self.get(id).await
+            }
+            #[doc = concat!("Lists `", stringify!($ty), "`s, all or one account's.")]
+            pub async fn $list(&self, account: Option<i64>) -> Result<Vec<$ty>, StoreError> {
+                self.list(account).await
+            }
+        }
+    };
+}
+
+entity_api!(
+    Account,
+    create_account,
+    update_account,
+    delete_account,
+    account,
+    accounts
+);
+entity_api!(
+    IpAuthEntry,
+    create_ip_auth,
+    update_ip_auth,
+    delete_ip_auth,
+    ip_auth,
+    ip_auths
+);
+entity_api!(
+    SipUser,
+    create_sip_user,
+    update_sip_user,
+    delete_sip_user,
+    sip_user,
+    sip_users
+);
+entity_api!(
+    Route,
+    create_route,
+    update_route,
+    delete_route,
+    route,
+    routes
+);

@@ -1,0 +1,351 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use tollgate_policy::*;
+
+use super::*;
+
+fn admin() -> Actor {
+    Actor {
+        name: "admin".into(),
+        ip: Some("127.0.0.1".into()),
+    }
+}
+
+async fn memory() -> Store {
+    Store::open("sqlite::memory:", "tollgate").await.unwrap()
+}
+
+fn account(name: &str, kind: AccountKind) -> Account {
+    Account {
+        id: 0,
+        name: name.into(),
+        kind,
+        status: AccountStatus::Active,
+        channels: 0,
+        cps: 0,
+        notes: String::new(),
+        carrier: CarrierSettings::default(),
+    }
+}
+
+fn egress(account_id: i64, address: &str) -> IpAuthEntry {
+    IpAuthEntry {
+        id: 0,
+        account_id,
+        addresses: vec![address.parse().unwrap()],
+        direction: Direction::Egress,
+        channels: 30,
+        cps: 5,
+        protocol: Protocol::Udp,
+        port: 5060,
+        restricted_codecs: Vec::new(),
+        manufacturer: String::new(),
+        version: String::new(),
+        dial_pattern: DialPattern::default(),
+        tech_prefix: String::new(),
+        strip_digits: 0,
+        cli_prefix: String::new(),
+        force_from: String::new(),
+        username: String::new(),
+        password: None,
+        outbound_proxy: None,
+        weight: 1,
+        enabled: true,
+    }
+}
+
+fn sip_user(account_id: i64, name: &str, channels: u32) -> SipUser {
+    SipUser {
+        id: 0,
+        account_id,
+        username: name.into(),
+        ha1: Ha1Set::new(name, "tollgate", "s3cret"),
+        channels,
+        cps: 0,
+        protocol: Protocol::Udp,
+        dial_pattern: DialPattern::default(),
+        restricted_codecs: Vec::new(),
+        ip_whitelist: Vec::new(),
+        enabled: true,
+    }
+}
+
+#[tokio::test]
+async fn every_write_has_its_audit_event_and_bumps_the_version() {
+    let store = memory().await;
+    let mut changes = store.subscribe();
+    let (acme, _) = store
+        .create_account(&admin(), account("acme", AccountKind::Customer))
+        .await
+        .unwrap();
+    assert!(acme.id > 0);
+    assert_eq!(store.version(), 1);
+    assert!(changes.has_changed().unwrap());
+    let mut renamed = acme.clone();
+    renamed.name = "acme-telecom".into();
+    store.update_account(&admin(), renamed).await.unwrap();
+    store.delete_account(&admin(), acme.id).await.unwrap();
+    assert_eq!(store.version(), 3);
+    let events = store.audit(&AuditFilter::default()).await.unwrap();
+    let actions: Vec<_> = events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["delete", "update", "create"]);
+    assert_eq!(events[1].before.as_ref().unwrap()["name"], "acme");
+    assert_eq!(events[1].after.as_ref().unwrap()["name"], "acme-telecom");
+    assert_eq!(events[0].actor, "admin");
+    assert_eq!(events[0].actor_ip.as_deref(), Some("127.0.0.1"));
+    assert_eq!(events[0].account_id, Some(acme.id));
+    let _ = changes.borrow_and_update();
+}
+
+#[tokio::test]
+async fn refused_writes_change_nothing_and_log_nothing() {
+    let store = memory().await;
+    let mut bad = account("", AccountKind::Customer);
+    let err = store
+        .create_account(&admin(), bad.clone())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Invalid { ref error, conflict: false } if error.field == "name"),
+        "{err}"
+    );
+    bad.name = "acme".into();
+    store.create_account(&admin(), bad.clone()).await.unwrap();
+    let dup = store.create_account(&admin(), bad).await.unwrap_err();
+    assert!(
+        matches!(dup, StoreError::Invalid { ref error, conflict: true } if error.field == "name"),
+        "{dup}"
+    );
+    assert!(matches!(
+        store.account(999).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert_eq!(store.version(), 1);
+    assert_eq!(store.audit(&AuditFilter::default()).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn secrets_are_kept_but_never_shown() {
+    let store = memory().await;
+    let (carrier, _) = store
+        .create_account(&admin(), account("carrier", AccountKind::Carrier))
+        .await
+        .unwrap();
+    let mut gw = egress(carrier.id, "198.51.100.7");
+    gw.direction = Direction::Ingress;
+    gw.username = "trunk".into();
+    gw.password = Some("uac-secret".into());
+    let (gw, _) = store.create_ip_auth(&admin(), gw).await.unwrap();
+    // Kept for answering the carrier's challenge...
+    assert_eq!(
+        store.ip_auth(gw.id).await.unwrap().password.as_deref(),
+        Some("uac-secret")
+    );
+    // ...unchanged by an update that does not mention it...
+    let mut changed = gw.clone();
+    changed.password = None;
+    changed.weight = 10;
+    let (after, _) = store.update_ip_auth(&admin(), changed).await.unwrap();
+    assert_eq!(after.password.as_deref(), Some("uac-secret"));
+    assert_eq!(after.weight, 10);
+    // ...and never in the audit log or the JSON of the entity.
+    let events = store.audit(&AuditFilter::default()).await.unwrap();
+    let text = serde_json::to_string(&events).unwrap();
+    assert!(!text.contains("uac-secret"), "{text}");
+    assert_eq!(events[1].after.as_ref().unwrap()["password"], "***");
+    assert!(
+        !serde_json::to_string(&after)
+            .unwrap()
+            .contains("uac-secret")
+    );
+
+    let (acme, _) = store
+        .create_account(&admin(), account("acme", AccountKind::Customer))
+        .await
+        .unwrap();
+    let (user, _) = store
+        .create_sip_user(&admin(), sip_user(acme.id, "alice", 0))
+        .await
+        .unwrap();
+    let stored = store.sip_user(user.id).await.unwrap();
+    assert_eq!(stored.ha1, Ha1Set::new("alice", "tollgate", "s3cret"));
+    let dump = serde_json::to_string(&store.audit(&AuditFilter::default()).await.unwrap()).unwrap();
+    assert!(!dump.contains(&stored.ha1.md5), "HA1 stays out of the log");
+}
+
+#[tokio::test]
+async fn user_rules_span_the_account() {
+    let store = memory().await;
+    let mut limited = account("acme", AccountKind::Customer);
+    limited.channels = 10;
+    let (acme, _) = store.create_account(&admin(), limited).await.unwrap();
+    store
+        .create_sip_user(&admin(), sip_user(acme.id, "alice", 6))
+        .await
+        .unwrap();
+    let err = store
+        .create_sip_user(&admin(), sip_user(acme.id, "bob", 5))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "channels: no channel capacity available for this account"
+    );
+    store
+        .create_sip_user(&admin(), sip_user(acme.id, "bob", 4))
+        .await
+        .unwrap();
+    let dup = store
+        .create_sip_user(&admin(), sip_user(acme.id, "ALICE", 0))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            dup,
+            StoreError::Invalid { conflict: true, .. } | StoreError::Invalid { .. }
+        ),
+        "{dup}"
+    );
+    let orphan = store
+        .create_sip_user(&admin(), sip_user(999, "carol", 1))
+        .await
+        .unwrap_err();
+    assert!(orphan.to_string().starts_with("account_id"), "{orphan}");
+}
+
+#[tokio::test]
+async fn shared_addresses_warn() {
+    let store = memory().await;
+    let (a, _) = store
+        .create_account(&admin(), account("a", AccountKind::Customer))
+        .await
+        .unwrap();
+    let (b, _) = store
+        .create_account(&admin(), account("b", AccountKind::Customer))
+        .await
+        .unwrap();
+    let (_, none) = store
+        .create_ip_auth(&admin(), egress(a.id, "203.0.113.7"))
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+    let (_, warned) = store
+        .create_ip_auth(&admin(), egress(b.id, "203.0.113.7"))
+        .await
+        .unwrap();
+    assert_eq!(warned.len(), 1);
+    assert_eq!(warned[0].field, "addresses[0]");
+}
+
+#[tokio::test]
+async fn restart_keeps_everything() {
+    let dir = std::env::temp_dir().join(format!("tollgate-store-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}/t.db", dir.display());
+    {
+        let store = Store::open(&url, "tollgate").await.unwrap();
+        let (acme, _) = store
+            .create_account(&admin(), account("acme", AccountKind::Customer))
+            .await
+            .unwrap();
+        store
+            .create_ip_auth(&admin(), egress(acme.id, "203.0.113.7"))
+            .await
+            .unwrap();
+        store
+            .create_sip_user(&admin(), sip_user(acme.id, "alice", 0))
+            .await
+            .unwrap();
+        store.close().await;
+    }
+    let store = Store::open(&url, "tollgate").await.unwrap();
+    assert_eq!(store.version(), 3);
+    let (config, version) = store.load().await.unwrap();
+    assert_eq!(version, 3);
+    assert_eq!(config.accounts[0].name, "acme");
+    assert_eq!(config.entries[0].addresses[0].to_string(), "203.0.113.7");
+    assert_eq!(
+        config.users[0].ha1,
+        Ha1Set::new("alice", "tollgate", "s3cret")
+    );
+    assert_eq!(store.audit(&AuditFilter::default()).await.unwrap().len(), 3);
+    store.close().await;
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn concurrent_writers_leave_a_consistent_trail() {
+    let dir = std::env::temp_dir().join(format!("tollgate-store-cc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = Store::open(&format!("sqlite://{}/t.db", dir.display()), "tollgate")
+        .await
+        .unwrap();
+    let (acme, _) = store
+        .create_account(&admin(), account("acme", AccountKind::Customer))
+        .await
+        .unwrap();
+    let (entry, _) = store
+        .create_ip_auth(&admin(), egress(acme.id, "203.0.113.7"))
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for cps in 1..=20u32 {
+        let (store, mut e) = (store.clone(), entry.clone());
+        tasks.push(tokio::spawn(async move {
+            e.cps = cps;
+            store.update_ip_auth(&admin(), e).await.unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let filter = AuditFilter {
+        entity: Some("ip_auth".into()),
+        entity_id: Some(entry.id.to_string()),
+        ..AuditFilter::default()
+    };
+    let mut events = store.audit(&filter).await.unwrap();
+    events.reverse();
+    assert_eq!(events.len(), 21);
+    // Each update's "before" is the previous event's "after": no lost write.
+    for pair in events.windows(2) {
+        assert_eq!(pair[1].before, pair[0].after);
+    }
+    let last_cps = events.last().unwrap().after.as_ref().unwrap()["cps"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(
+        u64::from(store.ip_auth(entry.id).await.unwrap().cps),
+        last_cps
+    );
+    store.close().await;
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn a_change_reaches_the_snapshot_within_a_second() {
+    let store = memory().await;
+    let shared = Arc::new(SharedSnapshot::new(Snapshot::default()));
+    let refresher = refresh_snapshots(store.clone(), shared.clone());
+    let (acme, _) = store
+        .create_account(&admin(), account("acme", AccountKind::Customer))
+        .await
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    store
+        .create_ip_auth(&admin(), egress(acme.id, "203.0.113.7"))
+        .await
+        .unwrap();
+    let ip = "203.0.113.7".parse().unwrap();
+    while shared.load().egress_candidates(ip).is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "snapshot not updated within 1 s"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert_eq!(shared.load().version(), store.version());
+    println!("change visible after {:?}", started.elapsed());
+    refresher.abort();
+}

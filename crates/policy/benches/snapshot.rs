@@ -72,6 +72,7 @@ fn configuration() -> Configuration {
     let ha1 = Ha1Set::new("user", "tollgate", "secret");
     let users = (0..10_000)
         .map(|n| SipUser {
+            password: None,
             id: n,
             account_id: n % 1000,
             username: format!("user{n}"),

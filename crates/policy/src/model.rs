@@ -4,6 +4,7 @@
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::address::Address;
 use crate::numbers::DialPattern;
@@ -18,7 +19,7 @@ pub type UserId = i64;
 pub type RouteId = i64;
 
 /// Customer or carrier.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AccountKind {
     /// Sends calls to Tollgate.
@@ -28,7 +29,7 @@ pub enum AccountKind {
 }
 
 /// Whether an account may carry calls.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AccountStatus {
     /// Calls are allowed.
@@ -39,7 +40,7 @@ pub enum AccountStatus {
 }
 
 /// What to do with a carrier's final response code.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ReplyAction {
     /// The built-in behaviour for that code.
@@ -51,7 +52,7 @@ pub enum ReplyAction {
 }
 
 /// A per-carrier rule for one response code.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ReplyRule {
     /// The carrier's code (300–699).
     pub code: u16,
@@ -66,7 +67,7 @@ pub struct ReplyRule {
 }
 
 /// Settings only carriers have.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct CarrierSettings {
     /// Other gateways of the same carrier tried after a failure (0–3).
@@ -97,9 +98,10 @@ impl Default for CarrierSettings {
 }
 
 /// A customer or carrier.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Account {
-    /// Identity.
+    /// Identity (assigned by the store).
+    #[serde(default)]
     pub id: AccountId,
     /// Unique name.
     pub name: String,
@@ -123,17 +125,18 @@ pub struct Account {
 }
 
 /// Seen from the remote switch, as operators say it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     /// The switch sends calls to Tollgate: its source addresses identify it.
+    #[default]
     Egress,
     /// The switch receives calls from Tollgate: a destination.
     Ingress,
 }
 
 /// Signalling transport of an entry.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Protocol {
     /// UDP (default).
@@ -157,14 +160,17 @@ impl Protocol {
     }
 }
 
-/// One switch or gateway of an account.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// One switch or gateway of an account. Every field but `addresses` has a
+/// default, so a request body may give only what differs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
 pub struct IpAuthEntry {
-    /// Identity.
+    /// Identity (assigned by the store).
     pub id: EntryId,
     /// The account it belongs to.
     pub account_id: AccountId,
     /// IPs, CIDRs or (ingress only) hostnames.
+    #[schema(value_type = Vec<String>)]
     pub addresses: Vec<Address>,
     /// Egress (sends us calls) or ingress (receives calls from us).
     pub direction: Direction,
@@ -174,7 +180,7 @@ pub struct IpAuthEntry {
     pub cps: u32,
     /// Transport.
     pub protocol: Protocol,
-    /// Signalling port.
+    /// Signalling port; 0 in a request means the protocol's default.
     pub port: u16,
     /// Codec names removed from offers.
     pub restricted_codecs: Vec<String>,
@@ -182,7 +188,8 @@ pub struct IpAuthEntry {
     pub manufacturer: String,
     /// Informational.
     pub version: String,
-    /// Allowed called numbers.
+    /// Allowed called numbers: `e164` (default), `any` or `^regex`.
+    #[schema(value_type = String)]
     pub dial_pattern: DialPattern,
     /// Prefix identifying the account on a shared address (removed).
     pub tech_prefix: String,
@@ -194,8 +201,9 @@ pub struct IpAuthEntry {
     pub force_from: String,
     /// What Tollgate answers a 401/407 from this destination with.
     pub username: String,
-    /// The password for `username`; never read back through the API.
+    /// The password for `username`; write-only, never read back.
     #[serde(skip_serializing)]
+    #[schema(write_only)]
     pub password: Option<String>,
     /// Ingress only: send through this proxy (host[:port]).
     pub outbound_proxy: Option<String>,
@@ -203,6 +211,34 @@ pub struct IpAuthEntry {
     pub weight: u32,
     /// Disabled entries are ignored.
     pub enabled: bool,
+}
+
+impl Default for IpAuthEntry {
+    fn default() -> Self {
+        Self {
+            id: 0,
+            account_id: 0,
+            addresses: Vec::new(),
+            direction: Direction::Egress,
+            channels: 0,
+            cps: 0,
+            protocol: Protocol::Udp,
+            port: 0,
+            restricted_codecs: Vec::new(),
+            manufacturer: String::new(),
+            version: String::new(),
+            dial_pattern: DialPattern::E164,
+            tech_prefix: String::new(),
+            strip_digits: 0,
+            cli_prefix: String::new(),
+            force_from: String::new(),
+            username: String::new(),
+            password: None,
+            outbound_proxy: None,
+            weight: 1,
+            enabled: true,
+        }
+    }
 }
 
 /// Stored digest secrets: HA1 per algorithm for the configured realm.
@@ -250,14 +286,20 @@ impl Ha1Set {
 }
 
 /// A digest-authenticated user of an account.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
 pub struct SipUser {
-    /// Identity.
+    /// Identity (assigned by the store).
     pub id: UserId,
     /// The account it belongs to.
     pub account_id: AccountId,
     /// Unique per realm.
     pub username: String,
+    /// Write-only: a new password (the API generates one when a user is
+    /// created without). Only its HA1 hashes are stored.
+    #[serde(skip_serializing)]
+    #[schema(write_only)]
+    pub password: Option<String>,
     /// Stored secrets, never serialized.
     #[serde(skip)]
     pub ha1: Ha1Set,
@@ -267,20 +309,42 @@ pub struct SipUser {
     pub cps: u32,
     /// Transport.
     pub protocol: Protocol,
-    /// Allowed called numbers.
+    /// Allowed called numbers: `e164` (default), `any` or `^regex`.
+    #[schema(value_type = String)]
     pub dial_pattern: DialPattern,
     /// Codec names removed from offers.
     pub restricted_codecs: Vec<String>,
     /// Source networks allowed; empty = any.
+    #[schema(value_type = Vec<String>)]
     pub ip_whitelist: Vec<IpNet>,
     /// Disabled users cannot authenticate.
     pub enabled: bool,
 }
 
+impl Default for SipUser {
+    fn default() -> Self {
+        Self {
+            id: 0,
+            account_id: 0,
+            username: String::new(),
+            password: None,
+            ha1: Ha1Set::default(),
+            channels: 0,
+            cps: 0,
+            protocol: Protocol::Udp,
+            dial_pattern: DialPattern::E164,
+            restricted_codecs: Vec::new(),
+            ip_whitelist: Vec::new(),
+            enabled: true,
+        }
+    }
+}
+
 /// Where a customer's calls may go.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
 pub struct Route {
-    /// Identity.
+    /// Identity (assigned by the store).
     pub id: RouteId,
     /// The customer account.
     pub account_id: AccountId,
@@ -298,6 +362,22 @@ pub struct Route {
     pub max_duration_s: u32,
     /// Disabled routes are ignored.
     pub enabled: bool,
+}
+
+impl Default for Route {
+    fn default() -> Self {
+        Self {
+            id: 0,
+            account_id: 0,
+            tech_prefix: None,
+            dial_string: Vec::new(),
+            carriers: Vec::new(),
+            channels: 0,
+            cps: 0,
+            max_duration_s: 0,
+            enabled: true,
+        }
+    }
 }
 
 /// The whole configuration, as the store loads it to compile a snapshot.

@@ -129,6 +129,44 @@ fn map_unique(e: sqlx::Error, field: &str) -> StoreError {
     }
 }
 
+/// Inserts one document and its audit event inside `conn`'s transaction.
+async fn insert<D: Document>(
+    conn: &mut SqliteConnection,
+    actor: &Actor,
+    mut doc: D,
+) -> Result<(D, Vec<Warning>), StoreError> {
+    let warnings = doc.check(conn).await?;
+    let columns = doc.columns();
+    let names: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
+    let sql = format!(
+        "INSERT INTO {} (data{}) VALUES (?{}) RETURNING id",
+        D::TABLE,
+        names.iter().map(|n| format!(", {n}")).collect::<String>(),
+        ", ?".repeat(names.len()),
+    );
+    // Table and column names come from `Document` constants, never input.
+    let mut q = sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql)).bind(serde_json::to_string(&doc)?);
+    for (_, value) in &columns {
+        q = q.bind(value.clone());
+    }
+    let id = q
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|e| map_unique(e, names.first().copied().unwrap_or("id")))?;
+    doc.set_id(id);
+    let mut ev = event(
+        actor,
+        "create",
+        D::ENTITY,
+        id,
+        doc.account_id(),
+        format!("{} created", doc.label()),
+    );
+    ev.after = Some(redacted(&doc)?);
+    record(conn, &ev).await?;
+    Ok((doc, warnings))
+}
+
 fn event(
     actor: &Actor,
     action: &str,
@@ -166,42 +204,39 @@ impl Store {
     pub(crate) async fn create<D: Document>(
         &self,
         actor: &Actor,
-        mut doc: D,
+        doc: D,
     ) -> Result<(D, Vec<Warning>), StoreError> {
+        let mut created = self.create_many(actor, vec![doc], false).await?;
+        Ok(created.pop().expect("one document in, one out"))
+    }
+
+    /// Writes every document in one transaction: all of them or none. For a
+    /// `bulk` request, errors name the failing element (`entries[3].…`).
+    pub(crate) async fn create_many<D: Document>(
+        &self,
+        actor: &Actor,
+        docs: Vec<D>,
+        bulk: bool,
+    ) -> Result<Vec<(D, Vec<Warning>)>, StoreError> {
         let mut tx = self.write().await?;
-        let warnings = doc.check(&mut tx).await?;
-        let columns = doc.columns();
-        let names: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
-        let sql = format!(
-            "INSERT INTO {} (data{}) VALUES (?{}) RETURNING id",
-            D::TABLE,
-            names.iter().map(|n| format!(", {n}")).collect::<String>(),
-            ", ?".repeat(names.len()),
-        );
-        let mut q =
-            sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql)).bind(serde_json::to_string(&doc)?);
-        for (_, value) in &columns {
-            q = q.bind(value.clone());
+        let mut out = Vec::with_capacity(docs.len());
+        for (i, doc) in docs.into_iter().enumerate() {
+            let written = insert(&mut tx, actor, doc).await.map_err(|e| match e {
+                StoreError::Invalid {
+                    mut error,
+                    conflict,
+                } if bulk => {
+                    error.field = format!("entries[{i}].{}", error.field);
+                    StoreError::Invalid { error, conflict }
+                }
+                other => other,
+            })?;
+            out.push(written);
         }
-        let id = q
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(|e| map_unique(e, names.first().copied().unwrap_or("id")))?;
-        doc.set_id(id);
-        let mut ev = event(
-            actor,
-            "create",
-            D::ENTITY,
-            id,
-            doc.account_id(),
-            format!("{} created", doc.label()),
-        );
-        ev.after = Some(redacted(&doc)?);
-        record(&mut tx, &ev).await?;
         let version = bump(&mut tx).await?;
         tx.commit().await?;
         self.committed(version);
-        Ok((doc, warnings))
+        Ok(out)
     }
 
     /// Replaces row `doc.id()`; secret columns given as `None` keep their
@@ -515,3 +550,50 @@ entity_api!(
     route,
     routes
 );
+
+impl Store {
+    /// Creates several entries all-or-nothing (bulk IP entry); errors name
+    /// the failing element (`entries[3].addresses[0]`).
+    pub async fn create_ip_auth_bulk(
+        &self,
+        actor: &Actor,
+        entries: Vec<IpAuthEntry>,
+    ) -> Result<Vec<(IpAuthEntry, Vec<Warning>)>, StoreError> {
+        self.create_many(actor, entries, true).await
+    }
+
+    /// Stores a SIP user's new HA1 set (computed by the caller from the new
+    /// password), audited as `password_reset`.
+    pub async fn reset_sip_password(
+        &self,
+        actor: &Actor,
+        user: SipUser,
+    ) -> Result<SipUser, StoreError> {
+        let mut tx = self.write().await?;
+        let before: SipUser = load_one(&mut tx, user.id).await?;
+        sqlx::query(
+            "UPDATE sip_users SET ha1_md5 = ?, ha1_sha256 = ?, ha1_sha512_256 = ? WHERE id = ?",
+        )
+        .bind(&user.ha1.md5)
+        .bind(&user.ha1.sha256)
+        .bind(&user.ha1.sha512_256)
+        .bind(user.id)
+        .execute(&mut *tx)
+        .await?;
+        let mut ev = event(
+            actor,
+            "password_reset",
+            SipUser::ENTITY,
+            user.id,
+            Some(user.account_id),
+            format!("{} password reset", before.label()),
+        );
+        ev.after = Some(serde_json::json!({ "password": "***" }));
+        record(&mut tx, &ev).await?;
+        let version = bump(&mut tx).await?;
+        tx.commit().await?;
+        self.committed(version);
+        let mut conn = self.pool.acquire().await?;
+        load_one(&mut conn, user.id).await
+    }
+}

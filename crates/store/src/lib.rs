@@ -19,6 +19,7 @@
 
 mod audit;
 mod entities;
+mod tokens;
 
 pub use audit::{AuditEvent, AuditFilter};
 pub use entities::Actor;

@@ -57,6 +57,7 @@ fn egress(account_id: i64, address: &str) -> IpAuthEntry {
 
 fn sip_user(account_id: i64, name: &str, channels: u32) -> SipUser {
     SipUser {
+        password: None,
         id: 0,
         account_id,
         username: name.into(),

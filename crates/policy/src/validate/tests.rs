@@ -56,6 +56,7 @@ pub(crate) fn entry(
 
 pub(crate) fn user(id: UserId, account_id: AccountId, name: &str, channels: u32) -> SipUser {
     SipUser {
+        password: None,
         id,
         account_id,
         username: name.into(),

@@ -1,0 +1,600 @@
+//! The resources of PRODUCT.md under `/api/v1`: accounts, their IP
+//! authentication entries and SIP users, routes, and the audit log.
+
+use axum::Extension;
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use tollgate_policy::{Account, Ha1Set, IpAuthEntry, Route, SipUser, Warning};
+use tollgate_store::{Actor, AuditEvent, AuditFilter};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::ApiState;
+use crate::auth::new_token;
+use crate::error::{ApiError, ErrorBody};
+
+/// Pagination of list endpoints.
+#[derive(Clone, Copy, Debug, Default, Deserialize, IntoParams)]
+pub struct Page {
+    /// At most this many items (default 100, at most 1000).
+    pub limit: Option<usize>,
+    /// Skip this many.
+    pub offset: Option<usize>,
+}
+
+impl Page {
+    fn apply<T>(self, items: Vec<T>) -> Vec<T> {
+        items
+            .into_iter()
+            .skip(self.offset.unwrap_or(0))
+            .take(self.limit.unwrap_or(100).min(1000))
+            .collect()
+    }
+}
+
+/// A warning returned with a successful write.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct WarningBody {
+    /// The field concerned.
+    pub field: String,
+    /// What to look at.
+    pub message: String,
+}
+
+fn warnings(w: Vec<Warning>) -> Vec<WarningBody> {
+    w.into_iter()
+        .map(|w| WarningBody {
+            field: w.field,
+            message: w.message,
+        })
+        .collect()
+}
+
+/// A written entity and the warnings about it.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Written<T> {
+    /// The entity as stored.
+    #[serde(flatten)]
+    pub item: T,
+    /// Things worth a look (e.g. an address shared with another account).
+    pub warnings: Vec<WarningBody>,
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+fn body<T>(json: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
+    Ok(json?.0)
+}
+
+/// Every account.
+#[utoipa::path(get, path = "/accounts", params(Page), tag = "accounts",
+    responses((status = 200, body = [Account]), (status = 401, body = ErrorBody)))]
+pub(crate) async fn list_accounts(
+    State(s): State<ApiState>,
+    Query(page): Query<Page>,
+) -> ApiResult<Json<Vec<Account>>> {
+    Ok(Json(page.apply(s.store.accounts(None).await?)))
+}
+
+/// Creates an account.
+#[utoipa::path(post, path = "/accounts", request_body = Account, tag = "accounts",
+    responses((status = 201, body = Written<Account>), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn create_account(
+    State(s): State<ApiState>,
+    Extension(actor): Extension<Actor>,
+    json: Result<Json<Account>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<Written<Account>>)> {
+    let mut account = body(json)?;
+    account.id = 0;
+    let (item, w) = s.store.create_account(&actor, account).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Written {
+            item,
+            warnings: warnings(w),
+        }),
+    ))
+}
+
+/// One account.
+#[utoipa::path(get, path = "/accounts/{id}", tag = "accounts",
+    responses((status = 200, body = Account), (status = 404, body = ErrorBody)))]
+pub(crate) async fn get_account(
+    State(s): State<ApiState>,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<Account>> {
+    Ok(Json(s.store.account(id).await?))
+}
+
+/// Replaces an account.
+#[utoipa::path(put, path = "/accounts/{id}", request_body = Account, tag = "accounts",
+    responses((status = 200, body = Written<Account>), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn update_account(
+    State(s): State<ApiState>,
+    Extension(actor): Extension<Actor>,
+    Path(id): Path<i64>,
+    json: Result<Json<Account>, JsonRejection>,
+) -> ApiResult<Json<Written<Account>>> {
+    let mut account = body(json)?;
+    account.id = id;
+    let (item, w) = s.store.update_account(&actor, account).await?;
+    Ok(Json(Written {
+        item,
+        warnings: warnings(w),
+    }))
+}
+
+/// Deletes an account with its entries, users and routes.
+#[utoipa::path(delete, path = "/accounts/{id}", tag = "accounts",
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+pub(crate) async fn delete_account(
+    State(s): State<ApiState>,
+    Extension(actor): Extension<Actor>,
+    Path(id): Path<i64>,
+) -> ApiResult<StatusCode> {
+    s.store.delete_account(&actor, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// One entry, or several created all-or-nothing (`{"entries": [...]}`).
+/// Documentation only: the body is read by [`ip_auth_input`], which names
+/// the failing element.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum IpAuthInput {
+    /// `{"entries": [...]}`
+    Bulk {
+        /// The entries.
+        entries: Vec<IpAuthEntry>,
+    },
+    /// A single entry.
+    One(Box<IpAuthEntry>),
+}
+
+/// Reads a single entry or a bulk request, with errors that say which
+/// element and why.
+fn ip_auth_input(v: serde_json::Value) -> ApiResult<IpAuthInput> {
+    let parse = |field: &str, v: serde_json::Value| {
+        serde_json::from_value::<IpAuthEntry>(v).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!("{field}{e}"),
+                None,
+            )
+        })
+    };
+    match v {
+        serde_json::Value::Object(mut map) if map.contains_key("entries") => {
+            let Some(serde_json::Value::Array(items)) = map.remove("entries") else {
+                return Err(ApiError::bad_request("entries: must be an array"));
+            };
+            let entries = items
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| parse(&format!("entries[{i}]: "), item))
+                .collect::<ApiResult<Vec<_>>>()?;
+            Ok(IpAuthInput::Bulk { entries })
+        }
+        other => parse("", other).map(|e| IpAuthInput::One(Box::new(e))),
+    }
+}
+
+fn prepare_entry(account: i64, mut e: IpAuthEntry) -> IpAuthEntry {
+    e.account_id = account;
+    if e.port == 0 {
+        e.port = e.protocol.default_port();
+    }
+    e
+}
+
+/// The IP authentication entries of an account.
+#[utoipa::path(get, path = "/accounts/{id}/ip-auth", params(Page), tag = "ip-auth",
+    responses((status = 200, body = [IpAuthEntry]), (status = 404, body = ErrorBody)))]
+pub(crate) async fn list_ip_auth(
+    State(s): State<ApiState>,
+    Path(id): Path<i64>,
+    Query(page): Query<Page>,
+) -> ApiResult<Json<Vec<IpAuthEntry>>> {
+    s.store.account(id).await?;
+    Ok(Json(page.apply(s.store.ip_auths(Some(id)).await?)))
+}
+
+/// Creates one entry, or `{"entries": [...]}` all-or-nothing.
+#[utoipa::path(post, path = "/accounts/{id}/ip-auth", request_body = IpAuthInput, tag = "ip-auth",
+    responses((status = 201, body = [Written<IpAuthEntry>]), (status = 422, body = ErrorBody)))]
+pub(crate) async fn create_ip_auth(
+    State(s): State<ApiState>,
+    Extension(actor): Extension<Actor>,
+    Path(id): Path<i64>,
+    json: Result<Json<serde_json::Value>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    s.store.account(id).await?;
+    match ip_auth_input(body(json)?)? {
+        IpAuthInput::One(e) => {
+            let (item, w) = s.store.create_ip_auth(&actor, prepare_entry(id, *e)).await?;
+            let written = Written {
+                item,
+                warnings: warnings(w),
+            };
+            Ok((
+                StatusCode::CREATED,
+                Json(serde_json::to_value(written).unwrap_or_default()),
+            ))
+        }
+        IpAuthInput::Bulk { entries } => {
+            let entries = entries.into_iter().map(|e| prepare_entry(id, e)).collect();
+            let written: Vec<_> = s
+                .store
+                .create_ip_auth_bulk(&actor, entries)
+                .await?
+                .into_iter()
+                .map(|(item, w)| Written {
+                    item,
+                    warnings: warnings(w),
+                })
+                .collect();
+            Ok((
+                StatusCode::CREATED,
+                Json(serde_json::to_value(written).unwrap_or_default()),
+            ))
+        }
+    }
+}
+
+async fn entry_of(s: &ApiState, account: i64, entry: i64) -> ApiResult<IpAuthEntry> {
+    let e = s.store.ip_auth(entry).await?;
+    if e.account_id != account {
+        return Err(tollgate_store::StoreError::NotFound {
+            entity: "ip_auth",
+            id: entry,
+        }
+        .into());
+    }
+    Ok(e)
+}
+
+/// One entry.
+#[utoipa::path(get, path = "/accounts/{id}/ip-auth/{entry}", tag = "ip-auth",
+    responses((status = 200, body = IpAuthEntry), (status = 404, body = ErrorBody)))]
+pub(crate) async fn get_ip_auth(
+    State(s): State<ApiState>,
+    Path((id, entry)): Path<(i64, i64)>,
+) -> ApiResult<Json<IpAuthEntry>> {
+    Ok(Json(entry_of(&s, id, entry).await?))
+}
+
+/// Replaces an entry; an omitted password keeps the stored one.
+#[utoipa::path(put, path = "/accounts/{id}/ip-auth/{entry}", request_body = IpAuthEntry, tag = "ip-auth",
+    responses((status = 200, body = Written<IpAuthEntry>), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn update_ip_auth(
+    State(s): State<ApiState>,
+    Extension(actor): Extension<Actor>,
+    Path((id, entry)): Path<(i64, i64)>,
+    json: Result<Json<IpAuthEntry>, JsonRejection>,
+) -> ApiResult<Json<Written<IpAuthEntry>>> {
+    entry_of(&s, id, entry).await?;
+    let mut e = prepare_entry(id, body(json)?);
+    e.id = entry;
+    let (item, w) = s.store.update_ip_auth(&actor, e).await?;
+    Ok(Json(Written {
+        item,
+        warnings: warnings(w),
+    }))
+}
+
+/// Deletes an entry.
+#[utoipa::path(delete, path = "/accounts/{id}/ip-auth/{entry}", tag = "ip-auth",
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+pub(crate) async fn delete_ip_auth(
+    State(s): State<ApiState>,
+    Extension(actor): Extension<Actor>,
+    Path((id, entry)): Path<(i64, i64)>,
+) -> ApiResult<StatusCode> {
+    entry_of(&s, id, entry).await?;
+    s.store.delete_ip_auth(&actor, entry).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A SIP user as written, with the password when Tollgate generated it
+/// (shown this once).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct SipUserWritten {
+    /// The user as stored.
+    #[serde(flatten)]
+    pub item: SipUser,
+    /// The generated password, only when none was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}
+
+/// Sets the user's HA1 from the given password, or a generated one (which
+/// is returned).
+fn set_password(
+    realm: &str,
+    user: &mut SipUser,
+    given: Option<String>,
+) -> ApiResult<Option<String>> {
+    let (password, generated) = match given {
+        Some(p) if p.len() < 8 || p.len() > 128 => {
+            return Err(ApiError::invalid("password", "must be 8 to 128 characters"));
+        }
+        Some(p) => (p, None),
+        None => {
+            let p = new_token()[..24].to_owned();
+            (p.clone(), Some(p))
+        }
+    };
+    user.ha1 = Ha1Set::new(&user.username, realm, &password);
+    user.password = None;
+    Ok(generated)
+}
+
+/// The SIP users of an account.
+#[utoipa::path(get, path = "/accounts/{id}/sip-users", params(Page), tag = "sip-users",
+    responses((status = 200, body = [SipUser]), (status = 404, body = ErrorBody)))]
+pub(crate) async fn list_sip_users(
+    State(s): State<ApiState>,
+    Path(id): Path<i64>,
+    Query(page): Query<Page>,
+) -> ApiResult<Json<Vec<SipUser>>> {
+    s.store.account(id).await?;
+    Ok(Json(page.apply(s.store.sip_users(Some(id)).await?)))
+}
+
+/// Creates a SIP user; without a password a strong one is generated and
+/// returned once.
+#[utoipa::path(post, path = "/accounts/{id}/sip-users", request_body = SipUser, tag = "sip-users",
+    responses((status = 201, body = SipUserWritten), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn create_sip_user(
+    State(s): State<ApiState>,
+    Extension(actor): Extension<Actor>,
+    Path(id): Path<i64>,
+    json: Result<Json<SipUser>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<SipUserWritten>)> {
+    s.store.account(id).await?;
+    let mut user = body(json)?;
+    user.id = 0;
+    user.account_id = id;
+    let given = user.password.take();
+    let generated = set_password(s.store.realm(), &mut user, given)?;
+    let (item, _) = s.store.create_sip_user(&actor, user).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(SipUserWritten {
+            item,
+            password: generated,
+        }),
+    ))
+}
+
+async fn user_of(s: &ApiState, account: i64, user: i64) -> ApiResult<SipUser> {
+    let u = s.store.sip_user(user).await?;
+    if u.account_id != account {
+        return Err(tollgate_store::StoreError::NotFound {
+            entity: "sip_user",
+            id: user,
+        }
+        .into());
+    }
+    Ok(u)
+}
+
+/// One SIP user.
+#[utoipa::path(get, path = "/accounts/{id}/sip-users/{user}", tag = "sip-users",
+    responses((status = 200, body = SipUser), (status = 404, body = ErrorBody)))]
+pub(crate) async fn get_sip_user(
+    State(s): State<ApiState>,
+    Path((id, user)): Path<(i64, i64)>,
+) -> ApiResult<Json<SipUser>> {
+    Ok(Json(user_of(&s, id, user).await?))
+}
+
+/// Replaces a SIP user; a password given changes it. A new username needs
+/// a new password (the stored hashes are bound to the name).
+#[utoipa::path(put, path = "/accounts/{id}/sip-users/{user}", request_body = SipUser, tag = "sip-users",
+    responses((status = 200, body = SipUserWritten), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn update_sip_user(
+    State(s): State<ApiState>,
+    Extension(actor): Extension<Actor>,
+    Path((id, user)): Path<(i64, i64)>,
+    json: Result<Json<SipUser>, JsonRejection>,
+) -> ApiResult<Json<SipUserWritten>> {
+    let before = user_of(&s, id, user).await?;
+    let mut u = body(json)?;
+    u.id = user;
+    u.account_id = id;
+    match u.password.take() {
+        Some(p) => {
+            set_password(s.store.realm(), &mut u, Some(p))?;
+        }
+        None if !u.username.eq_ignore_ascii_case(&before.username) => {
+            return Err(ApiError::invalid(
+                "username",
+                "changing the username requires a new password",
+            ));
+        }
+        None => u.ha1 = Ha1Set::default(),
+    }
+    let (item, _) = s.store.update_sip_user(&actor, u).await?;
+    Ok(Json(SipUserWritten {
+        item,
+        password: None,
+    }))
+}
+
+/// Deletes a SIP user.
+#[utoipa::path(delete, path = "/accounts/{id}/sip-users/{user}", tag = "sip-users",
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+pub(crate) async fn delete_sip_user(
+    State(s): State<ApiState>,
+    Extension(actor): Extension<Actor>,
+    Path((id, user)): Path<(i64, i64)>,
+) -> ApiResult<StatusCode> {
+    user_of(&s, id, user).await?;
+    s.store.delete_sip_user(&actor, user).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A password reset: give one, or omit it to have one generated.
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+pub struct PasswordReset {
+    /// The new password (8-128 characters).
+    pub password: Option<String>,
+}
+
+/// Resets a SIP user's password; a generated one is returned once.
+#[utoipa::path(post, path = "/accounts/{id}/sip-users/{user}/password", request_body = PasswordReset, tag = "sip-users",
+    responses((status = 200, body = SipUserWritten), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn reset_password(
+    State(s): State<ApiState>,
+    Extension(actor): Extension<Actor>,
+    Path((id, user)): Path<(i64, i64)>,
+    json: Result<Json<PasswordReset>, JsonRejection>,
+) -> ApiResult<Json<SipUserWritten>> {
+    let mut u = user_of(&s, id, user).await?;
+    let reset = json.map(|j| j.0).unwrap_or_default();
+    let generated = set_password(s.store.realm(), &mut u, reset.password)?;
+    let item = s.store.reset_sip_password(&actor, u).await?;
+    Ok(Json(SipUserWritten {
+        item,
+        password: generated,
+    }))
+}
+
+/// Every route.
+#[utoipa::path(get, path = "/routes", params(Page), tag = "routes", responses((status = 200, body = [Route])))]
+pub(crate) async fn list_routes(
+    State(s): State<ApiState>,
+    Query(page): Query<Page>,
+) -> ApiResult<Json<Vec<Route>>> {
+    Ok(Json(page.apply(s.store.routes(None).await?)))
+}
+
+/// Creates a route.
+#[utoipa::path(post, path = "/routes", request_body = Route, tag = "routes",
+    responses((status = 201, body = Written<Route>), (status = 422, body = ErrorBody)))]
+pub(crate) async fn create_route(
+    State(s): State<ApiState>,
+    Extension(actor): Extension<Actor>,
+    json: Result<Json<Route>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<Written<Route>>)> {
+    let mut route = body(json)?;
+    route.id = 0;
+    let (item, w) = s.store.create_route(&actor, route).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Written {
+            item,
+            warnings: warnings(w),
+        }),
+    ))
+}
+
+/// One route.
+#[utoipa::path(get, path = "/routes/{id}", tag = "routes",
+    responses((status = 200, body = Route), (status = 404, body = ErrorBody)))]
+pub(crate) async fn get_route(
+    State(s): State<ApiState>,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<Route>> {
+    Ok(Json(s.store.route(id).await?))
+}
+
+/// Replaces a route.
+#[utoipa::path(put, path = "/routes/{id}", request_body = Route, tag = "routes",
+    responses((status = 200, body = Written<Route>), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn update_route(
+    State(s): State<ApiState>,
+    Extension(actor): Extension<Actor>,
+    Path(id): Path<i64>,
+    json: Result<Json<Route>, JsonRejection>,
+) -> ApiResult<Json<Written<Route>>> {
+    let mut route = body(json)?;
+    route.id = id;
+    let (item, w) = s.store.update_route(&actor, route).await?;
+    Ok(Json(Written {
+        item,
+        warnings: warnings(w),
+    }))
+}
+
+/// Deletes a route.
+#[utoipa::path(delete, path = "/routes/{id}", tag = "routes", responses((status = 204), (status = 404, body = ErrorBody)))]
+pub(crate) async fn delete_route(
+    State(s): State<ApiState>,
+    Extension(actor): Extension<Actor>,
+    Path(id): Path<i64>,
+) -> ApiResult<StatusCode> {
+    s.store.delete_route(&actor, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Audit filters (all optional).
+#[derive(Clone, Debug, Default, Deserialize, IntoParams)]
+pub struct AuditQuery {
+    /// Only events about this account.
+    pub account_id: Option<i64>,
+    /// `account`, `ip_auth`, `sip_user`, `route`, `firewall`, `token`.
+    pub entity: Option<String>,
+    /// Only this entity (with `entity`).
+    pub entity_id: Option<String>,
+    /// Not before (Unix ms).
+    pub since: Option<i64>,
+    /// Not after (Unix ms).
+    pub until: Option<i64>,
+    /// Only this actor.
+    pub actor: Option<String>,
+    /// At most this many (default 100, at most 1000).
+    pub limit: Option<u32>,
+    /// Skip this many.
+    pub offset: Option<u32>,
+}
+
+/// The audit log, newest first.
+#[utoipa::path(get, path = "/audit", params(AuditQuery), tag = "audit", responses((status = 200, body = [AuditEventBody])))]
+pub(crate) async fn list_audit(
+    State(s): State<ApiState>,
+    Query(q): Query<AuditQuery>,
+) -> ApiResult<Json<Vec<AuditEvent>>> {
+    let filter = AuditFilter {
+        account_id: q.account_id,
+        entity: q.entity,
+        entity_id: q.entity_id,
+        since: q.since,
+        until: q.until,
+        actor: q.actor,
+        limit: q.limit,
+        offset: q.offset,
+    };
+    Ok(Json(s.store.audit(&filter).await?))
+}
+
+/// An audit event (the OpenAPI view of `tollgate_store::AuditEvent`).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct AuditEventBody {
+    /// Identity.
+    pub id: i64,
+    /// Unix milliseconds.
+    pub at: i64,
+    /// The admin token's name, or `system`.
+    pub actor: String,
+    /// The client address.
+    pub actor_ip: Option<String>,
+    /// `create`, `update`, `delete`, `password_reset`, `block`, `unblock`, `token_create`.
+    pub action: String,
+    /// The entity kind.
+    pub entity: String,
+    /// The entity's id.
+    pub entity_id: String,
+    /// The account concerned.
+    pub account_id: Option<i64>,
+    /// One line for people.
+    pub message: String,
+    /// Before the change, secrets as `"***"`.
+    pub before: Option<serde_json::Value>,
+    /// After the change, secrets as `"***"`.
+    pub after: Option<serde_json::Value>,
+}

@@ -214,7 +214,10 @@ pub(crate) async fn create_ip_auth(
     s.store.account(id).await?;
     match ip_auth_input(body(json)?)? {
         IpAuthInput::One(e) => {
-            let (item, w) = s.store.create_ip_auth(&actor, prepare_entry(id, *e)).await?;
+            let (item, w) = s
+                .store
+                .create_ip_auth(&actor, prepare_entry(id, *e))
+                .await?;
             let written = Written {
                 item,
                 warnings: warnings(w),

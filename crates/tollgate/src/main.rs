@@ -3,8 +3,10 @@
 //! `tollgate serve` reads the configuration file and the command-line
 //! overrides, validates them and runs the SIP edge until SIGINT or SIGTERM.
 //! Until authentication exists the edge answers OPTIONS 200 and refuses
-//! every other request with 403 (see `tollgate_edge::OptionsCore`); the
-//! management API is not wired in yet.
+//! every other request with 403 (see `tollgate_edge::OptionsCore`). The
+//! management API serves the configuration store; the admin token comes
+//! from `TOLLGATE_ADMIN_TOKEN`, or is generated and printed once on the
+//! first start.
 
 mod config;
 
@@ -129,6 +131,48 @@ fn edge_config(config: &Config) -> anyhow::Result<tollgate_edge::EdgeConfig> {
     })
 }
 
+/// Opens the configuration database, creating and migrating it on first
+/// use.
+async fn open_store(config: &Config) -> anyhow::Result<tollgate_store::Store> {
+    if config.store.url.starts_with("postgres://") {
+        anyhow::bail!(
+            "store.url: PostgreSQL is not supported by this build yet; use sqlite://FILE"
+        );
+    }
+    tollgate_store::Store::open(&config.store.url, &config.sip.realm)
+        .await
+        .with_context(|| format!("store.url: opening {}", config.store.url))
+}
+
+/// Makes sure an admin can reach the API: the token from
+/// `TOLLGATE_ADMIN_TOKEN` is accepted (its hash stored on first sight);
+/// without it, a first start with no token at all generates one and prints
+/// it once. Only hashes are stored.
+async fn ensure_admin_token(store: &tollgate_store::Store) -> anyhow::Result<()> {
+    let system = tollgate_store::Actor::system();
+    if let Ok(token) = std::env::var("TOLLGATE_ADMIN_TOKEN") {
+        let token = token.trim();
+        if token.len() < 16 {
+            anyhow::bail!("TOLLGATE_ADMIN_TOKEN: must be at least 16 characters");
+        }
+        let hash = tollgate_api::token_hash(token);
+        if store.token_name(&hash).await?.is_none() {
+            store
+                .create_token(&system, "admin (TOLLGATE_ADMIN_TOKEN)", &hash)
+                .await?;
+        }
+        return Ok(());
+    }
+    if store.token_count().await? == 0 {
+        let token = tollgate_api::new_token();
+        store
+            .create_token(&system, "admin", &tollgate_api::token_hash(&token))
+            .await?;
+        println!("Admin API token (shown once, store it now): {token}");
+    }
+    Ok(())
+}
+
 /// Resolves on SIGINT or SIGTERM.
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
@@ -168,6 +212,22 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async {
+        let store = open_store(&config).await?;
+        ensure_admin_token(&store).await?;
+        let api_listener = tokio::net::TcpListener::bind(&config.api.listen)
+            .await
+            .with_context(|| format!("api.listen: binding {}", config.api.listen))?;
+        tracing::info!(addr = %api_listener.local_addr()?, "API listening");
+        let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
+        let api = tokio::spawn(tollgate_api::serve(
+            api_listener,
+            tollgate_api::ApiState {
+                store: store.clone(),
+            },
+            async {
+                let _ = api_stopped.await;
+            },
+        ));
         let edge = tollgate_edge::Edge::start(edge_config, tollgate_edge::OptionsCore)
             .await
             .context("binding the SIP listeners")?;
@@ -177,6 +237,9 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         shutdown_signal().await;
         tracing::info!("shutting down: listeners closed, finishing in-flight transactions");
         edge.shutdown(SHUTDOWN_GRACE).await;
+        let _ = stop_api.send(());
+        let _ = api.await;
+        store.close().await;
         tracing::info!("stopped");
         Ok(ExitCode::SUCCESS)
     })

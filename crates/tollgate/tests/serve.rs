@@ -103,3 +103,91 @@ fn print_config_shows_the_effective_listeners() {
     assert!(text.contains("\"udp:0.0.0.0:5060\""), "{text}");
     assert!(text.contains("\"tcp:0.0.0.0:5060\""), "{text}");
 }
+
+/// A running `tollgate serve` on `dir`'s database with the API on `api`,
+/// and the lines it printed on stdout by the time it was listening.
+fn start_api(dir: &std::path::Path, api: u16) -> (std::process::Child, Vec<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["serve", "--sip", &format!("udp:127.0.0.1:{}", free_port())])
+        .args(["--api", &format!("127.0.0.1:{api}")])
+        .arg("--db")
+        .arg(format!("sqlite://{}/t.db", dir.display()))
+        .env_remove("TOLLGATE_ADMIN_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while stderr.read_line(&mut line).unwrap() > 0 && !line.contains("SIP listening") {
+        line.clear();
+    }
+    // Keep draining stderr so the child never blocks on a full pipe.
+    std::thread::spawn(move || stderr.lines().for_each(drop));
+    std::thread::sleep(Duration::from_millis(100));
+    (child, rx.try_iter().collect())
+}
+
+fn stop(mut child: std::process::Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+}
+
+#[tokio::test]
+async fn first_start_prints_an_admin_token_once_and_the_cli_path_works_over_http() {
+    let dir = std::env::temp_dir().join(format!("tollgate-token-test-{}", free_port()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let api = free_port();
+    let (child, printed) = start_api(&dir, api);
+    let token_line = printed
+        .iter()
+        .find(|l| l.contains("Admin API token"))
+        .cloned();
+    let token = token_line
+        .expect("token printed on first start")
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .to_owned();
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{api}/api/v1");
+    let created = client
+        .post(format!("{base}/accounts"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"name": "acme", "kind": "customer"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), reqwest::StatusCode::CREATED);
+    stop(child);
+
+    // Second start: same database, no new token, the account is still there.
+    let (child, printed) = start_api(&dir, api);
+    assert!(
+        printed.iter().all(|l| !l.contains("Admin API token")),
+        "{printed:?}"
+    );
+    // A new client: the old one's pooled connection died with the server.
+    let client = reqwest::Client::new();
+    let accounts: serde_json::Value = client
+        .get(format!("{base}/accounts"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(accounts[0]["name"], "acme");
+    stop(child);
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -8,6 +8,7 @@
 //! from `TOLLGATE_ADMIN_TOKEN`, or is generated and printed once on the
 //! first start.
 
+mod cli;
 mod config;
 
 use std::path::PathBuf;
@@ -20,18 +21,23 @@ use std::time::Duration;
 
 use crate::config::{Config, Transport, parse_listener};
 
+/// What to do.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the SIP edge and the management API.
+    Serve(ServeArgs),
+    /// Manage a running server through its API (token from TOLLGATE_TOKEN
+    /// or TOLLGATE_ADMIN_TOKEN).
+    #[command(flatten)]
+    Admin(cli::AdminCmd),
+}
+
 /// A SIP edge for VoIP carriers.
 #[derive(Debug, Parser)]
 #[command(name = "tollgate", version, about)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Run the SIP edge and the management API.
-    Serve(ServeArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -254,8 +260,9 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let result = match &cli.command {
-        Command::Serve(args) => serve(args),
+    let result = match cli.command {
+        Command::Serve(args) => serve(&args),
+        Command::Admin(cmd) => cli::run(cmd).map(|()| ExitCode::SUCCESS),
     };
     result.unwrap_or_else(|e| {
         eprintln!("tollgate: {e:#}");

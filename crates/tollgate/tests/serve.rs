@@ -191,3 +191,139 @@ async fn first_start_prints_an_admin_token_once_and_the_cli_path_works_over_http
     stop(child);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Runs the CLI against `api` with the admin token; returns stdout, or
+/// panics with stderr.
+fn cli(api: u16, token: &str, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(args)
+        .args(["--api", &format!("http://127.0.0.1:{api}")])
+        .env("TOLLGATE_TOKEN", token)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "tollgate {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn the_cli_manages_accounts_entries_and_users() {
+    let dir = std::env::temp_dir().join(format!("tollgate-cli-test-{}", free_port()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let api = free_port();
+    let (child, printed) = start_api(&dir, api);
+    let token = printed
+        .iter()
+        .find(|l| l.contains("Admin API token"))
+        .and_then(|l| l.rsplit(' ').next())
+        .expect("token printed")
+        .to_owned();
+
+    let added = cli(
+        api,
+        &token,
+        &["account", "add", "--name", "acme", "--channels", "30"],
+    );
+    assert!(
+        added.contains("acme") && added.contains("customer"),
+        "{added}"
+    );
+    let entry = cli(
+        api,
+        &token,
+        &[
+            "ip-auth",
+            "add",
+            "--account",
+            "acme",
+            "--address",
+            "203.0.113.7",
+            "--channels",
+            "30",
+            "--cps",
+            "5",
+        ],
+    );
+    assert!(
+        entry.contains("203.0.113.7") && entry.contains("5060"),
+        "{entry}"
+    );
+    let list = dir.join("switches.txt");
+    std::fs::write(
+        &list,
+        "# office switches\n198.51.100.1\n198.51.100.0/28 # lab\n\n",
+    )
+    .unwrap();
+    let imported = cli(
+        api,
+        &token,
+        &[
+            "ip-auth",
+            "import",
+            "--account",
+            "acme",
+            list.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        imported.contains("198.51.100.1") && imported.contains("198.51.100.0/28"),
+        "{imported}"
+    );
+    let user = cli(
+        api,
+        &token,
+        &[
+            "sip-user",
+            "add",
+            "--account",
+            "acme",
+            "--username",
+            "alice",
+            "--channels",
+            "10",
+        ],
+    );
+    assert!(
+        user.contains("alice") && user.contains("password"),
+        "the generated password is shown: {user}"
+    );
+    let users: serde_json::Value = serde_json::from_str(&cli(
+        api,
+        &token,
+        &["sip-user", "list", "--account", "acme", "--json"],
+    ))
+    .unwrap();
+    assert_eq!(users[0]["username"], "alice");
+    assert!(users[0].get("password").is_none());
+    let entries: serde_json::Value = serde_json::from_str(&cli(
+        api,
+        &token,
+        &["ip-auth", "list", "--account", "acme", "--json"],
+    ))
+    .unwrap();
+    assert_eq!(entries.as_array().unwrap().len(), 3);
+    let audit = cli(api, &token, &["audit", "--account", "acme"]);
+    assert!(audit.contains("sip user \"alice\" created"), "{audit}");
+
+    let refused = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args([
+            "ip-auth",
+            "add",
+            "--account",
+            "acme",
+            "--address",
+            "gw.example.net",
+        ])
+        .args(["--api", &format!("http://127.0.0.1:{api}")])
+        .env("TOLLGATE_TOKEN", &token)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("422") && err.contains("addresses[0]"), "{err}");
+    stop(child);
+    std::fs::remove_dir_all(&dir).ok();
+}

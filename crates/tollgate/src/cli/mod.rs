@@ -1,0 +1,596 @@
+//! Admin subcommands over a running server's API: `account`, `ip-auth`,
+//! `sip-user`, `route`, `audit`. Readable tables by default, the API's JSON
+//! with `--json`.
+
+mod client;
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+use serde_json::{Map, Value, json};
+
+use client::ApiClient;
+
+/// Where the API is and how to print.
+#[derive(Debug, Args)]
+pub(crate) struct Connection {
+    /// The management API of a running `tollgate serve`.
+    #[arg(
+        long,
+        global = true,
+        env = "TOLLGATE_API_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    api: String,
+    /// Print the API's JSON instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+/// `tollgate account ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum AccountCmd {
+    /// List accounts.
+    List,
+    /// Show one account (by id or name).
+    Show { account: String },
+    /// Add a customer or carrier.
+    Add {
+        /// Unique name.
+        #[arg(long)]
+        name: String,
+        /// `customer` or `carrier`.
+        #[arg(long, default_value = "customer")]
+        kind: String,
+        /// Concurrent calls, 0 = unlimited.
+        #[arg(long, default_value_t = 0)]
+        channels: u32,
+        /// Calls per second, 0 = unlimited.
+        #[arg(long, default_value_t = 0)]
+        cps: u32,
+        /// Free text.
+        #[arg(long, default_value = "")]
+        notes: String,
+    },
+    /// Change an account's limits or status.
+    Update {
+        account: String,
+        #[arg(long)]
+        channels: Option<u32>,
+        #[arg(long)]
+        cps: Option<u32>,
+        /// `active` or `inactive`.
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Delete an account with everything it owns.
+    Delete { account: String },
+}
+
+/// `tollgate ip-auth ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum IpAuthCmd {
+    /// List an account's entries.
+    List {
+        #[arg(long)]
+        account: String,
+    },
+    /// Add an entry.
+    Add {
+        #[arg(long)]
+        account: String,
+        /// IP, CIDR or (ingress) hostname; repeatable.
+        #[arg(long = "address", required = true)]
+        addresses: Vec<String>,
+        /// `egress` (the switch sends us calls) or `ingress`.
+        #[arg(long, default_value = "egress")]
+        direction: String,
+        #[arg(long, default_value_t = 0)]
+        channels: u32,
+        #[arg(long, default_value_t = 0)]
+        cps: u32,
+        /// `udp`, `tcp`, `tls` or `tls_srtp`.
+        #[arg(long, default_value = "udp")]
+        protocol: String,
+        /// Port; the protocol's default when omitted.
+        #[arg(long)]
+        port: Option<u16>,
+        #[arg(long, default_value = "")]
+        tech_prefix: String,
+        /// Ingress: share of calls among the carrier's gateways.
+        #[arg(long, default_value_t = 1)]
+        weight: u32,
+    },
+    /// Add one egress entry per address listed in FILE (one per line, `#`
+    /// comments), all or nothing.
+    Import {
+        #[arg(long)]
+        account: String,
+        file: PathBuf,
+        #[arg(long, default_value_t = 0)]
+        channels: u32,
+        #[arg(long, default_value_t = 0)]
+        cps: u32,
+    },
+    /// Delete an entry.
+    Delete {
+        #[arg(long)]
+        account: String,
+        id: i64,
+    },
+}
+
+/// `tollgate sip-user ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum SipUserCmd {
+    /// List an account's users.
+    List {
+        #[arg(long)]
+        account: String,
+    },
+    /// Add a user; without --password one is generated and printed once.
+    Add {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        password: Option<String>,
+        #[arg(long, default_value_t = 0)]
+        channels: u32,
+        #[arg(long, default_value_t = 0)]
+        cps: u32,
+    },
+    /// Set a new password (generated and printed once when not given).
+    ResetPassword {
+        #[arg(long)]
+        account: String,
+        id: i64,
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// Delete a user.
+    Delete {
+        #[arg(long)]
+        account: String,
+        id: i64,
+    },
+}
+
+/// `tollgate route ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum RouteCmd {
+    /// List routes.
+    List,
+    /// Add a route for a customer to carriers in priority order.
+    Add {
+        #[arg(long)]
+        account: String,
+        /// Carrier account (id or name), repeatable, in priority order.
+        #[arg(long = "carrier", required = true)]
+        carriers: Vec<String>,
+        /// Number prefix or `^regex`, repeatable; none = every number.
+        #[arg(long = "dial-string")]
+        dial_string: Vec<String>,
+        #[arg(long)]
+        tech_prefix: Option<String>,
+    },
+    /// Delete a route.
+    Delete { id: i64 },
+}
+
+/// `tollgate audit`
+#[derive(Debug, Args)]
+pub(crate) struct AuditArgs {
+    /// Only this account (id or name).
+    #[arg(long)]
+    account: Option<String>,
+    /// `account`, `ip_auth`, `sip_user`, `route`, `token`.
+    #[arg(long)]
+    entity: Option<String>,
+    #[arg(long)]
+    entity_id: Option<String>,
+    #[arg(long)]
+    actor: Option<String>,
+    #[arg(long, default_value_t = 50)]
+    limit: u32,
+}
+
+/// One admin command group with its connection options.
+#[derive(Debug, Args)]
+pub(crate) struct Admin<T: Subcommand> {
+    #[command(flatten)]
+    connection: Connection,
+    #[command(subcommand)]
+    command: T,
+}
+
+/// The admin commands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum AdminCmd {
+    /// Customers and carriers.
+    Account(Admin<AccountCmd>),
+    /// IP authentication entries.
+    #[command(name = "ip-auth")]
+    IpAuth(Admin<IpAuthCmd>),
+    /// SIP users (digest authentication).
+    #[command(name = "sip-user")]
+    SipUser(Admin<SipUserCmd>),
+    /// Routes.
+    Route(Admin<RouteCmd>),
+    /// The audit log.
+    Audit {
+        #[command(flatten)]
+        connection: Connection,
+        #[command(flatten)]
+        args: AuditArgs,
+    },
+}
+
+fn token() -> Option<String> {
+    std::env::var("TOLLGATE_TOKEN")
+        .or_else(|_| std::env::var("TOLLGATE_ADMIN_TOKEN"))
+        .ok()
+}
+
+/// Runs one admin command.
+pub(crate) fn run(cmd: AdminCmd) -> anyhow::Result<()> {
+    let conn = match &cmd {
+        AdminCmd::Account(a) => &a.connection,
+        AdminCmd::IpAuth(a) => &a.connection,
+        AdminCmd::SipUser(a) => &a.connection,
+        AdminCmd::Route(a) => &a.connection,
+        AdminCmd::Audit { connection, .. } => connection,
+    };
+    let (api_url, json) = (conn.api.clone(), conn.json);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let api = ApiClient::new(&api_url, token())?;
+        let (value, columns) = execute(&api, cmd).await?;
+        if json {
+            println!("{}", serde_json::to_string_pretty(&value)?);
+        } else {
+            print!("{}", table(&value, columns));
+        }
+        Ok(())
+    })
+}
+
+const ACCOUNT_COLUMNS: &[&str] = &["id", "name", "kind", "status", "channels", "cps"];
+const ENTRY_COLUMNS: &[&str] = &[
+    "id",
+    "addresses",
+    "direction",
+    "protocol",
+    "port",
+    "channels",
+    "cps",
+    "tech_prefix",
+    "enabled",
+];
+const USER_COLUMNS: &[&str] = &["id", "username", "channels", "cps", "enabled", "password"];
+const ROUTE_COLUMNS: &[&str] = &[
+    "id",
+    "account_id",
+    "tech_prefix",
+    "dial_string",
+    "carriers",
+    "enabled",
+];
+const AUDIT_COLUMNS: &[&str] = &[
+    "id",
+    "at",
+    "actor",
+    "action",
+    "entity",
+    "entity_id",
+    "message",
+];
+
+async fn execute(
+    api: &ApiClient,
+    cmd: AdminCmd,
+) -> anyhow::Result<(Value, &'static [&'static str])> {
+    Ok(match cmd {
+        AdminCmd::Account(c) => (account(api, c.command).await?, ACCOUNT_COLUMNS),
+        AdminCmd::IpAuth(c) => (ip_auth(api, c.command).await?, ENTRY_COLUMNS),
+        AdminCmd::SipUser(c) => (sip_user(api, c.command).await?, USER_COLUMNS),
+        AdminCmd::Route(c) => (route(api, c.command).await?, ROUTE_COLUMNS),
+        AdminCmd::Audit { args: a, .. } => {
+            let mut query = format!("/audit?limit={}", a.limit);
+            if let Some(acct) = a.account {
+                query += &format!("&account_id={}", api.account_id(&acct).await?);
+            }
+            for (k, v) in [
+                ("entity", a.entity),
+                ("entity_id", a.entity_id),
+                ("actor", a.actor),
+            ] {
+                if let Some(v) = v {
+                    query += &format!("&{k}={v}");
+                }
+            }
+            (api.get(&query).await?, AUDIT_COLUMNS)
+        }
+    })
+}
+
+async fn account(api: &ApiClient, cmd: AccountCmd) -> anyhow::Result<Value> {
+    match cmd {
+        AccountCmd::List => api.get("/accounts?limit=1000").await,
+        AccountCmd::Show { account } => {
+            api.get(&format!("/accounts/{}", api.account_id(&account).await?))
+                .await
+        }
+        AccountCmd::Add {
+            name,
+            kind,
+            channels,
+            cps,
+            notes,
+        } => {
+            let body = json!({"name": name, "kind": kind, "channels": channels, "cps": cps, "notes": notes});
+            api.post("/accounts", &body).await
+        }
+        AccountCmd::Update {
+            account,
+            channels,
+            cps,
+            status,
+        } => {
+            let id = api.account_id(&account).await?;
+            let mut current = api.get(&format!("/accounts/{id}")).await?;
+            let obj = current
+                .as_object_mut()
+                .context("account is not an object")?;
+            if let Some(c) = channels {
+                obj.insert("channels".into(), json!(c));
+            }
+            if let Some(c) = cps {
+                obj.insert("cps".into(), json!(c));
+            }
+            if let Some(s) = status {
+                obj.insert("status".into(), json!(s));
+            }
+            api.put(&format!("/accounts/{id}"), &current).await
+        }
+        AccountCmd::Delete { account } => {
+            let id = api.account_id(&account).await?;
+            api.delete(&format!("/accounts/{id}")).await?;
+            Ok(json!({"deleted": id}))
+        }
+    }
+}
+
+async fn ip_auth(api: &ApiClient, cmd: IpAuthCmd) -> anyhow::Result<Value> {
+    match cmd {
+        IpAuthCmd::List { account } => {
+            api.get(&format!(
+                "/accounts/{}/ip-auth?limit=1000",
+                api.account_id(&account).await?
+            ))
+            .await
+        }
+        IpAuthCmd::Add {
+            account,
+            addresses,
+            direction,
+            channels,
+            cps,
+            protocol,
+            port,
+            tech_prefix,
+            weight,
+        } => {
+            let id = api.account_id(&account).await?;
+            let mut body = json!({"addresses": addresses, "direction": direction, "channels": channels,
+                "cps": cps, "protocol": protocol, "tech_prefix": tech_prefix, "weight": weight});
+            if let Some(p) = port {
+                body["port"] = json!(p);
+            }
+            api.post(&format!("/accounts/{id}/ip-auth"), &body).await
+        }
+        IpAuthCmd::Import {
+            account,
+            file,
+            channels,
+            cps,
+        } => {
+            let id = api.account_id(&account).await?;
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let entries: Vec<Value> = text
+                .lines()
+                .map(|l| l.split('#').next().unwrap_or_default().trim())
+                .filter(|l| !l.is_empty())
+                .map(|address| json!({"addresses": [address], "channels": channels, "cps": cps}))
+                .collect();
+            api.post(
+                &format!("/accounts/{id}/ip-auth"),
+                &json!({ "entries": entries }),
+            )
+            .await
+        }
+        IpAuthCmd::Delete { account, id } => {
+            let acct = api.account_id(&account).await?;
+            api.delete(&format!("/accounts/{acct}/ip-auth/{id}"))
+                .await?;
+            Ok(json!({"deleted": id}))
+        }
+    }
+}
+
+async fn sip_user(api: &ApiClient, cmd: SipUserCmd) -> anyhow::Result<Value> {
+    match cmd {
+        SipUserCmd::List { account } => {
+            api.get(&format!(
+                "/accounts/{}/sip-users?limit=1000",
+                api.account_id(&account).await?
+            ))
+            .await
+        }
+        SipUserCmd::Add {
+            account,
+            username,
+            password,
+            channels,
+            cps,
+        } => {
+            let id = api.account_id(&account).await?;
+            let mut body = json!({"username": username, "channels": channels, "cps": cps});
+            if let Some(p) = password {
+                body["password"] = json!(p);
+            }
+            api.post(&format!("/accounts/{id}/sip-users"), &body).await
+        }
+        SipUserCmd::ResetPassword {
+            account,
+            id,
+            password,
+        } => {
+            let acct = api.account_id(&account).await?;
+            let body = password.map_or_else(|| json!({}), |p| json!({ "password": p }));
+            api.post(&format!("/accounts/{acct}/sip-users/{id}/password"), &body)
+                .await
+        }
+        SipUserCmd::Delete { account, id } => {
+            let acct = api.account_id(&account).await?;
+            api.delete(&format!("/accounts/{acct}/sip-users/{id}"))
+                .await?;
+            Ok(json!({"deleted": id}))
+        }
+    }
+}
+
+async fn route(api: &ApiClient, cmd: RouteCmd) -> anyhow::Result<Value> {
+    match cmd {
+        RouteCmd::List => api.get("/routes?limit=1000").await,
+        RouteCmd::Add {
+            account,
+            carriers,
+            dial_string,
+            tech_prefix,
+        } => {
+            let mut ids = Vec::with_capacity(carriers.len());
+            for c in &carriers {
+                ids.push(api.account_id(c).await?);
+            }
+            let body = json!({"account_id": api.account_id(&account).await?, "carriers": ids,
+                "dial_string": dial_string, "tech_prefix": tech_prefix});
+            api.post("/routes", &body).await
+        }
+        RouteCmd::Delete { id } => {
+            api.delete(&format!("/routes/{id}")).await?;
+            Ok(json!({"deleted": id}))
+        }
+    }
+}
+
+/// One cell: strings bare, lists joined, nothing as `-`.
+fn cell(v: Option<&Value>) -> String {
+    match v {
+        None | Some(Value::Null) => "-".into(),
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|i| cell(Some(i)))
+            .collect::<Vec<_>>()
+            .join(","),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// A plain aligned table of `columns` (only those present in some row).
+fn table(value: &Value, columns: &[&str]) -> String {
+    let rows: Vec<&Map<String, Value>> = match value {
+        Value::Array(items) => items.iter().filter_map(Value::as_object).collect(),
+        Value::Object(obj) => vec![obj],
+        _ => Vec::new(),
+    };
+    if rows.is_empty() {
+        return if value.is_array() {
+            "(none)\n".into()
+        } else {
+            format!("{value}\n")
+        };
+    }
+    let present: Vec<&str> = columns
+        .iter()
+        .copied()
+        .filter(|c| rows.iter().any(|r| r.contains_key(*c)))
+        .chain(
+            rows[0]
+                .keys()
+                .map(String::as_str)
+                .filter(|k| *k == "deleted"),
+        )
+        .collect();
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| present.iter().map(|c| cell(r.get(*c))).collect())
+        .collect();
+    let widths: Vec<usize> = present
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            cells
+                .iter()
+                .map(|r| r[i].len())
+                .max()
+                .unwrap_or(0)
+                .max(c.len())
+        })
+        .collect();
+    let line = |items: Vec<&str>| {
+        items
+            .iter()
+            .zip(&widths)
+            .map(|(s, w)| format!("{s:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_owned()
+            + "\n"
+    };
+    let mut out = line(present.clone());
+    for r in &cells {
+        out += &line(r.iter().map(String::as_str).collect());
+    }
+    if let Some(w) = value
+        .get("warnings")
+        .and_then(Value::as_array)
+        .filter(|w| !w.is_empty())
+    {
+        for warning in w {
+            out += &format!(
+                "warning: {}: {}\n",
+                cell(warning.get("field")),
+                cell(warning.get("message"))
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_align_and_show_generated_passwords() {
+        let v = json!([{"id": 1, "username": "alice", "channels": 2, "cps": 0, "enabled": true},
+                       {"id": 12, "username": "bob", "channels": 10, "cps": 1, "enabled": false}]);
+        let t = table(&v, USER_COLUMNS);
+        assert_eq!(
+            t,
+            "id  username  channels  cps  enabled\n1   alice     2         0    true\n12  bob       10        1    false\n"
+        );
+        let created = json!({"id": 3, "username": "carol", "password": "s3cret", "warnings": [{"field": "x", "message": "y"}]});
+        let t = table(&created, USER_COLUMNS);
+        assert!(t.contains("s3cret") && t.contains("warning: x: y"), "{t}");
+        assert_eq!(table(&json!([]), ACCOUNT_COLUMNS), "(none)\n");
+    }
+}

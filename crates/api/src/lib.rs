@@ -67,7 +67,11 @@ fn api() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
             resources::update_account,
             resources::delete_account
         ))
-        .routes(routes!(resources::list_ip_auth, resources::create_ip_auth))
+        .routes(routes!(
+            resources::list_ip_auth,
+            resources::create_ip_auth,
+            resources::delete_ip_auth_bulk
+        ))
         .routes(routes!(
             resources::get_ip_auth,
             resources::update_ip_auth,
@@ -90,6 +94,8 @@ fn api() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
             resources::delete_route
         ))
         .routes(routes!(resources::list_audit))
+        .routes(routes!(resources::list_blocks, resources::block))
+        .routes(routes!(resources::unblock))
         .split_for_parts()
 }
 

@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use tollgate_policy::{Account, Ha1Set, IpAuthEntry, Route, SipUser, Warning};
-use tollgate_store::{Actor, AuditEvent, AuditFilter};
+use tollgate_store::{Actor, AuditEvent, AuditFilter, Block, BlockSource};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::ApiState;
@@ -190,16 +190,89 @@ fn prepare_entry(account: i64, mut e: IpAuthEntry) -> IpAuthEntry {
     e
 }
 
+/// An entry as read back: `blocked` is true while the firewall blocks one
+/// of its addresses.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct IpAuthView {
+    /// The entry.
+    #[serde(flatten)]
+    pub entry: IpAuthEntry,
+    /// Read-only: the firewall blocks one of the entry's addresses.
+    pub blocked: bool,
+}
+
+/// True when one of `blocks` covers one of the entry's addresses.
+fn is_blocked(entry: &IpAuthEntry, blocks: &[Block]) -> bool {
+    let nets: Vec<ipnet::IpNet> = blocks
+        .iter()
+        .filter_map(|b| {
+            b.address
+                .parse::<tollgate_policy::Address>()
+                .ok()?
+                .network()
+        })
+        .collect();
+    entry
+        .addresses
+        .iter()
+        .filter_map(tollgate_policy::Address::network)
+        .any(|a| {
+            nets.iter()
+                .any(|n| n.contains(&a) || a.contains(&n.network()))
+        })
+}
+
+async fn views(s: &ApiState, entries: Vec<IpAuthEntry>) -> ApiResult<Vec<IpAuthView>> {
+    let blocks = s.store.blocks().await?;
+    Ok(entries
+        .into_iter()
+        .map(|entry| IpAuthView {
+            blocked: is_blocked(&entry, &blocks),
+            entry,
+        })
+        .collect())
+}
+
 /// The IP authentication entries of an account.
 #[utoipa::path(get, path = "/accounts/{id}/ip-auth", params(Page), tag = "ip-auth",
-    responses((status = 200, body = [IpAuthEntry]), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = [IpAuthView]), (status = 404, body = ErrorBody)))]
 pub(crate) async fn list_ip_auth(
     State(s): State<ApiState>,
     Path(id): Path<i64>,
     Query(page): Query<Page>,
-) -> ApiResult<Json<Vec<IpAuthEntry>>> {
+) -> ApiResult<Json<Vec<IpAuthView>>> {
     s.store.account(id).await?;
-    Ok(Json(page.apply(s.store.ip_auths(Some(id)).await?)))
+    let entries = page.apply(s.store.ip_auths(Some(id)).await?);
+    Ok(Json(views(&s, entries).await?))
+}
+
+/// Which entries a bulk delete removes.
+#[derive(Clone, Debug, Deserialize, IntoParams)]
+pub struct BulkDelete {
+    /// Comma-separated entry ids.
+    pub ids: String,
+}
+
+/// Deletes several entries of an account, all or nothing.
+#[utoipa::path(delete, path = "/accounts/{id}/ip-auth", params(BulkDelete), tag = "ip-auth",
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(crate) async fn delete_ip_auth_bulk(
+    State(s): State<ApiState>,
+    Extension(actor): Extension<Actor>,
+    Path(id): Path<i64>,
+    Query(q): Query<BulkDelete>,
+) -> ApiResult<StatusCode> {
+    let ids = q
+        .ids
+        .split(',')
+        .map(|i| i.trim().parse::<i64>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| ApiError::bad_request("ids: must be comma-separated entry ids"))?;
+    for &entry in &ids {
+        entry_of(&s, id, entry).await?;
+    }
+    s.store.delete_ip_auth_bulk(&actor, &ids).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Creates one entry, or `{"entries": [...]}` all-or-nothing.
@@ -252,7 +325,7 @@ async fn entry_of(s: &ApiState, account: i64, entry: i64) -> ApiResult<IpAuthEnt
     if e.account_id != account {
         return Err(tollgate_store::StoreError::NotFound {
             entity: "ip_auth",
-            id: entry,
+            id: entry.to_string(),
         }
         .into());
     }
@@ -261,12 +334,14 @@ async fn entry_of(s: &ApiState, account: i64, entry: i64) -> ApiResult<IpAuthEnt
 
 /// One entry.
 #[utoipa::path(get, path = "/accounts/{id}/ip-auth/{entry}", tag = "ip-auth",
-    responses((status = 200, body = IpAuthEntry), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = IpAuthView), (status = 404, body = ErrorBody)))]
 pub(crate) async fn get_ip_auth(
     State(s): State<ApiState>,
     Path((id, entry)): Path<(i64, i64)>,
-) -> ApiResult<Json<IpAuthEntry>> {
-    Ok(Json(entry_of(&s, id, entry).await?))
+) -> ApiResult<Json<IpAuthView>> {
+    let entry = entry_of(&s, id, entry).await?;
+    let mut views = views(&s, vec![entry]).await?;
+    Ok(Json(views.remove(0)))
 }
 
 /// Replaces an entry; an omitted password keeps the stored one.
@@ -378,7 +453,7 @@ async fn user_of(s: &ApiState, account: i64, user: i64) -> ApiResult<SipUser> {
     if u.account_id != account {
         return Err(tollgate_store::StoreError::NotFound {
             entity: "sip_user",
-            id: user,
+            id: user.to_string(),
         }
         .into());
     }
@@ -600,4 +675,60 @@ pub struct AuditEventBody {
     pub before: Option<serde_json::Value>,
     /// After the change, secrets as `"***"`.
     pub after: Option<serde_json::Value>,
+}
+
+/// Every active block.
+#[utoipa::path(get, path = "/firewall", tag = "firewall", responses((status = 200, body = [Block])))]
+pub(crate) async fn list_blocks(State(s): State<ApiState>) -> ApiResult<Json<Vec<Block>>> {
+    Ok(Json(s.store.blocks().await?))
+}
+
+/// A manual block.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BlockRequest {
+    /// An IP address or CIDR.
+    pub address: String,
+    /// Free text.
+    #[serde(default)]
+    pub notes: String,
+    /// How long; none = until unblocked.
+    pub duration_s: Option<u32>,
+}
+
+/// Blocks an address or network.
+#[utoipa::path(post, path = "/firewall", request_body = BlockRequest, tag = "firewall",
+    responses((status = 201, body = Block), (status = 422, body = ErrorBody)))]
+pub(crate) async fn block(
+    State(s): State<ApiState>,
+    Extension(actor): Extension<Actor>,
+    json: Result<Json<BlockRequest>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<Block>)> {
+    let req = body(json)?;
+    let reason = format!("manual block by {}", actor.name);
+    let block = s
+        .store
+        .block(
+            &actor,
+            &req.address,
+            &reason,
+            BlockSource::Manual,
+            req.duration_s,
+            &req.notes,
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(block)))
+}
+
+/// Lifts a block (a CIDR's `/` written as `%2F`).
+#[utoipa::path(delete, path = "/firewall/{address}", tag = "firewall",
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+pub(crate) async fn unblock(
+    State(s): State<ApiState>,
+    Extension(actor): Extension<Actor>,
+    Path(address): Path<String>,
+) -> ApiResult<StatusCode> {
+    let why = format!("unblocked by {}", actor.name);
+    s.store.unblock(&actor, &address, &why).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

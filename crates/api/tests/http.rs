@@ -467,3 +467,191 @@ async fn openapi_document_lists_every_resource() {
     assert_eq!(doc["servers"][0]["url"], "/api/v1");
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
 }
+
+#[tokio::test]
+async fn firewall_blocks_show_on_entries_and_are_audited() {
+    let s = server().await;
+    let (_, acme) = s
+        .post("/accounts", json!({"name": "acme", "kind": "customer"}))
+        .await;
+    let acme = acme["id"].as_i64().unwrap();
+    let (_, entry) = s
+        .post(
+            &format!("/accounts/{acme}/ip-auth"),
+            json!({"addresses": ["203.0.113.7"]}),
+        )
+        .await;
+    let entry = entry["id"].as_i64().unwrap();
+    let (status, got) = s.get(&format!("/accounts/{acme}/ip-auth/{entry}")).await;
+    assert_eq!(got["blocked"], false, "{status} {got}");
+
+    let (status, block) = s
+        .post(
+            "/firewall",
+            json!({"address": "203.0.113.0/24", "notes": "scanner", "duration_s": 3600}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{block}");
+    assert_eq!(
+        (block["source"].as_str(), block["reason"].as_str()),
+        (Some("manual"), Some("manual block by ops"))
+    );
+    assert!(block["expires_at"].as_i64().unwrap() > block["created_at"].as_i64().unwrap());
+    let (status, bad) = s
+        .post("/firewall", json!({"address": "scanner.example.net"}))
+        .await;
+    assert_eq!(
+        (status, bad["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("address"))
+    );
+    assert_eq!(s.get("/firewall").await.1.as_array().unwrap().len(), 1);
+    assert_eq!(
+        s.get(&format!("/accounts/{acme}/ip-auth/{entry}")).await.1["blocked"],
+        true
+    );
+    assert_eq!(
+        s.get(&format!("/accounts/{acme}/ip-auth")).await.1[0]["blocked"],
+        true
+    );
+
+    assert_eq!(
+        s.delete("/firewall/203.0.113.0%2F24").await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        s.delete("/firewall/203.0.113.0%2F24").await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        s.get(&format!("/accounts/{acme}/ip-auth/{entry}")).await.1["blocked"],
+        false
+    );
+    let (_, audit) = s.get("/audit?entity=firewall").await;
+    let actions: Vec<_> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["unblock", "block"]);
+}
+
+#[tokio::test]
+async fn bulk_delete_is_all_or_nothing() {
+    let s = server().await;
+    let (_, a) = s
+        .post("/accounts", json!({"name": "a", "kind": "customer"}))
+        .await;
+    let (_, b) = s
+        .post("/accounts", json!({"name": "b", "kind": "customer"}))
+        .await;
+    let (a, b) = (a["id"].as_i64().unwrap(), b["id"].as_i64().unwrap());
+    let (_, made) = s
+        .post(
+            &format!("/accounts/{a}/ip-auth"),
+            json!({"entries": [{"addresses": ["198.51.100.1"]}, {"addresses": ["198.51.100.2"]}]}),
+        )
+        .await;
+    let (x, y) = (
+        made[0]["id"].as_i64().unwrap(),
+        made[1]["id"].as_i64().unwrap(),
+    );
+    let (_, other) = s
+        .post(
+            &format!("/accounts/{b}/ip-auth"),
+            json!({"addresses": ["198.51.100.3"]}),
+        )
+        .await;
+    let z = other["id"].as_i64().unwrap();
+    assert_eq!(
+        s.delete(&format!("/accounts/{a}/ip-auth?ids={x},{z}"))
+            .await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        s.get(&format!("/accounts/{a}/ip-auth"))
+            .await
+            .1
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        s.delete(&format!("/accounts/{a}/ip-auth?ids={x},nope"))
+            .await,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        s.delete(&format!("/accounts/{a}/ip-auth?ids={x},{y}"))
+            .await,
+        StatusCode::NO_CONTENT
+    );
+    assert!(
+        s.get(&format!("/accounts/{a}/ip-auth"))
+            .await
+            .1
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_change_through_the_api_reaches_the_snapshot_within_a_second() {
+    let dir = std::env::temp_dir().join(format!(
+        "tollgate-api-snap-{}-{}",
+        std::process::id(),
+        rand_suffix()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let _guard = TempDir(dir.clone());
+    let store = Store::open(&format!("sqlite://{}/t.db", dir.display()), "tollgate")
+        .await
+        .unwrap();
+    let token = tollgate_api::new_token();
+    store
+        .create_token(&Actor::system(), "ops", &token_hash(&token))
+        .await
+        .unwrap();
+    let shared = std::sync::Arc::new(tollgate_policy::SharedSnapshot::new(
+        tollgate_policy::Snapshot::default(),
+    ));
+    let refresher = tollgate_store::refresh_snapshots(store.clone(), shared.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/api/v1", listener.local_addr().unwrap());
+    tokio::spawn(tollgate_api::serve(
+        listener,
+        ApiState { store },
+        std::future::pending(),
+    ));
+    let client = reqwest::Client::new();
+    let acme: Value = client
+        .post(format!("{base}/accounts"))
+        .bearer_auth(&token)
+        .json(&json!({"name": "acme", "kind": "customer"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let resp = client
+        .post(format!("{base}/accounts/{}/ip-auth", acme["id"]))
+        .bearer_auth(&token)
+        .json(&json!({"addresses": ["203.0.113.9"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let ip = "203.0.113.9".parse().unwrap();
+    while shared.load().egress_candidates(ip).is_empty() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(1),
+            "not visible within 1 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    refresher.abort();
+}

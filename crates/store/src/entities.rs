@@ -103,7 +103,7 @@ async fn load_one<D: Document>(conn: &mut SqliteConnection, id: i64) -> Result<D
         .pop()
         .ok_or(StoreError::NotFound {
             entity: D::ENTITY,
-            id,
+            id: id.to_string(),
         })
 }
 
@@ -595,5 +595,33 @@ impl Store {
         self.committed(version);
         let mut conn = self.pool.acquire().await?;
         load_one(&mut conn, user.id).await
+    }
+}
+
+impl Store {
+    /// Deletes several entries in one transaction: all of them or none.
+    pub async fn delete_ip_auth_bulk(&self, actor: &Actor, ids: &[i64]) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        for &id in ids {
+            let before: IpAuthEntry = load_one(&mut tx, id).await?;
+            sqlx::query("DELETE FROM ip_auth_entries WHERE id = ?")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            let mut ev = event(
+                actor,
+                "delete",
+                IpAuthEntry::ENTITY,
+                id,
+                Some(before.account_id),
+                format!("{} deleted", before.label()),
+            );
+            ev.before = Some(redacted(&before)?);
+            record(&mut tx, &ev).await?;
+        }
+        let version = bump(&mut tx).await?;
+        tx.commit().await?;
+        self.committed(version);
+        Ok(())
     }
 }

@@ -19,10 +19,12 @@
 
 mod audit;
 mod entities;
+mod firewall;
 mod tokens;
 
 pub use audit::{AuditEvent, AuditFilter};
 pub use entities::Actor;
+pub use firewall::{Block, BlockSource, block_address};
 
 use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -39,8 +41,8 @@ pub enum StoreError {
     NotFound {
         /// `account`, `ip_auth`, `sip_user`, `route`.
         entity: &'static str,
-        /// The id asked for.
-        id: i64,
+        /// The id (or address) asked for.
+        id: String,
     },
     /// The value breaks a rule (422), or clashes with another entity (409
     /// when `conflict`).

@@ -305,6 +305,18 @@ fn the_cli_manages_accounts_entries_and_users() {
     ))
     .unwrap();
     assert_eq!(entries.as_array().unwrap().len(), 3);
+    let blocked = cli(
+        api,
+        &token,
+        &["firewall", "block", "192.0.2.0/24", "--notes", "scanner"],
+    );
+    assert!(
+        blocked.contains("192.0.2.0/24") && blocked.contains("manual"),
+        "{blocked}"
+    );
+    assert!(cli(api, &token, &["firewall", "list"]).contains("scanner"));
+    cli(api, &token, &["firewall", "unblock", "192.0.2.0/24"]);
+    assert_eq!(cli(api, &token, &["firewall", "list"]), "(none)\n");
     let audit = cli(api, &token, &["audit", "--account", "acme"]);
     assert!(audit.contains("sip user \"alice\" created"), "{audit}");
 

@@ -180,6 +180,24 @@ pub(crate) enum RouteCmd {
     Delete { id: i64 },
 }
 
+/// `tollgate firewall ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum FirewallCmd {
+    /// List blocked addresses.
+    List,
+    /// Block an IP address or CIDR.
+    Block {
+        address: String,
+        #[arg(long, default_value = "")]
+        notes: String,
+        /// Lift the block after this many seconds; none = until unblocked.
+        #[arg(long)]
+        duration_s: Option<u32>,
+    },
+    /// Lift a block.
+    Unblock { address: String },
+}
+
 /// `tollgate audit`
 #[derive(Debug, Args)]
 pub(crate) struct AuditArgs {
@@ -219,6 +237,8 @@ pub(crate) enum AdminCmd {
     SipUser(Admin<SipUserCmd>),
     /// Routes.
     Route(Admin<RouteCmd>),
+    /// Blocked addresses.
+    Firewall(Admin<FirewallCmd>),
     /// The audit log.
     Audit {
         #[command(flatten)]
@@ -241,6 +261,7 @@ pub(crate) fn run(cmd: AdminCmd) -> anyhow::Result<()> {
         AdminCmd::IpAuth(a) => &a.connection,
         AdminCmd::SipUser(a) => &a.connection,
         AdminCmd::Route(a) => &a.connection,
+        AdminCmd::Firewall(a) => &a.connection,
         AdminCmd::Audit { connection, .. } => connection,
     };
     let (api_url, json) = (conn.api.clone(), conn.json);
@@ -280,6 +301,7 @@ const ROUTE_COLUMNS: &[&str] = &[
     "carriers",
     "enabled",
 ];
+const BLOCK_COLUMNS: &[&str] = &["address", "source", "reason", "expires_at", "hits", "notes"];
 const AUDIT_COLUMNS: &[&str] = &[
     "id",
     "at",
@@ -299,6 +321,7 @@ async fn execute(
         AdminCmd::IpAuth(c) => (ip_auth(api, c.command).await?, ENTRY_COLUMNS),
         AdminCmd::SipUser(c) => (sip_user(api, c.command).await?, USER_COLUMNS),
         AdminCmd::Route(c) => (route(api, c.command).await?, ROUTE_COLUMNS),
+        AdminCmd::Firewall(c) => (firewall(api, c.command).await?, BLOCK_COLUMNS),
         AdminCmd::Audit { args: a, .. } => {
             let mut query = format!("/audit?limit={}", a.limit);
             if let Some(acct) = a.account {
@@ -485,6 +508,25 @@ async fn route(api: &ApiClient, cmd: RouteCmd) -> anyhow::Result<Value> {
         RouteCmd::Delete { id } => {
             api.delete(&format!("/routes/{id}")).await?;
             Ok(json!({"deleted": id}))
+        }
+    }
+}
+
+async fn firewall(api: &ApiClient, cmd: FirewallCmd) -> anyhow::Result<Value> {
+    match cmd {
+        FirewallCmd::List => api.get("/firewall").await,
+        FirewallCmd::Block {
+            address,
+            notes,
+            duration_s,
+        } => {
+            let body = json!({"address": address, "notes": notes, "duration_s": duration_s});
+            api.post("/firewall", &body).await
+        }
+        FirewallCmd::Unblock { address } => {
+            api.delete(&format!("/firewall/{}", address.replace('/', "%2F")))
+                .await?;
+            Ok(json!({ "unblocked": address }))
         }
     }
 }

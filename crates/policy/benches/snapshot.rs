@@ -8,8 +8,9 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tollgate_policy::{
-    Account, AccountKind, AccountStatus, Address, CarrierSettings, Configuration, DialPattern,
-    Direction, Ha1Set, IpAuthEntry, Protocol, SipUser, Snapshot,
+    Account, AccountKind, AccountStatus, Address, Authenticator, CarrierSettings, Configuration,
+    Decision, DialPattern, Direction, Ha1Set, IpAuthEntry, Protocol as Transport, Protocol,
+    RequestFacts, SipUser, Snapshot,
 };
 
 const ENTRIES: u32 = 100_000;
@@ -118,6 +119,30 @@ fn rebuild(c: &mut Criterion) {
             n = (n + 7919) % ENTRIES;
             let addr = Ipv4Addr::from(0x0b00_0000 | ((n / 10 * 10) << 4) | 3);
             black_box(snap.egress_candidates(IpAddr::V4(addr)).len())
+        });
+    });
+    let auth = Authenticator::new(
+        "tollgate",
+        vec![tollgate_sip::digest::Algorithm::SHA256],
+        &[7; 32],
+        300,
+    );
+    g.bench_function("identify_by_ip", |b| {
+        b.iter(|| {
+            n = (n + 7919) % ENTRIES;
+            let facts = RequestFacts {
+                source: std::net::SocketAddr::new(IpAddr::V4(ip(n | 1)), 5060),
+                transport: Transport::Udp,
+                method: b"INVITE",
+                request_uri: b"sip:+441632960123@edge.example",
+                called: "441632960123",
+                proxy_authorization: None,
+                now: 1_800_000_000,
+            };
+            black_box(matches!(
+                auth.identify(&snap, &facts),
+                Decision::Identified(_)
+            ))
         });
     });
     g.bench_function("unknown_source", |b| {

@@ -16,6 +16,7 @@
 
 pub mod address;
 pub mod error;
+pub mod identify;
 pub mod model;
 pub mod numbers;
 pub mod snapshot;
@@ -23,6 +24,7 @@ pub mod validate;
 
 pub use address::Address;
 pub use error::{FieldError, Warning};
+pub use identify::{Authenticator, Decision, Denial, Identity, RequestFacts};
 pub use model::*;
 pub use numbers::DialPattern;
 pub use snapshot::{SharedSnapshot, Snapshot};

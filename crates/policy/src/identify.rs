@@ -1,0 +1,337 @@
+//! Who is calling: identification of an out-of-dialog request against the
+//! snapshot, by source address (IP authentication) or by digest
+//! credentials (SIP users), with the 407 challenge when neither applies.
+//!
+//! ```text
+//!   source IP ─► egress candidates ─► transport matches? ─► tech prefix? ─► Identified::Ip
+//!        │ none
+//!        ▼
+//!   Proxy-Authorization? ─no─► Challenge
+//!        │ yes: nonce genuine (else 403) / not expired (else Challenge stale=true)
+//!        ▼       digest-uri = Request-URI, user known and password right (same 403 either way)
+//!   nonce-count grows (else 403 replay) ─► IP whitelist ─► user enabled, account active ─► Identified::Digest
+//! ```
+//!
+//! ACK and CANCEL are never run through this: they belong to a transaction
+//! or dialog that was identified already.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+
+use tollgate_sip::digest::nonce::{NonceError, NonceSigner};
+use tollgate_sip::digest::{Algorithm, Challenge, Credentials};
+use tollgate_sip::header::AuthValue;
+
+use crate::model::{Account, AccountStatus, IpAuthEntry, Protocol, SipUser};
+use crate::snapshot::Snapshot;
+
+/// What identification needs to know about a request.
+#[derive(Clone, Copy, Debug)]
+pub struct RequestFacts<'a> {
+    /// Where it came from.
+    pub source: SocketAddr,
+    /// The transport it came on.
+    pub transport: Protocol,
+    /// The request method (for the digest response).
+    pub method: &'a [u8],
+    /// The Request-URI as received (the digest-uri must equal it).
+    pub request_uri: &'a [u8],
+    /// The user part of the Request-URI: the called number.
+    pub called: &'a str,
+    /// The Proxy-Authorization value, when present.
+    pub proxy_authorization: Option<&'a [u8]>,
+    /// Unix seconds now.
+    pub now: u64,
+}
+
+/// Who the caller is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Identity<'s> {
+    /// By source address.
+    Ip {
+        /// The matching egress entry.
+        entry: &'s IpAuthEntry,
+        /// Its account.
+        account: &'s Account,
+        /// The called number with the entry's tech prefix removed.
+        called: String,
+    },
+    /// By digest credentials.
+    Digest {
+        /// The user.
+        user: &'s SipUser,
+        /// Its account.
+        account: &'s Account,
+    },
+}
+
+/// Why a request is refused (all answered 403; the reason is for logs,
+/// metrics and threat detection, never for the caller).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Denial {
+    /// The address is shared by several entries and no tech prefix starts
+    /// the called number.
+    NoTechPrefixMatch,
+    /// Entries match the address but none for this transport.
+    TransportMismatch,
+    /// Unknown user or wrong password: deliberately indistinguishable.
+    BadCredentials,
+    /// The nonce was not issued by this server (for this address).
+    ForgedNonce,
+    /// The nonce-count did not grow: a replayed request.
+    Replay,
+    /// The user's IP whitelist does not contain the source.
+    NotWhitelisted,
+    /// The user is disabled or its account inactive.
+    Disabled,
+}
+
+/// The outcome of identification.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision<'s> {
+    /// Known caller.
+    Identified(Identity<'s>),
+    /// Answer 407 with [`Authenticator::challenges`]; `stale` when the
+    /// credentials were right but the nonce expired.
+    Challenge {
+        /// Set `stale=true` in the challenges.
+        stale: bool,
+    },
+    /// Answer 403.
+    Deny(Denial),
+}
+
+fn transport_matches(entry: Protocol, came_on: Protocol) -> bool {
+    match entry {
+        Protocol::Tls | Protocol::TlsSrtp => matches!(came_on, Protocol::Tls | Protocol::TlsSrtp),
+        other => other == came_on,
+    }
+}
+
+/// Highest nonce-count seen per nonce, so a replayed request is refused.
+/// Sharded by nonce, bounded in size: entries older than the nonce
+/// lifetime are dropped when a shard fills.
+/// Per nonce: the highest nonce-count seen and when the nonce was issued.
+type CountShard = Mutex<HashMap<Box<str>, (u32, u64)>>;
+
+#[derive(Debug)]
+struct NonceCounts {
+    shards: Vec<CountShard>,
+    per_shard: usize,
+}
+
+impl NonceCounts {
+    fn new(capacity: usize) -> Self {
+        let shards = 16;
+        Self {
+            shards: (0..shards).map(|_| Mutex::new(HashMap::new())).collect(),
+            per_shard: (capacity / shards).max(16),
+        }
+    }
+
+    /// Records `nc` for `nonce`; false when it does not exceed the last one.
+    fn advance(&self, nonce: &str, nc: u32, issued_at: u64, max_age: u64, now: u64) -> bool {
+        let shard = nonce.bytes().fold(0usize, |h, b| {
+            h.wrapping_mul(31).wrapping_add(usize::from(b))
+        });
+        let mut map = self.shards[shard % self.shards.len()]
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.len() >= self.per_shard {
+            map.retain(|_, (_, issued)| now.saturating_sub(*issued) <= max_age);
+            if map.len() >= self.per_shard {
+                // Still full of live nonces: forget the oldest.
+                if let Some(oldest) = map
+                    .iter()
+                    .min_by_key(|(_, (_, i))| *i)
+                    .map(|(k, _)| k.clone())
+                {
+                    map.remove(&oldest);
+                }
+            }
+        }
+        match map.get_mut(nonce) {
+            Some((last, _)) if nc <= *last => false,
+            Some((last, _)) => {
+                *last = nc;
+                true
+            }
+            None => {
+                map.insert(nonce.into(), (nc, issued_at));
+                true
+            }
+        }
+    }
+}
+
+/// Identifies requests and issues challenges for one realm.
+#[derive(Debug)]
+pub struct Authenticator {
+    realm: String,
+    algorithms: Vec<Algorithm>,
+    signer: NonceSigner,
+    nonce_lifetime: u64,
+    counts: NonceCounts,
+    counter: std::sync::atomic::AtomicU64,
+}
+
+impl Authenticator {
+    /// An authenticator for `realm`, offering `algorithms` in order (e.g.
+    /// SHA-256 then MD5), signing nonces with `key`, valid `nonce_lifetime`
+    /// seconds.
+    pub fn new(
+        realm: &str,
+        algorithms: Vec<Algorithm>,
+        key: &[u8; 32],
+        nonce_lifetime: u64,
+    ) -> Self {
+        Self {
+            realm: realm.into(),
+            algorithms,
+            signer: NonceSigner::new(key),
+            nonce_lifetime,
+            counts: NonceCounts::new(100_000),
+            counter: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// The Proxy-Authenticate values for a 407 to `source`: one challenge
+    /// per configured algorithm, sharing a fresh nonce bound to the address.
+    pub fn challenges(&self, source: IpAddr, now: u64, stale: bool) -> Vec<String> {
+        let counter = self
+            .counter
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let nonce = self
+            .signer
+            .issue(now, counter, self.realm.as_bytes(), Some(source));
+        self.algorithms
+            .iter()
+            .map(|&algorithm| {
+                Challenge {
+                    realm: self.realm.as_bytes().into(),
+                    nonce: nonce.as_bytes().into(),
+                    algorithm,
+                    qop_auth: true,
+                    opaque: None,
+                    stale,
+                }
+                .to_header_value()
+            })
+            .collect()
+    }
+
+    /// Decides who sent `facts`.
+    pub fn identify<'s>(&self, snap: &'s Snapshot, facts: &RequestFacts<'_>) -> Decision<'s> {
+        let candidates = snap.egress_candidates(facts.source.ip());
+        if candidates.is_empty() {
+            return self.by_digest(snap, facts);
+        }
+        let usable: Vec<&IpAuthEntry> = candidates
+            .into_iter()
+            .filter(|e| transport_matches(e.protocol, facts.transport))
+            .collect();
+        if usable.is_empty() {
+            return Decision::Deny(Denial::TransportMismatch);
+        }
+        // The entry whose tech prefix starts the number wins, longest first;
+        // an entry without one matches any number. Ties go to the more
+        // specific address (candidates come most specific first).
+        let best = usable
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| facts.called.starts_with(e.tech_prefix.as_str()))
+            .max_by_key(|(i, e)| (e.tech_prefix.len(), std::cmp::Reverse(*i)))
+            .map(|(_, e)| *e);
+        let Some(entry) = best else {
+            return Decision::Deny(Denial::NoTechPrefixMatch);
+        };
+        let Some(account) = snap.account(entry.account_id) else {
+            return Decision::Deny(Denial::Disabled);
+        };
+        Decision::Identified(Identity::Ip {
+            entry,
+            account,
+            called: facts.called[entry.tech_prefix.len()..].to_owned(),
+        })
+    }
+
+    fn by_digest<'s>(&self, snap: &'s Snapshot, facts: &RequestFacts<'_>) -> Decision<'s> {
+        let Some(header) = facts.proxy_authorization else {
+            return Decision::Challenge { stale: false };
+        };
+        let Some(creds) = AuthValue::parse(header)
+            .ok()
+            .and_then(|v| Credentials::parse(&v).ok())
+        else {
+            return Decision::Deny(Denial::BadCredentials);
+        };
+        if creds.realm.as_ref() != self.realm.as_bytes()
+            || !self.algorithms.contains(&creds.algorithm)
+        {
+            // Credentials for another realm or an algorithm not offered:
+            // ask again with ours.
+            return Decision::Challenge { stale: false };
+        }
+        let info = match self.signer.check(
+            creds.nonce,
+            facts.now,
+            self.nonce_lifetime,
+            self.realm.as_bytes(),
+            Some(facts.source.ip()),
+        ) {
+            Ok(info) => info,
+            Err(NonceError::Forged) => return Decision::Deny(Denial::ForgedNonce),
+            Err(NonceError::Expired) => {
+                // Stale only when the credentials were otherwise right.
+                return match self.verified_user(snap, facts, &creds) {
+                    Some(_) => Decision::Challenge { stale: true },
+                    None => Decision::Deny(Denial::BadCredentials),
+                };
+            }
+        };
+        let Some(user) = self.verified_user(snap, facts, &creds) else {
+            return Decision::Deny(Denial::BadCredentials);
+        };
+        let nc = creds.nonce_count().unwrap_or(1);
+        let nonce = std::str::from_utf8(creds.nonce).unwrap_or_default();
+        if !self
+            .counts
+            .advance(nonce, nc, info.issued_at, self.nonce_lifetime, facts.now)
+        {
+            return Decision::Deny(Denial::Replay);
+        }
+        if !user.ip_whitelist.is_empty()
+            && !user
+                .ip_whitelist
+                .iter()
+                .any(|n| n.contains(&facts.source.ip()))
+        {
+            return Decision::Deny(Denial::NotWhitelisted);
+        }
+        match snap.account(user.account_id) {
+            Some(account) if user.enabled && account.status == AccountStatus::Active => {
+                Decision::Identified(Identity::Digest { user, account })
+            }
+            _ => Decision::Deny(Denial::Disabled),
+        }
+    }
+
+    /// The user whose stored HA1 verifies `creds` for this request.
+    fn verified_user<'s>(
+        &self,
+        snap: &'s Snapshot,
+        facts: &RequestFacts<'_>,
+        creds: &Credentials<'_>,
+    ) -> Option<&'s SipUser> {
+        if creds.uri.as_ref() != facts.request_uri {
+            return None;
+        }
+        let user = snap.user(std::str::from_utf8(&creds.username).ok()?)?;
+        let ha1 = user.ha1.get(creds.algorithm.hash);
+        creds.verify(ha1.as_bytes(), facts.method).then_some(user)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -9,7 +9,8 @@
 //! ```
 //!
 //! [`Edge::start`] binds every listener and spawns the tasks; the [`Core`]
-//! is the application (the B2BUA later; for now [`OptionsCore`]). The driver
+//! is the application: [`PolicyCore`] identifies callers (the B2BUA comes
+//! next); [`OptionsCore`] only answers OPTIONS. The driver
 //! is the only owner of the transaction layer, so no lock is ever taken on
 //! the per-message path; the connection table's lock is held only to look
 //! a connection up, never across an await.
@@ -18,6 +19,7 @@ mod config;
 mod connections;
 mod core;
 mod driver;
+mod policy_core;
 mod stream;
 mod tls;
 mod udp;
@@ -25,5 +27,6 @@ mod udp;
 pub use config::{EdgeConfig, Listen, StreamLimits};
 pub use core::{Core, OptionsCore};
 pub use driver::Edge;
+pub use policy_core::{PLACEHOLDER, PolicyCore};
 pub use tls::{TlsError, client_config, client_config_system, server_config};
 pub use tollgate_sip::transaction::{Peer, TimerConfig, Transport};

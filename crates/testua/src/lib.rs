@@ -82,6 +82,17 @@ impl Received {
         })
     }
 
+    /// Every value of header `name` (any case), in order.
+    pub fn headers(&self, name: &str) -> Vec<String> {
+        self.with_head(|h| {
+            h.headers()
+                .iter()
+                .filter(|x| x.name.eq_ignore_ascii_case(name.as_bytes()))
+                .map(|x| String::from_utf8_lossy(x.value).into_owned())
+                .collect()
+        })
+    }
+
     /// The message as (lossy) text, for assertion messages.
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.data).into_owned()
@@ -112,7 +123,13 @@ fn loopback_for(remote: SocketAddr) -> SocketAddr {
 impl TestUa {
     /// A UA on a fresh UDP socket of `server`'s address family.
     pub async fn udp(server: SocketAddr) -> io::Result<Self> {
-        let socket = UdpSocket::bind(loopback_for(server)).await?;
+        Self::udp_from(loopback_for(server), server).await
+    }
+
+    /// A UA on a fresh UDP socket bound to `local` (another loopback
+    /// address, say, to be a different source).
+    pub async fn udp_from(local: SocketAddr, server: SocketAddr) -> io::Result<Self> {
+        let socket = UdpSocket::bind(local).await?;
         Ok(Self {
             local: socket.local_addr()?,
             channel: Channel::Udp(socket),

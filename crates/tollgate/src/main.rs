@@ -2,11 +2,12 @@
 //!
 //! `tollgate serve` reads the configuration file and the command-line
 //! overrides, validates them and runs the SIP edge until SIGINT or SIGTERM.
-//! Until authentication exists the edge answers OPTIONS 200 and refuses
-//! every other request with 403 (see `tollgate_edge::OptionsCore`). The
-//! management API serves the configuration store; the admin token comes
-//! from `TOLLGATE_ADMIN_TOKEN`, or is generated and printed once on the
-//! first start.
+//! The edge identifies callers on the configuration store's snapshot (IP
+//! authentication, else a 407 digest challenge; see
+//! `tollgate_edge::PolicyCore`); identified INVITEs get a temporary 480
+//! until calls are routed. The management API serves the store; the admin
+//! token comes from `TOLLGATE_ADMIN_TOKEN`, or is generated and printed
+//! once on the first start.
 
 mod cli;
 mod config;
@@ -197,6 +198,9 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
+/// How long a digest nonce stays valid (then `stale=true`).
+const NONCE_LIFETIME_S: u64 = 300;
+
 /// How long in-flight transactions get to finish on shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
@@ -234,7 +238,25 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
                 let _ = api_stopped.await;
             },
         ));
-        let edge = tollgate_edge::Edge::start(edge_config, tollgate_edge::OptionsCore)
+        let snapshot = std::sync::Arc::new(tollgate_policy::SharedSnapshot::new(
+            tollgate_policy::Snapshot::default(),
+        ));
+        let refresher = tollgate_store::refresh_snapshots(store.clone(), snapshot.clone());
+        // Nonces are signed with a per-process key: a restart makes clients
+        // re-authenticate once, which digest handles with a fresh 407.
+        let key: [u8; 32] = rand::random();
+        let algorithms = vec![
+            tollgate_sip::digest::Algorithm::SHA256,
+            tollgate_sip::digest::Algorithm::MD5,
+        ];
+        let auth = tollgate_policy::Authenticator::new(
+            &config.sip.realm,
+            algorithms,
+            &key,
+            NONCE_LIFETIME_S,
+        );
+        let core = tollgate_edge::PolicyCore::new(snapshot, auth);
+        let edge = tollgate_edge::Edge::start(edge_config, core)
             .await
             .context("binding the SIP listeners")?;
         for (transport, addr) in edge.local_addrs() {
@@ -245,6 +267,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         edge.shutdown(SHUTDOWN_GRACE).await;
         let _ = stop_api.send(());
         let _ = api.await;
+        refresher.abort();
         store.close().await;
         tracing::info!("stopped");
         Ok(ExitCode::SUCCESS)

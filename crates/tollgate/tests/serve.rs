@@ -42,22 +42,17 @@ async fn serve_answers_options_and_stops_cleanly_on_sigterm() {
     assert_eq!(listening, 2, "both listeners are logged");
 
     let server = format!("127.0.0.1:{port}").parse().unwrap();
+    // No configuration yet: every caller is a stranger and is challenged.
     let mut udp = TestUa::udp(server).await.unwrap();
-    assert_eq!(
-        udp.call("OPTIONS", &format!("sip:{server}"))
-            .await
-            .unwrap()
-            .status(),
-        Some(200)
-    );
+    let options = udp.call("OPTIONS", &format!("sip:{server}")).await.unwrap();
+    assert_eq!(options.status(), Some(407));
+    assert_eq!(options.headers("Proxy-Authenticate").len(), 2);
     let mut tcp = TestUa::tcp(server).await.unwrap();
-    assert_eq!(
-        tcp.call("INVITE", &format!("sip:100@{server}"))
-            .await
-            .unwrap()
-            .status(),
-        Some(403)
-    );
+    let invite = tcp
+        .call("INVITE", &format!("sip:100@{server}"))
+        .await
+        .unwrap();
+    assert_eq!(invite.status(), Some(407));
 
     let started = Instant::now();
     let killed = Command::new("kill")

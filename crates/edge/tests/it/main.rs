@@ -3,6 +3,7 @@
 //! conformance corpus over the wire, and shutdown.
 
 mod conformance;
+mod identify;
 mod streams;
 mod support;
 mod transports;

@@ -1,0 +1,136 @@
+//! The core that decides who is calling, on the published policy snapshot:
+//! IP-authenticated or digest-authenticated callers are identified, others
+//! are challenged (407) or refused (403).
+//!
+//! Calls themselves come with the B2BUA; until then an identified INVITE is
+//! answered `480 Temporarily Unavailable` — TEMPORARY, see [`PLACEHOLDER`].
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use tollgate_policy::{Authenticator, Decision, Protocol, RequestFacts, SharedSnapshot};
+use tollgate_sip::transaction::{Event, MAX_HEADERS, Peer, TransactionLayer, Transport, TxId};
+use tollgate_sip::{Header, HeaderKind, MessageBuilder, Method, parse_datagram};
+
+use crate::core::{Core, new_tag};
+
+/// TEMPORARY: what an identified INVITE gets until the B2BUA routes calls.
+pub const PLACEHOLDER: (u16, &str) = (480, "Temporarily Unavailable");
+
+/// What OPTIONS advertises.
+const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS";
+
+/// Identifies callers with an [`Authenticator`] on the current snapshot.
+#[derive(Debug)]
+pub struct PolicyCore {
+    snapshot: Arc<SharedSnapshot>,
+    auth: Authenticator,
+}
+
+impl PolicyCore {
+    /// A core reading `snapshot` (kept current by the store's refresher).
+    pub fn new(snapshot: Arc<SharedSnapshot>, auth: Authenticator) -> Self {
+        Self { snapshot, auth }
+    }
+
+    /// The response to one request.
+    fn answer(&self, peer: Peer, data: &[u8]) -> Option<Bytes> {
+        let mut headers = [Header::EMPTY; MAX_HEADERS];
+        let msg = parse_datagram(data, &mut headers).ok()?;
+        let head = &msg.head;
+        let line = head.request_line()?;
+        let respond = |code: u16, reason: &str, extra: &[(&str, String)]| {
+            let tag = new_tag();
+            let mut b = MessageBuilder::response_to(head, code, reason, Some(tag.as_bytes()));
+            for (name, value) in extra {
+                b = b.header(name, value);
+            }
+            b.build().ok().map(Bytes::from)
+        };
+        if line.method.is_extension() {
+            return respond(501, "Not Implemented", &[("Allow", ALLOW.into())]);
+        }
+        let called = head
+            .request_uri()
+            .and_then(Result::ok)
+            .and_then(|u| u.user())
+            .map(String::from_utf8_lossy)
+            .unwrap_or_default();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let facts = RequestFacts {
+            source: peer.addr,
+            transport: match peer.transport {
+                Transport::Udp => Protocol::Udp,
+                Transport::Tcp => Protocol::Tcp,
+                Transport::Tls => Protocol::Tls,
+            },
+            method: line.method.as_bytes(),
+            request_uri: line.uri,
+            called: &called,
+            proxy_authorization: head.value(HeaderKind::ProxyAuthorization),
+            now,
+        };
+        let snapshot = self.snapshot.load();
+        match self.auth.identify(&snapshot, &facts) {
+            Decision::Identified(_) if line.method == Method::Options => respond(
+                200,
+                "OK",
+                &[
+                    ("Allow", ALLOW.into()),
+                    ("Accept", "application/sdp".into()),
+                ],
+            ),
+            Decision::Identified(_) => respond(PLACEHOLDER.0, PLACEHOLDER.1, &[]),
+            Decision::Challenge { stale } => {
+                let challenges: Vec<(&str, String)> = self
+                    .auth
+                    .challenges(peer.addr.ip(), now, stale)
+                    .into_iter()
+                    .map(|c| ("Proxy-Authenticate", c))
+                    .collect();
+                respond(407, "Proxy Authentication Required", &challenges)
+            }
+            Decision::Deny(_) => respond(403, "Forbidden", &[]),
+        }
+    }
+}
+
+impl Core for PolicyCore {
+    fn on_event(&mut self, now: Instant, event: Event, layer: &mut TransactionLayer) {
+        match event {
+            Event::Request {
+                id: Some(id),
+                peer,
+                data,
+            } => {
+                if let Some(resp) = self.answer(peer, &data) {
+                    respond(layer, now, id, resp);
+                }
+            }
+            // OPTIONS handed over without a transaction.
+            Event::Request {
+                id: None,
+                peer,
+                data,
+            } if data.starts_with(b"OPTIONS ") => {
+                if let Some(resp) = self.answer(peer, &data) {
+                    layer.respond_stateless(peer, resp);
+                }
+            }
+            // Every request is answered at once (so a CANCEL never finds
+            // one proceeding); ACKs, responses and timeouts need nothing.
+            Event::Cancelled { .. }
+            | Event::Request { .. }
+            | Event::Response { .. }
+            | Event::TimedOut { .. } => {}
+        }
+    }
+}
+
+fn respond(layer: &mut TransactionLayer, now: Instant, id: TxId, resp: Bytes) {
+    // The transaction is live: the event just came from it.
+    let _ = layer.respond(now, id, resp);
+}

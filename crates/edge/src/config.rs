@@ -64,6 +64,8 @@ pub struct EdgeConfig {
     /// Answer OPTIONS without a server transaction (see
     /// `TransactionLayer::set_stateless_options`).
     pub stateless_options: bool,
+    /// The firewall: blocked sources are dropped before parsing.
+    pub defense: Option<Arc<crate::Defense>>,
 }
 
 impl Default for EdgeConfig {
@@ -77,6 +79,7 @@ impl Default for EdgeConfig {
             tls_client: None,
             inbound_queue: 8_192,
             stateless_options: true,
+            defense: None,
         }
     }
 }

@@ -122,6 +122,7 @@ impl Edge {
             )),
             limits: config.stream,
             shutdown: closed_rx.clone(),
+            defense: config.defense.clone(),
         };
         let mut local = Vec::new();
         let mut udp_sockets = Vec::new();
@@ -136,6 +137,7 @@ impl Edge {
                         index,
                         inbound_tx.clone(),
                         closed_rx.clone(),
+                        config.defense.clone(),
                     ));
                     udp_sockets.push(socket);
                 }

@@ -18,6 +18,7 @@
 mod config;
 mod connections;
 mod core;
+mod defense;
 mod driver;
 mod policy_core;
 mod stream;
@@ -26,6 +27,7 @@ mod udp;
 
 pub use config::{EdgeConfig, Listen, StreamLimits};
 pub use core::{Core, OptionsCore};
+pub use defense::Defense;
 pub use driver::Edge;
 pub use policy_core::{PLACEHOLDER, PolicyCore};
 pub use tls::{TlsError, client_config, client_config_system, server_config};

@@ -9,10 +9,12 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use tollgate_policy::{Authenticator, Decision, Protocol, RequestFacts, SharedSnapshot};
+use tollgate_policy::threat::{Signal, is_scanner};
+use tollgate_policy::{Authenticator, Decision, Denial, Protocol, RequestFacts, SharedSnapshot};
 use tollgate_sip::transaction::{Event, MAX_HEADERS, Peer, TransactionLayer, Transport, TxId};
 use tollgate_sip::{Header, HeaderKind, MessageBuilder, Method, parse_datagram};
 
+use crate::Defense;
 use crate::core::{Core, new_tag};
 
 /// TEMPORARY: what an identified INVITE gets until the B2BUA routes calls.
@@ -26,12 +28,28 @@ const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS";
 pub struct PolicyCore {
     snapshot: Arc<SharedSnapshot>,
     auth: Authenticator,
+    defense: Option<Arc<Defense>>,
 }
 
 impl PolicyCore {
-    /// A core reading `snapshot` (kept current by the store's refresher).
-    pub fn new(snapshot: Arc<SharedSnapshot>, auth: Authenticator) -> Self {
-        Self { snapshot, auth }
+    /// A core reading `snapshot` (kept current by the store's refresher),
+    /// reporting failures and scanners to `defense`.
+    pub fn new(
+        snapshot: Arc<SharedSnapshot>,
+        auth: Authenticator,
+        defense: Option<Arc<Defense>>,
+    ) -> Self {
+        Self {
+            snapshot,
+            auth,
+            defense,
+        }
+    }
+
+    fn signal(&self, peer: Peer, signal: Signal) {
+        if let Some(d) = &self.defense {
+            d.observe(peer.addr.ip(), signal);
+        }
     }
 
     /// The response to one request.
@@ -48,6 +66,9 @@ impl PolicyCore {
             }
             b.build().ok().map(Bytes::from)
         };
+        if head.user_agent().is_some_and(is_scanner) {
+            self.signal(peer, Signal::Scanner);
+        }
         if line.method.is_extension() {
             return respond(501, "Not Implemented", &[("Allow", ALLOW.into())]);
         }
@@ -85,6 +106,9 @@ impl PolicyCore {
             ),
             Decision::Identified(_) => respond(PLACEHOLDER.0, PLACEHOLDER.1, &[]),
             Decision::Challenge { stale } => {
+                if !stale {
+                    self.signal(peer, Signal::Challenged);
+                }
                 let challenges: Vec<(&str, String)> = self
                     .auth
                     .challenges(peer.addr.ip(), now, stale)
@@ -93,7 +117,15 @@ impl PolicyCore {
                     .collect();
                 respond(407, "Proxy Authentication Required", &challenges)
             }
-            Decision::Deny(_) => respond(403, "Forbidden", &[]),
+            Decision::Deny(reason) => {
+                if !matches!(
+                    reason,
+                    Denial::Disabled | Denial::TransportMismatch | Denial::NoTechPrefixMatch
+                ) {
+                    self.signal(peer, Signal::AuthFailure);
+                }
+                respond(403, "Forbidden", &[])
+            }
         }
     }
 }

@@ -27,6 +27,7 @@ pub(crate) struct StreamContext {
     pub(crate) connections: Arc<Connections>,
     pub(crate) limits: StreamLimits,
     pub(crate) shutdown: watch::Receiver<bool>,
+    pub(crate) defense: Option<Arc<crate::Defense>>,
 }
 
 /// Accepts connections on `listener` until shutdown begins.
@@ -50,6 +51,13 @@ pub(crate) async fn accept_loop(
                 continue;
             }
         };
+        if ctx
+            .defense
+            .as_ref()
+            .is_some_and(|d| d.is_blocked(remote.ip()))
+        {
+            continue;
+        }
         let Ok((id, writes)) = ctx.connections.admit(transport, remote) else {
             tracing::debug!(%remote, "connection refused: limit reached");
             continue;

@@ -28,6 +28,7 @@ pub(crate) async fn receive_loop(
     index: u64,
     inbound: mpsc::Sender<Vec<Inbound>>,
     mut closed: watch::Receiver<bool>,
+    defense: Option<Arc<crate::Defense>>,
 ) {
     let mut buf = vec![0u8; MAX_DATAGRAM];
     loop {
@@ -39,14 +40,21 @@ pub(crate) async fn receive_loop(
         while batch.len() < BATCH {
             match socket.try_recv_from(&mut buf) {
                 Ok((0, _)) => {}
-                Ok((n, from)) => batch.push(Inbound {
-                    peer: Peer {
-                        addr: from,
-                        transport: Transport::Udp,
-                        flow: Some(index),
-                    },
-                    data: Bytes::copy_from_slice(&buf[..n]),
-                }),
+                // Blocked sources cost a lookup, nothing more.
+                Ok((_, from)) if defense.as_ref().is_some_and(|d| d.is_blocked(from.ip())) => {}
+                Ok((n, from)) => {
+                    if let Some(d) = &defense {
+                        d.observe(from.ip(), tollgate_policy::threat::Signal::Request);
+                    }
+                    batch.push(Inbound {
+                        peer: Peer {
+                            addr: from,
+                            transport: Transport::Udp,
+                            flow: Some(index),
+                        },
+                        data: Bytes::copy_from_slice(&buf[..n]),
+                    });
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 // ICMP errors from earlier sends surface here on some systems.
                 Err(_) => {}

@@ -20,6 +20,7 @@ pub mod identify;
 pub mod model;
 pub mod numbers;
 pub mod snapshot;
+pub mod threat;
 pub mod validate;
 
 pub use address::Address;

@@ -40,6 +40,8 @@ pub(crate) trait Document: Serialize + DeserializeOwned + Clone + Send + Sync {
     const TABLE: &'static str;
     /// The audit log's entity name.
     const ENTITY: &'static str;
+    /// True when writing one may change the firewall list.
+    const TOUCHES_FIREWALL: bool = false;
     fn id(&self) -> i64;
     fn set_id(&mut self, id: i64);
     fn account_id(&self) -> Option<i64>;
@@ -57,6 +59,15 @@ pub(crate) trait Document: Serialize + DeserializeOwned + Clone + Send + Sync {
     /// Rules that need other rows; run inside the write's transaction.
     async fn check(&self, _conn: &mut SqliteConnection) -> Result<Vec<Warning>, StoreError> {
         Ok(Vec::new())
+    }
+    /// Side effects on other tables, inside the write's transaction, after
+    /// the row is written.
+    async fn after_write(
+        &self,
+        _conn: &mut SqliteConnection,
+        _actor: &Actor,
+    ) -> Result<(), StoreError> {
+        Ok(())
     }
     /// A short label for audit messages.
     fn label(&self) -> String {
@@ -164,6 +175,7 @@ async fn insert<D: Document>(
     );
     ev.after = Some(redacted(&doc)?);
     record(conn, &ev).await?;
+    doc.after_write(conn, actor).await?;
     Ok((doc, warnings))
 }
 
@@ -236,6 +248,9 @@ impl Store {
         let version = bump(&mut tx).await?;
         tx.commit().await?;
         self.committed(version);
+        if D::TOUCHES_FIREWALL {
+            self.firewall_changed();
+        }
         Ok(out)
     }
 
@@ -283,9 +298,13 @@ impl Store {
         ev.before = Some(redacted(&before)?);
         ev.after = Some(redacted(&doc)?);
         record(&mut tx, &ev).await?;
+        doc.after_write(&mut tx, actor).await?;
         let version = bump(&mut tx).await?;
         tx.commit().await?;
         self.committed(version);
+        if D::TOUCHES_FIREWALL {
+            self.firewall_changed();
+        }
         Ok((after, warnings))
     }
 
@@ -386,6 +405,14 @@ impl Document for Account {
 impl Document for IpAuthEntry {
     const TABLE: &'static str = "ip_auth_entries";
     const ENTITY: &'static str = "ip_auth";
+    const TOUCHES_FIREWALL: bool = true;
+    async fn after_write(
+        &self,
+        conn: &mut SqliteConnection,
+        actor: &Actor,
+    ) -> Result<(), StoreError> {
+        crate::firewall::lift_for_entry(conn, actor, self).await
+    }
     fn id(&self) -> i64 {
         self.id
     }

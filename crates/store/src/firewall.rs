@@ -140,6 +140,7 @@ impl Store {
         ev.after = Some(serde_json::to_value(&block)?);
         record(&mut tx, &ev).await?;
         tx.commit().await?;
+        self.firewall_changed();
         Ok(block)
     }
 
@@ -174,6 +175,51 @@ impl Store {
         ev.before = Some(serde_json::to_value(&existing)?);
         record(&mut tx, &ev).await?;
         tx.commit().await?;
+        self.firewall_changed();
         Ok(existing)
     }
+}
+
+/// Lifts the automatic blocks covering an egress entry's addresses (a
+/// switch that called before it was configured), inside the entry's write
+/// transaction, each with an audit event saying why.
+pub(crate) async fn lift_for_entry(
+    conn: &mut sqlx::SqliteConnection,
+    actor: &Actor,
+    entry: &tollgate_policy::IpAuthEntry,
+) -> Result<(), StoreError> {
+    if entry.direction != tollgate_policy::Direction::Egress || !entry.enabled {
+        return Ok(());
+    }
+    let rows = sqlx::query("SELECT address FROM firewall WHERE source = 'auto'")
+        .fetch_all(&mut *conn)
+        .await?;
+    for row in rows {
+        let blocked: String = row.try_get("address")?;
+        let Some(net) = blocked.parse::<Address>().ok().and_then(|a| a.network()) else {
+            continue;
+        };
+        let covers = entry
+            .addresses
+            .iter()
+            .filter_map(Address::network)
+            .any(|a| net.contains(&a) || a.contains(&net.network()));
+        if covers {
+            sqlx::query("DELETE FROM firewall WHERE address = ?")
+                .bind(&blocked)
+                .execute(&mut *conn)
+                .await?;
+            let ev = block_event(
+                actor,
+                "unblock",
+                &blocked,
+                format!(
+                    "{blocked} unblocked: it belongs to IP auth entry {} of account {}",
+                    entry.id, entry.account_id
+                ),
+            );
+            record(conn, &ev).await?;
+        }
+    }
+    Ok(())
 }

@@ -90,6 +90,7 @@ pub struct Store {
     pool: SqlitePool,
     realm: String,
     version: watch::Sender<u64>,
+    firewall: watch::Sender<u64>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -119,6 +120,7 @@ impl Store {
             pool,
             realm: realm.to_owned(),
             version,
+            firewall: watch::channel(0).0,
         })
     }
 
@@ -135,6 +137,16 @@ impl Store {
     /// Notified with the new version after every committed change.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.version.subscribe()
+    }
+
+    /// Notified after every change to the firewall list (blocks, unblocks,
+    /// and IP entries that may lift automatic blocks).
+    pub fn subscribe_firewall(&self) -> watch::Receiver<u64> {
+        self.firewall.subscribe()
+    }
+
+    pub(crate) fn firewall_changed(&self) {
+        self.firewall.send_modify(|v| *v += 1);
     }
 
     /// Closes the pool (all connections).

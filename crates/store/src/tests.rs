@@ -350,3 +350,70 @@ async fn a_change_reaches_the_snapshot_within_a_second() {
     println!("change visible after {:?}", started.elapsed());
     refresher.abort();
 }
+
+#[tokio::test]
+async fn configuring_a_blocked_switch_lifts_its_automatic_block() {
+    let store = memory().await;
+    let mut changes = store.subscribe_firewall();
+    store
+        .block(
+            &Actor::system(),
+            "203.0.113.7",
+            "20 failed digest attempts",
+            BlockSource::Auto,
+            Some(3600),
+            "",
+        )
+        .await
+        .unwrap();
+    store
+        .block(
+            &admin(),
+            "198.51.100.0/24",
+            "manual block by admin",
+            BlockSource::Manual,
+            None,
+            "",
+        )
+        .await
+        .unwrap();
+    assert!(changes.has_changed().unwrap());
+    let _ = changes.borrow_and_update();
+    let (acme, _) = store
+        .create_account(&admin(), account("acme", AccountKind::Customer))
+        .await
+        .unwrap();
+    store
+        .create_ip_auth(&admin(), egress(acme.id, "203.0.113.7"))
+        .await
+        .unwrap();
+    // A manual block is the operator's decision: an entry does not lift it.
+    store
+        .create_ip_auth(&admin(), egress(acme.id, "198.51.100.9"))
+        .await
+        .unwrap();
+    assert!(
+        changes.has_changed().unwrap(),
+        "the firewall watchers are told"
+    );
+    let left: Vec<_> = store
+        .blocks()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|b| b.address)
+        .collect();
+    assert_eq!(left, ["198.51.100.0/24"]);
+    let filter = AuditFilter {
+        entity: Some("firewall".into()),
+        ..AuditFilter::default()
+    };
+    let events = store.audit(&filter).await.unwrap();
+    assert_eq!(events[0].action, "unblock");
+    assert!(
+        events[0].message.contains("belongs to IP auth entry"),
+        "{}",
+        events[0].message
+    );
+    assert_eq!(events[0].actor, "admin");
+}

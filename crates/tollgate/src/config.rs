@@ -104,6 +104,9 @@ pub(crate) struct FirewallConfig {
     pub enabled: bool,
     /// Digest failures from one address within a minute that block it.
     pub auth_failures_per_minute: u32,
+    /// 407 challenges per minute to one address that never authenticates
+    /// before it is blocked.
+    pub unauthenticated_per_minute: u32,
     /// Requests per second from one address that count as a flood.
     pub flood_requests_per_second: u32,
     /// First block duration, seconds; doubled for repeat offenders.
@@ -119,6 +122,7 @@ impl Default for FirewallConfig {
         Self {
             enabled: true,
             auth_failures_per_minute: 20,
+            unauthenticated_per_minute: 200,
             flood_requests_per_second: 500,
             block_duration_s: 3_600,
             max_block_duration_s: 86_400,
@@ -300,6 +304,27 @@ impl Config {
             ));
         }
         let fw = &self.firewall;
+        for (field, value) in [
+            (
+                "firewall.auth_failures_per_minute",
+                fw.auth_failures_per_minute,
+            ),
+            (
+                "firewall.unauthenticated_per_minute",
+                fw.unauthenticated_per_minute,
+            ),
+            (
+                "firewall.flood_requests_per_second",
+                fw.flood_requests_per_second,
+            ),
+        ] {
+            if value == 0 {
+                return Err(invalid(
+                    field,
+                    "must be at least 1 (set firewall.enabled = false to turn detection off)",
+                ));
+            }
+        }
         if fw.block_duration_s == 0 || fw.max_block_duration_s < fw.block_duration_s {
             return Err(invalid(
                 "firewall.max_block_duration_s",

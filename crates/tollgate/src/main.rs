@@ -180,6 +180,71 @@ async fn ensure_admin_token(store: &tollgate_store::Store) -> anyhow::Result<()>
     Ok(())
 }
 
+/// The firewall: threat detection from `[firewall]`, its decisions written
+/// to the store as automatic blocks, and the store's block list (manual
+/// and automatic) kept loaded in the edge.
+fn start_defense(
+    config: &Config,
+    store: &tollgate_store::Store,
+    snapshot: std::sync::Arc<tollgate_policy::SharedSnapshot>,
+) -> std::sync::Arc<tollgate_edge::Defense> {
+    use tollgate_policy::threat::{ThreatConfig, ThreatDetector};
+    let fw = &config.firewall;
+    let detector = ThreatDetector::new(ThreatConfig {
+        enabled: fw.enabled,
+        auth_failures: fw.auth_failures_per_minute,
+        challenges: fw.unauthenticated_per_minute,
+        requests_per_second: fw.flood_requests_per_second,
+        window_s: 60,
+        block_s: fw.block_duration_s,
+        max_block_s: fw.max_block_duration_s,
+    });
+    // Validated at start-up: every entry is an IP or a CIDR.
+    let trusted = fw.trusted.iter().filter_map(|t| parse_net(t)).collect();
+    let (decisions, mut pending) = tokio::sync::mpsc::unbounded_channel();
+    let defense = std::sync::Arc::new(tollgate_edge::Defense::new(
+        detector, trusted, snapshot, decisions,
+    ));
+    let writer = store.clone();
+    tokio::spawn(async move {
+        let system = tollgate_store::Actor::system();
+        while let Some(d) = pending.recv().await {
+            let duration = u32::try_from(d.duration_s).ok();
+            let address = d.address.to_string();
+            let auto = tollgate_store::BlockSource::Auto;
+            if let Err(e) = writer
+                .block(&system, &address, &d.reason, auto, duration, "")
+                .await
+            {
+                tracing::error!(error = %e, %address, "could not record a block");
+            }
+        }
+    });
+    let (reader, loaded) = (store.clone(), defense.clone());
+    let mut changes = store.subscribe_firewall();
+    tokio::spawn(async move {
+        loop {
+            match reader.blocks().await {
+                Ok(blocks) => loaded.replace(blocks.iter().filter_map(|b| parse_net(&b.address))),
+                Err(e) => tracing::error!(error = %e, "could not load the block list"),
+            }
+            // Reload on every change, and now and then so expired blocks go.
+            tokio::select! {
+                changed = changes.changed() => if changed.is_err() { return },
+                () = tokio::time::sleep(std::time::Duration::from_secs(30)) => {}
+            }
+        }
+    });
+    defense
+}
+
+/// An IP (as a one-address network) or a CIDR.
+fn parse_net(s: &str) -> Option<ipnet::IpNet> {
+    s.parse::<ipnet::IpNet>()
+        .ok()
+        .or_else(|| s.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+}
+
 /// Resolves on SIGINT or SIGTERM.
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
@@ -255,7 +320,12 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
             &key,
             NONCE_LIFETIME_S,
         );
-        let core = tollgate_edge::PolicyCore::new(snapshot, auth);
+        let defense = start_defense(&config, &store, snapshot.clone());
+        let core = tollgate_edge::PolicyCore::new(snapshot, auth, Some(defense.clone()));
+        let edge_config = tollgate_edge::EdgeConfig {
+            defense: Some(defense),
+            ..edge_config
+        };
         let edge = tollgate_edge::Edge::start(edge_config, core)
             .await
             .context("binding the SIP listeners")?;

@@ -334,3 +334,117 @@ fn the_cli_manages_accounts_entries_and_users() {
     stop(child);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Retries `f` until it is true; how long that took, or `None` when it was
+/// not true within `limit` (an attempt that ends past it does not count).
+async fn within(limit: Duration, mut f: impl AsyncFnMut() -> bool) -> Option<Duration> {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if f().await {
+            return Some(started.elapsed()).filter(|t| *t <= limit);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}
+
+#[tokio::test]
+async fn a_switch_blocked_before_it_was_configured_is_let_in_once_it_is() {
+    let dir = std::env::temp_dir().join(format!("tollgate-fw-test-{}", free_port()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("tollgate.toml");
+    std::fs::write(&config, "[firewall]\nunauthenticated_per_minute = 5\n").unwrap();
+    let (sip, api) = (free_port(), free_port());
+    let token = "firewall-test-token-0123";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args([
+            "serve",
+            "--config",
+            config.to_str().unwrap(),
+            "--sip",
+            &format!("udp:127.0.0.1:{sip}"),
+        ])
+        .args(["--api", &format!("127.0.0.1:{api}")])
+        .arg("--db")
+        .arg(format!("sqlite://{}/t.db", dir.display()))
+        .env("TOLLGATE_ADMIN_TOKEN", token)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while stderr.read_line(&mut line).unwrap() > 0 && !line.contains("SIP listening") {
+        line.clear();
+    }
+    std::thread::spawn(move || stderr.lines().for_each(drop));
+    let server: std::net::SocketAddr = format!("127.0.0.1:{sip}").parse().unwrap();
+    let uri = format!("sip:+441632960123@{server}");
+
+    // An unconfigured switch keeps sending INVITEs: challenged, then blocked.
+    let mut switch = TestUa::udp(server).await.unwrap();
+    for _ in 0..5 {
+        assert_eq!(
+            switch.call("INVITE", &uri).await.unwrap().status(),
+            Some(407)
+        );
+    }
+    let invite = switch.request("INVITE", &uri);
+    switch.send(invite).await.unwrap();
+    assert!(
+        switch.is_silent_for(Duration::from_millis(300)).await,
+        "blocked after 5 challenges"
+    );
+
+    // The operator adds it: the block is lifted and the switch identified.
+    cli(api, token, &["account", "add", "--name", "acme"]);
+    let added = Instant::now();
+    cli(
+        api,
+        token,
+        &[
+            "ip-auth",
+            "add",
+            "--account",
+            "acme",
+            "--address",
+            "127.0.0.1",
+        ],
+    );
+    let took = within(Duration::from_secs(1), async || {
+        switch
+            .call("INVITE", &uri)
+            .await
+            .is_ok_and(|r| r.status() == Some(480))
+    })
+    .await;
+    assert!(
+        took.is_some(),
+        "identified within 1 s of the entry ({:?} since)",
+        added.elapsed()
+    );
+    let blocks = cli(api, token, &["firewall", "list", "--json"]);
+    assert_eq!(blocks.trim(), "[]", "{blocks}");
+    let audit = cli(api, token, &["audit", "--entity", "firewall", "--json"]);
+    assert!(audit.contains("belongs to IP auth entry"), "{audit}");
+
+    // A manual block applies at once, even to a configured switch, and so
+    // does lifting it.
+    cli(api, token, &["firewall", "block", "127.0.0.1"]);
+    let took = within(Duration::from_secs(1), async || {
+        let options = switch.request("OPTIONS", &format!("sip:{server}"));
+        switch.send(options).await.is_ok() && switch.is_silent_for(Duration::from_millis(100)).await
+    })
+    .await;
+    assert!(took.is_some(), "manual block effective within 1 s");
+    cli(api, token, &["firewall", "unblock", "127.0.0.1"]);
+    let took = within(Duration::from_secs(1), async || {
+        switch
+            .call("OPTIONS", &format!("sip:{server}"))
+            .await
+            .is_ok_and(|r| r.status() == Some(200))
+    })
+    .await;
+    assert!(took.is_some(), "unblock effective within 1 s");
+    stop(child);
+    std::fs::remove_dir_all(&dir).ok();
+}

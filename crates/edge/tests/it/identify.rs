@@ -6,7 +6,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tollgate_edge::{Edge, EdgeConfig, Listen, PLACEHOLDER, PolicyCore, Transport};
+use tokio::sync::mpsc;
+use tollgate_edge::{Defense, Edge, EdgeConfig, Listen, PLACEHOLDER, PolicyCore, Transport};
+use tollgate_policy::threat::{BlockDecision, ThreatConfig, ThreatDetector};
 use tollgate_policy::*;
 use tollgate_sip::digest::{Algorithm, Answer, Challenge, answer};
 use tollgate_sip::header::AuthValue;
@@ -45,7 +47,9 @@ fn configuration() -> Configuration {
     }
 }
 
-async fn start() -> Edge {
+/// An edge with the policy core and a firewall; also returns the firewall
+/// and the block decisions it sends towards the store.
+async fn start_defended() -> (Edge, Arc<Defense>, mpsc::UnboundedReceiver<BlockDecision>) {
     let snapshot = Arc::new(SharedSnapshot::new(Snapshot::build(&configuration(), 1)));
     let auth = Authenticator::new(
         "tollgate",
@@ -53,16 +57,26 @@ async fn start() -> Edge {
         &[3; 32],
         300,
     );
+    let (tx, rx) = mpsc::unbounded_channel();
+    let detector = ThreatDetector::new(ThreatConfig {
+        requests_per_second: 500,
+        ..ThreatConfig::default()
+    });
+    let defense = Arc::new(Defense::new(detector, Vec::new(), snapshot.clone(), tx));
     let config = EdgeConfig {
         listen: vec![Listen {
             transport: Transport::Udp,
             addr: "127.0.0.1:0".parse().unwrap(),
         }],
+        defense: Some(defense.clone()),
         ..EdgeConfig::default()
     };
-    Edge::start(config, PolicyCore::new(snapshot, auth))
-        .await
-        .unwrap()
+    let core = PolicyCore::new(snapshot, auth, Some(defense.clone()));
+    (Edge::start(config, core).await.unwrap(), defense, rx)
+}
+
+async fn start() -> Edge {
+    start_defended().await.0
 }
 
 #[tokio::test]
@@ -135,6 +149,125 @@ async fn strangers_are_challenged_and_digest_identifies_them() {
             .unwrap()
             .status(),
         Some(407)
+    );
+    edge.shutdown(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn brute_force_blocks_the_attacker_and_nobody_else() {
+    let (edge, _defense, mut decisions) = start_defended().await;
+    let server = edge.local_addr(Transport::Udp).unwrap();
+    for attempt in 1..=20 {
+        assert_eq!(
+            digest_call(server, 0, "guess").await,
+            403,
+            "attempt {attempt}"
+        );
+    }
+    let decision = tokio::time::timeout(Duration::from_secs(2), decisions.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        decision.address,
+        "127.0.0.2".parse::<std::net::IpAddr>().unwrap()
+    );
+    assert_eq!(decision.reason, "20 failed digest attempts");
+    // The attacker now gets no answer at all, even with the right password.
+    let mut attacker = TestUa::udp_from("127.0.0.2:0".parse().unwrap(), server)
+        .await
+        .unwrap();
+    let invite = attacker.request("INVITE", &format!("sip:+441632960123@{server}"));
+    attacker.send(invite).await.unwrap();
+    assert!(attacker.is_silent_for(Duration::from_millis(500)).await);
+    // The customer's switch and other strangers are unaffected.
+    let mut customer = TestUa::udp(server).await.unwrap();
+    let r = customer
+        .call("INVITE", &format!("sip:+441632960123@{server}"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), Some(PLACEHOLDER.0));
+    let mut other = TestUa::udp_from("127.0.0.3:0".parse().unwrap(), server)
+        .await
+        .unwrap();
+    assert_eq!(
+        other
+            .call("OPTIONS", &format!("sip:{server}"))
+            .await
+            .unwrap()
+            .status(),
+        Some(407)
+    );
+    edge.shutdown(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn the_block_list_takes_effect_at_once_both_ways() {
+    let (edge, defense, _decisions) = start_defended().await;
+    let server = edge.local_addr(Transport::Udp).unwrap();
+    let mut ua = TestUa::udp_from("127.0.0.3:0".parse().unwrap(), server)
+        .await
+        .unwrap();
+    defense.replace(["127.0.0.0/30".parse().unwrap()]);
+    let options = ua.request("OPTIONS", &format!("sip:{server}"));
+    ua.send(options).await.unwrap();
+    assert!(
+        ua.is_silent_for(Duration::from_millis(300)).await,
+        "blocked network"
+    );
+    defense.replace([]);
+    assert_eq!(
+        ua.call("OPTIONS", &format!("sip:{server}"))
+            .await
+            .unwrap()
+            .status(),
+        Some(407)
+    );
+    edge.shutdown(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn a_flood_is_blocked_but_never_a_configured_switch() {
+    let (edge, defense, mut decisions) = start_defended().await;
+    let server = edge.local_addr(Transport::Udp).unwrap();
+    let flooder = std::net::UdpSocket::bind("127.0.0.4:0").unwrap();
+    let customer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    // A bounded burst from each: at most 20,000 datagrams, paced so the
+    // kernel's socket buffer does not drop most of them, until a block.
+    let mut decision = None;
+    for round in 0..200 {
+        for _ in 0..100 {
+            let _ = flooder.send_to(b"OPTIONS sip:x SIP/2.0\r\n\r\n", server);
+            let _ = customer.send_to(b"OPTIONS sip:x SIP/2.0\r\n\r\n", server);
+        }
+        if let Ok(d) = decisions.try_recv() {
+            decision = Some((round, d));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let (_, decision) = decision.expect("the flood was blocked");
+    assert_eq!(
+        decision.address,
+        "127.0.0.4".parse::<std::net::IpAddr>().unwrap()
+    );
+    assert!(
+        decision.reason.ends_with("requests in one second"),
+        "{}",
+        decision.reason
+    );
+    assert!(defense.is_blocked("127.0.0.4".parse().unwrap()));
+    assert!(
+        !defense.is_blocked("127.0.0.1".parse().unwrap()),
+        "an IP entry's address is never blocked"
+    );
+    let mut ua = TestUa::udp(server).await.unwrap();
+    assert_eq!(
+        ua.call("OPTIONS", &format!("sip:{server}"))
+            .await
+            .unwrap()
+            .status(),
+        Some(200)
     );
     edge.shutdown(Duration::from_millis(100)).await;
 }

@@ -324,12 +324,35 @@ impl Authenticator {
         facts: &RequestFacts<'_>,
         creds: &Credentials<'_>,
     ) -> Option<&'s SipUser> {
-        if creds.uri.as_ref() != facts.request_uri {
+        if !digest_uri_matches(&creds.uri, facts.request_uri) {
             return None;
         }
         let user = snap.user(std::str::from_utf8(&creds.username).ok()?)?;
         let ha1 = user.ha1.get(creds.algorithm.hash);
         creds.verify(ha1.as_bytes(), facts.method).then_some(user)
+    }
+}
+
+/// RFC 3261 §22.4 wants the digest-uri to equal the Request-URI; deployed
+/// clients (SIPp among them) often send just `sip:host[:port]` of the
+/// server. Both are accepted: the response still binds the uri it names,
+/// and the growing nonce-count already stops replays. A digest-uri for
+/// another host is refused.
+fn digest_uri_matches(digest_uri: &[u8], request_uri: &[u8]) -> bool {
+    if digest_uri == request_uri {
+        return true;
+    }
+    let (Ok(d), Ok(r)) = (
+        tollgate_sip::Uri::parse(digest_uri),
+        tollgate_sip::Uri::parse(request_uri),
+    ) else {
+        return false;
+    };
+    match (d.as_sip(), r.as_sip()) {
+        (Some(d), Some(r)) => {
+            d.host == r.host && (d.port.is_none() || d.port == r.port) && d.user.is_none()
+        }
+        _ => false,
     }
 }
 

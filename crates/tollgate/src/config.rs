@@ -34,6 +34,9 @@ pub(crate) struct SipConfig {
     pub listen: Vec<String>,
     /// The digest realm of challenges.
     pub realm: String,
+    /// Digest algorithms offered in a 407, in order of preference:
+    /// `SHA-256`, `MD5`, `SHA-512-256`.
+    pub digest_algorithms: Vec<String>,
     /// PEM certificate chain for TLS listeners.
     pub tls_cert: Option<PathBuf>,
     /// PEM private key for TLS listeners.
@@ -54,6 +57,7 @@ impl Default for SipConfig {
         Self {
             listen: Vec::new(),
             realm: "tollgate".into(),
+            digest_algorithms: vec!["SHA-256".into(), "MD5".into()],
             tls_cert: None,
             tls_key: None,
             tls_ca: None,
@@ -282,6 +286,7 @@ impl Config {
                 "must be non-empty and contain no quote, backslash or line break",
             ));
         }
+        self.digest_algorithms()?;
         if self.sip.t1_ms == 0 || self.sip.t2_ms < self.sip.t1_ms {
             return Err(invalid(
                 "sip.t2_ms",
@@ -359,6 +364,33 @@ impl Config {
         Ok(())
     }
 
+    /// The digest algorithms to offer, parsed.
+    pub(crate) fn digest_algorithms(
+        &self,
+    ) -> Result<Vec<tollgate_sip::digest::Algorithm>, ConfigError> {
+        if self.sip.digest_algorithms.is_empty() {
+            return Err(invalid(
+                "sip.digest_algorithms",
+                "at least one algorithm is required",
+            ));
+        }
+        self.sip
+            .digest_algorithms
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                tollgate_sip::digest::Algorithm::from_token(name.as_bytes())
+                    .filter(|a| !a.sess)
+                    .ok_or_else(|| {
+                        invalid(
+                            format!("sip.digest_algorithms[{i}]"),
+                            format!("{name:?} is not SHA-256, MD5 or SHA-512-256"),
+                        )
+                    })
+            })
+            .collect()
+    }
+
     /// The configuration as TOML, for `serve --print-config`.
     pub(crate) fn to_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
@@ -408,7 +440,12 @@ mod tests {
 
     #[test]
     fn errors_name_the_field() {
-        let cases: [(&str, &str); 7] = [
+        let cases: [(&str, &str); 9] = [
+            ("[sip]\ndigest_algorithms = []", "sip.digest_algorithms"),
+            (
+                "[sip]\ndigest_algorithms = [\"MD5\", \"SHA-1\"]",
+                "sip.digest_algorithms[1]",
+            ),
             ("[sip]\nlisten = [\"tls:0.0.0.0:5061\"]", "sip.tls_cert"),
             ("[sip]\nrealm = \"a\\\"b\"", "sip.realm"),
             ("[sip]\nt1_ms = 5000\nt2_ms = 100", "sip.t2_ms"),

@@ -310,10 +310,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         // Nonces are signed with a per-process key: a restart makes clients
         // re-authenticate once, which digest handles with a fresh 407.
         let key: [u8; 32] = rand::random();
-        let algorithms = vec![
-            tollgate_sip::digest::Algorithm::SHA256,
-            tollgate_sip::digest::Algorithm::MD5,
-        ];
+        let algorithms = config.digest_algorithms()?;
         let auth = tollgate_policy::Authenticator::new(
             &config.sip.realm,
             algorithms,

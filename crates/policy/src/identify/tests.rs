@@ -206,6 +206,27 @@ fn unknown_user_and_wrong_password_look_the_same() {
         a.identify(&snap, &other_uri),
         Decision::Deny(Denial::BadCredentials)
     );
+    let mut server_uri = facts("192.0.2.1:5060", "4411", None);
+    let sipp_style = answer(
+        &Challenge::parse(
+            &AuthValue::parse(a.challenges("192.0.2.1".parse().unwrap(), NOW, false)[0].as_bytes())
+                .unwrap(),
+        )
+        .unwrap(),
+        &Answer {
+            username: b"alice",
+            password: b"secret",
+            method: b"INVITE",
+            uri: b"sip:edge.example",
+            cnonce: b"c0ffee",
+            nc: 1,
+        },
+    );
+    server_uri.proxy_authorization = Some(sipp_style.as_bytes());
+    assert!(
+        matches!(a.identify(&snap, &server_uri), Decision::Identified(_)),
+        "sip:host of the server is accepted"
+    );
     let garbage = facts("192.0.2.1:5060", "4411", Some(b"Digest nonsense"));
     assert_eq!(
         a.identify(&snap, &garbage),

@@ -32,7 +32,10 @@ async fn main() {
     let base = format!("http://{}/api/v1", listener.local_addr().expect("addr"));
     tokio::spawn(tollgate_api::serve(
         listener,
-        ApiState { store },
+        ApiState {
+            store,
+            metrics: None,
+        },
         std::future::pending(),
     ));
     let client = reqwest::Client::new();

@@ -33,6 +33,8 @@ use utoipa_axum::routes;
 pub struct ApiState {
     /// The configuration store.
     pub store: Store,
+    /// Renders `/metrics` when a Prometheus recorder is installed.
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 struct BearerAuth;
@@ -122,7 +124,26 @@ pub fn router(state: ApiState) -> Router {
             "/health",
             get(|| async { Json(serde_json::json!({ "status": "ok" })) }),
         )
+        .route("/metrics", get(metrics))
         .with_state(state)
+}
+
+/// `/metrics`: Prometheus text format (open, like `/health`, for scrapers).
+async fn metrics(
+    axum::extract::State(state): axum::extract::State<ApiState>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match &state.metrics {
+        Some(handle) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4",
+            )],
+            handle.render(),
+        )
+            .into_response(),
+        None => (axum::http::StatusCode::NOT_FOUND, "metrics are not enabled").into_response(),
+    }
 }
 
 /// Serves the API on `listener` until `shutdown` resolves.

@@ -43,7 +43,10 @@ async fn server() -> Server {
     let addr: SocketAddr = listener.local_addr().unwrap();
     tokio::spawn(tollgate_api::serve(
         listener,
-        ApiState { store },
+        ApiState {
+            store,
+            metrics: None,
+        },
         std::future::pending(),
     ));
     Server {
@@ -622,7 +625,10 @@ async fn a_change_through_the_api_reaches_the_snapshot_within_a_second() {
     let base = format!("http://{}/api/v1", listener.local_addr().unwrap());
     tokio::spawn(tollgate_api::serve(
         listener,
-        ApiState { store },
+        ApiState {
+            store,
+            metrics: None,
+        },
         std::future::pending(),
     ));
     let client = reqwest::Client::new();

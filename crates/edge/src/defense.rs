@@ -98,6 +98,7 @@ impl Defense {
             nets: set.nets.clone(),
         }));
         tracing::warn!(%ip, reason = %decision.reason, duration_s = decision.duration_s, "blocking");
+        metrics::counter!("tollgate_blocks_total", "event" => "created").increment(1);
         let _ = self.decisions.send(decision);
     }
 }

@@ -95,7 +95,10 @@ impl PolicyCore {
             now,
         };
         let snapshot = self.snapshot.load();
-        match self.auth.identify(&snapshot, &facts) {
+        let decision = self.auth.identify(&snapshot, &facts);
+        metrics::counter!("tollgate_requests_total", "decision" => decision_label(&decision))
+            .increment(1);
+        match decision {
             Decision::Identified(_) if line.method == Method::Options => respond(
                 200,
                 "OK",
@@ -159,6 +162,17 @@ impl Core for PolicyCore {
             | Event::Response { .. }
             | Event::TimedOut { .. } => {}
         }
+    }
+}
+
+/// The `decision` label of `tollgate_requests_total`.
+fn decision_label(d: &Decision<'_>) -> &'static str {
+    match d {
+        Decision::Identified(tollgate_policy::Identity::Ip { .. }) => "ip_auth",
+        Decision::Identified(tollgate_policy::Identity::Digest { .. }) => "digest_ok",
+        Decision::Challenge { stale: false } => "challenged",
+        Decision::Challenge { stale: true } => "stale",
+        Decision::Deny(_) => "denied",
     }
 }
 

@@ -41,7 +41,10 @@ pub(crate) async fn receive_loop(
             match socket.try_recv_from(&mut buf) {
                 Ok((0, _)) => {}
                 // Blocked sources cost a lookup, nothing more.
-                Ok((_, from)) if defense.as_ref().is_some_and(|d| d.is_blocked(from.ip())) => {}
+                Ok((_, from)) if defense.as_ref().is_some_and(|d| d.is_blocked(from.ip())) => {
+                    metrics::counter!("tollgate_blocked_drops_total", "transport" => "udp")
+                        .increment(1);
+                }
                 Ok((n, from)) => {
                     if let Some(d) = &defense {
                         d.observe(from.ip(), tollgate_policy::threat::Signal::Request);

@@ -209,6 +209,7 @@ pub(crate) async fn lift_for_entry(
                 .bind(&blocked)
                 .execute(&mut *conn)
                 .await?;
+            metrics::counter!("tollgate_blocks_total", "event" => "lifted").increment(1);
             let ev = block_event(
                 actor,
                 "unblock",

@@ -289,6 +289,9 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(async {
         let store = open_store(&config).await?;
         ensure_admin_token(&store).await?;
+        let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+            .install_recorder()
+            .context("installing the metrics recorder")?;
         let api_listener = tokio::net::TcpListener::bind(&config.api.listen)
             .await
             .with_context(|| format!("api.listen: binding {}", config.api.listen))?;
@@ -298,6 +301,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
             api_listener,
             tollgate_api::ApiState {
                 store: store.clone(),
+                metrics: Some(metrics),
             },
             async {
                 let _ = api_stopped.await;

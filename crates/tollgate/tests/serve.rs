@@ -426,6 +426,21 @@ async fn a_switch_blocked_before_it_was_configured_is_let_in_once_it_is() {
     assert_eq!(blocks.trim(), "[]", "{blocks}");
     let audit = cli(api, token, &["audit", "--entity", "firewall", "--json"]);
     assert!(audit.contains("belongs to IP auth entry"), "{audit}");
+    let metrics = reqwest::get(format!("http://127.0.0.1:{api}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "tollgate_requests_total{decision=\"challenged\"} 5",
+        "tollgate_requests_total{decision=\"ip_auth\"}",
+        "tollgate_blocks_total{event=\"created\"} 1",
+        "tollgate_blocks_total{event=\"lifted\"} 1",
+        "tollgate_blocked_drops_total{transport=\"udp\"}",
+    ] {
+        assert!(metrics.contains(line), "{line} missing from:\n{metrics}");
+    }
 
     // A manual block applies at once, even to a configured switch, and so
     // does lifting it.

@@ -181,6 +181,11 @@ async fn run_connection<S>(
                     Ok(0) | Err(_) => return,
                     Ok(_) => last_activity = Instant::now(),
                 }
+                // Blocked since the connection opened: close it unread.
+                if ctx.defense.as_ref().is_some_and(|d| d.is_blocked(peer.addr.ip())) {
+                    metrics::counter!("tollgate_blocked_drops_total", "transport" => "stream").increment(1);
+                    return;
+                }
                 loop {
                     match frame(&buf, &limits) {
                         Framed::Message(len) => {

@@ -271,3 +271,47 @@ async fn a_flood_is_blocked_but_never_a_configured_switch() {
     );
     edge.shutdown(Duration::from_millis(100)).await;
 }
+
+#[tokio::test]
+async fn an_open_connection_of_a_newly_blocked_address_is_closed() {
+    let (edge, defense, _decisions) = {
+        let snapshot = Arc::new(SharedSnapshot::new(Snapshot::build(&configuration(), 1)));
+        let auth = Authenticator::new("tollgate", vec![Algorithm::SHA256], &[3; 32], 300);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let defense = Arc::new(Defense::new(
+            ThreatDetector::new(ThreatConfig::default()),
+            Vec::new(),
+            snapshot.clone(),
+            tx,
+        ));
+        let config = EdgeConfig {
+            listen: vec![Listen {
+                transport: Transport::Tcp,
+                addr: "127.0.0.1:0".parse().unwrap(),
+            }],
+            defense: Some(defense.clone()),
+            ..EdgeConfig::default()
+        };
+        let core = PolicyCore::new(snapshot, auth, Some(defense.clone()));
+        (Edge::start(config, core).await.unwrap(), defense, rx)
+    };
+    let server = edge.local_addr(Transport::Tcp).unwrap();
+    let mut ua = TestUa::tcp(server).await.unwrap();
+    // The entry for 127.0.0.1 is UDP-only: over TCP the switch is refused
+    // (transport mismatch), which shows the connection is served.
+    let first = ua.call("OPTIONS", &format!("sip:{server}")).await.unwrap();
+    assert_eq!(first.status(), Some(403));
+    defense.replace(["127.0.0.1/32".parse().unwrap()]);
+    let options = ua.request("OPTIONS", &format!("sip:{server}"));
+    ua.send(options).await.unwrap();
+    assert!(
+        ua.recv(Duration::from_secs(2)).await.is_err(),
+        "closed, not answered"
+    );
+    // New connections are refused too.
+    let mut again = TestUa::tcp(server).await.unwrap();
+    let options = again.request("OPTIONS", &format!("sip:{server}"));
+    let _ = again.send(options).await;
+    assert!(again.recv(Duration::from_secs(2)).await.is_err());
+    edge.shutdown(Duration::from_millis(100)).await;
+}

@@ -35,6 +35,7 @@ async fn main() {
         ApiState {
             store,
             metrics: None,
+            hosts: None,
         },
         std::future::pending(),
     ));

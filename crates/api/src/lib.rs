@@ -35,6 +35,8 @@ pub struct ApiState {
     pub store: Store,
     /// Renders `/metrics` when a Prometheus recorder is installed.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// Background lookups of entries' hostnames, shown on the entries.
+    pub hosts: Option<Arc<arc_swap::ArcSwap<tollgate_policy::HostTable>>>,
 }
 
 struct BearerAuth;

@@ -199,6 +199,10 @@ pub struct IpAuthView {
     pub entry: IpAuthEntry,
     /// Read-only: the firewall blocks one of the entry's addresses.
     pub blocked: bool,
+    /// Read-only, for entries with hostnames: the latest background lookup
+    /// of each (addresses kept from the last success, and any error).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolved: Option<std::collections::BTreeMap<String, tollgate_policy::HostStatus>>,
 }
 
 /// True when one of `blocks` covers one of the entry's addresses.
@@ -224,11 +228,35 @@ fn is_blocked(entry: &IpAuthEntry, blocks: &[Block]) -> bool {
 
 async fn views(s: &ApiState, entries: Vec<IpAuthEntry>) -> ApiResult<Vec<IpAuthView>> {
     let blocks = s.store.blocks().await?;
+    let hosts = s.hosts.as_ref().map(|h| h.load_full());
     Ok(entries
         .into_iter()
-        .map(|entry| IpAuthView {
-            blocked: is_blocked(&entry, &blocks),
-            entry,
+        .map(|entry| {
+            let names: Vec<&String> = entry
+                .addresses
+                .iter()
+                .filter_map(|a| match a {
+                    tollgate_policy::Address::Host(h) => Some(h),
+                    _ => None,
+                })
+                .collect();
+            let resolved = (!names.is_empty()).then(|| {
+                names
+                    .into_iter()
+                    .map(|n| {
+                        let status = hosts
+                            .as_ref()
+                            .and_then(|t| t.get(n).cloned())
+                            .unwrap_or_default();
+                        (n.clone(), status)
+                    })
+                    .collect()
+            });
+            IpAuthView {
+                blocked: is_blocked(&entry, &blocks),
+                resolved,
+                entry,
+            }
         })
         .collect())
 }

@@ -46,6 +46,7 @@ async fn server() -> Server {
         ApiState {
             store,
             metrics: None,
+            hosts: None,
         },
         std::future::pending(),
     ));
@@ -620,7 +621,7 @@ async fn a_change_through_the_api_reaches_the_snapshot_within_a_second() {
     let shared = std::sync::Arc::new(tollgate_policy::SharedSnapshot::new(
         tollgate_policy::Snapshot::default(),
     ));
-    let refresher = tollgate_store::refresh_snapshots(store.clone(), shared.clone());
+    let refresher = tollgate_store::refresh_snapshots(store.clone(), shared.clone(), None);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}/api/v1", listener.local_addr().unwrap());
     tokio::spawn(tollgate_api::serve(
@@ -628,6 +629,7 @@ async fn a_change_through_the_api_reaches_the_snapshot_within_a_second() {
         ApiState {
             store,
             metrics: None,
+            hosts: None,
         },
         std::future::pending(),
     ));

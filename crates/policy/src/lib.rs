@@ -28,4 +28,4 @@ pub use error::{FieldError, Warning};
 pub use identify::{Authenticator, Decision, Denial, Identity, RequestFacts};
 pub use model::*;
 pub use numbers::DialPattern;
-pub use snapshot::{SharedSnapshot, Snapshot};
+pub use snapshot::{HostStatus, HostTable, SharedSnapshot, Snapshot};

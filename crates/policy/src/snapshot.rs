@@ -22,6 +22,23 @@ use crate::model::{
 /// Index into the snapshot's entry list.
 type Slot = u32;
 
+/// What is known of one hostname of an IP entry: resolved in the
+/// background, never on the per-message path.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct HostStatus {
+    /// The addresses of the last successful lookup (kept when a later one
+    /// fails).
+    #[schema(value_type = Vec<String>)]
+    pub addresses: Vec<IpAddr>,
+    /// Why the latest lookup failed, if it did.
+    pub error: Option<String>,
+    /// Unix seconds of the latest lookup.
+    pub checked_at: u64,
+}
+
+/// Every hostname used by an IP entry, with its status.
+pub type HostTable = HashMap<String, HostStatus>;
+
 /// The compiled configuration.
 #[derive(Debug, Default)]
 pub struct Snapshot {
@@ -32,6 +49,7 @@ pub struct Snapshot {
     networks: JointPrefixMap<IpNet, Vec<Slot>>,
     users: HashMap<String, SipUser>,
     gateways: HashMap<AccountId, Vec<Slot>>,
+    gateway_addresses: HashMap<crate::model::EntryId, Vec<IpAddr>>,
     routes: HashMap<AccountId, Vec<Route>>,
 }
 
@@ -39,6 +57,12 @@ impl Snapshot {
     /// Compiles `config`. `version` identifies it (the store's change
     /// counter), so a reader can tell which configuration it decided on.
     pub fn build(config: &Configuration, version: u64) -> Self {
+        Self::build_with_hosts(config, version, &HostTable::new())
+    }
+
+    /// Like [`Snapshot::build`], folding in the addresses `hosts` resolved
+    /// for the hostnames of ingress entries.
+    pub fn build_with_hosts(config: &Configuration, version: u64, hosts: &HostTable) -> Self {
         let accounts: HashMap<AccountId, Account> =
             config.accounts.iter().map(|a| (a.id, a.clone())).collect();
         let active = |id: &AccountId| {
@@ -73,11 +97,26 @@ impl Snapshot {
                         }
                     }
                 }
-                Direction::Ingress => snap
-                    .gateways
-                    .entry(entry.account_id)
-                    .or_default()
-                    .push(slot),
+                Direction::Ingress => {
+                    snap.gateways
+                        .entry(entry.account_id)
+                        .or_default()
+                        .push(slot);
+                    let addresses = entry
+                        .addresses
+                        .iter()
+                        .flat_map(|a| match a {
+                            Address::Ip(ip) => vec![*ip],
+                            Address::Host(name) => hosts
+                                .get(name)
+                                .map(|h| h.addresses.clone())
+                                .unwrap_or_default(),
+                            // A network is no destination.
+                            Address::Cidr(_) => Vec::new(),
+                        })
+                        .collect();
+                    snap.gateway_addresses.insert(entry.id, addresses);
+                }
             }
         }
         snap.users = config
@@ -141,6 +180,31 @@ impl Snapshot {
             .into_iter()
             .flatten()
             .map(|&s| &self.entries[s as usize])
+    }
+
+    /// Where an ingress entry can be reached: its IPs and the addresses its
+    /// hostnames resolved to.
+    pub fn gateway_addresses(&self, entry: crate::model::EntryId) -> &[IpAddr] {
+        self.gateway_addresses
+            .get(&entry)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Every hostname the configuration uses (what the resolver keeps
+    /// looking up).
+    pub fn hostnames(config: &Configuration) -> Vec<String> {
+        let mut names: Vec<String> = config
+            .entries
+            .iter()
+            .flat_map(|e| e.addresses.iter())
+            .filter_map(|a| match a {
+                Address::Host(h) => Some(h.clone()),
+                _ => None,
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        names
     }
 
     /// The enabled routes of a customer.

@@ -163,25 +163,49 @@ impl Store {
 #[cfg(test)]
 mod tests;
 
-/// Keeps `shared` compiled from the latest configuration: rebuilds and
-/// publishes a snapshot after every committed change (changes that land
-/// while a rebuild runs are folded into the next one). Ends when the store
-/// is dropped.
+/// Resolved hostnames and a signal when they change, for
+/// [`refresh_snapshots`].
+#[derive(Debug)]
+pub struct HostFeed {
+    /// The latest lookups.
+    pub table: std::sync::Arc<arc_swap::ArcSwap<tollgate_policy::HostTable>>,
+    /// Bumped whenever `table` changes.
+    pub changes: tokio::sync::watch::Receiver<u64>,
+}
+
+/// Keeps `shared` compiled from the latest configuration (and, with
+/// `hosts`, the latest hostname lookups): rebuilds and publishes a snapshot
+/// after every committed change (changes that land while a rebuild runs
+/// are folded into the next one). Ends when the store is dropped.
 pub fn refresh_snapshots(
     store: Store,
     shared: std::sync::Arc<tollgate_policy::SharedSnapshot>,
+    mut hosts: Option<HostFeed>,
 ) -> tokio::task::JoinHandle<()> {
     let mut changes = store.subscribe();
     tokio::spawn(async move {
         loop {
+            let table = hosts
+                .as_ref()
+                .map(|h| h.table.load_full())
+                .unwrap_or_default();
             match store.load().await {
                 Ok((config, version)) => {
-                    shared.publish(tollgate_policy::Snapshot::build(&config, version));
+                    shared.publish(tollgate_policy::Snapshot::build_with_hosts(
+                        &config, version, &table,
+                    ));
                 }
                 Err(e) => eprintln!("tollgate-store: snapshot rebuild failed: {e}"),
             }
-            if changes.changed().await.is_err() {
-                return;
+            let host_change = async {
+                match hosts.as_mut() {
+                    Some(h) => h.changes.changed().await.is_ok(),
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                changed = changes.changed() => if changed.is_err() { return },
+                alive = host_change => if !alive { hosts = None },
             }
         }
     })

@@ -328,7 +328,7 @@ async fn concurrent_writers_leave_a_consistent_trail() {
 async fn a_change_reaches_the_snapshot_within_a_second() {
     let store = memory().await;
     let shared = Arc::new(SharedSnapshot::new(Snapshot::default()));
-    let refresher = refresh_snapshots(store.clone(), shared.clone());
+    let refresher = refresh_snapshots(store.clone(), shared.clone(), None);
     let (acme, _) = store
         .create_account(&admin(), account("acme", AccountKind::Customer))
         .await

@@ -11,6 +11,7 @@
 
 mod cli;
 mod config;
+mod resolve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -289,6 +290,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(async {
         let store = open_store(&config).await?;
         ensure_admin_token(&store).await?;
+        let (hosts, host_feed) = resolve::spawn(store.clone());
         let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
             .install_recorder()
             .context("installing the metrics recorder")?;
@@ -302,6 +304,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
             tollgate_api::ApiState {
                 store: store.clone(),
                 metrics: Some(metrics),
+                hosts: Some(hosts.clone()),
             },
             async {
                 let _ = api_stopped.await;
@@ -310,7 +313,8 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         let snapshot = std::sync::Arc::new(tollgate_policy::SharedSnapshot::new(
             tollgate_policy::Snapshot::default(),
         ));
-        let refresher = tollgate_store::refresh_snapshots(store.clone(), snapshot.clone());
+        let refresher =
+            tollgate_store::refresh_snapshots(store.clone(), snapshot.clone(), Some(host_feed));
         // Nonces are signed with a per-process key: a restart makes clients
         // re-authenticate once, which digest handles with a fresh 407.
         let key: [u8; 32] = rand::random();

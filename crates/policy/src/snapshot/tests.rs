@@ -110,3 +110,29 @@ fn ipv6_sources() {
         [30]
     );
 }
+
+#[test]
+fn hostnames_are_folded_in_when_resolved() {
+    let c = config();
+    assert_eq!(Snapshot::hostnames(&c), ["gw1.carrier.example"]);
+    let unresolved = Snapshot::build(&c, 1);
+    assert!(unresolved.gateway_addresses(20).is_empty());
+    assert_eq!(
+        unresolved.gateway_addresses(21),
+        ["198.51.100.21".parse::<std::net::IpAddr>().unwrap()]
+    );
+    let mut hosts = HostTable::new();
+    hosts.insert(
+        "gw1.carrier.example".into(),
+        HostStatus {
+            addresses: vec!["203.0.113.50".parse().unwrap()],
+            error: None,
+            checked_at: 1,
+        },
+    );
+    let resolved = Snapshot::build_with_hosts(&c, 2, &hosts);
+    assert_eq!(
+        resolved.gateway_addresses(20),
+        ["203.0.113.50".parse::<std::net::IpAddr>().unwrap()]
+    );
+}

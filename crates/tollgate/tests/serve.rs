@@ -483,10 +483,8 @@ async fn hostnames_of_entries_are_resolved_in_the_background() {
         &token,
         &["account", "add", "--name", "carrier", "--kind", "carrier"],
     );
-    cli(
-        api,
-        &token,
-        &[
+    for host in ["localhost", "no-such-host.invalid"] {
+        let args = [
             "ip-auth",
             "add",
             "--account",
@@ -494,23 +492,10 @@ async fn hostnames_of_entries_are_resolved_in_the_background() {
             "--direction",
             "ingress",
             "--address",
-            "localhost",
-        ],
-    );
-    cli(
-        api,
-        &token,
-        &[
-            "ip-auth",
-            "add",
-            "--account",
-            "carrier",
-            "--direction",
-            "ingress",
-            "--address",
-            "no-such-host.invalid",
-        ],
-    );
+            host,
+        ];
+        cli(api, &token, &args);
+    }
     let resolved = within(Duration::from_secs(15), async || {
         let out = cli(
             api,

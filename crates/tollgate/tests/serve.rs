@@ -130,6 +130,16 @@ fn start_api(dir: &std::path::Path, api: u16) -> (std::process::Child, Vec<Strin
     (child, rx.try_iter().collect())
 }
 
+/// The admin token a first start printed.
+fn printed_token(printed: &[String]) -> String {
+    printed
+        .iter()
+        .find(|l| l.contains("Admin API token"))
+        .and_then(|l| l.rsplit(' ').next())
+        .expect("token printed on first start")
+        .to_owned()
+}
+
 fn stop(mut child: std::process::Child) {
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -210,12 +220,7 @@ fn the_cli_manages_accounts_entries_and_users() {
     std::fs::create_dir_all(&dir).unwrap();
     let api = free_port();
     let (child, printed) = start_api(&dir, api);
-    let token = printed
-        .iter()
-        .find(|l| l.contains("Admin API token"))
-        .and_then(|l| l.rsplit(' ').next())
-        .expect("token printed")
-        .to_owned();
+    let token = printed_token(&printed);
 
     let added = cli(
         api,
@@ -472,12 +477,7 @@ async fn hostnames_of_entries_are_resolved_in_the_background() {
     std::fs::create_dir_all(&dir).unwrap();
     let api = free_port();
     let (child, printed) = start_api(&dir, api);
-    let token = printed
-        .iter()
-        .find(|l| l.contains("Admin API token"))
-        .and_then(|l| l.rsplit(' ').next())
-        .expect("token printed")
-        .to_owned();
+    let token = printed_token(&printed);
     cli(
         api,
         &token,

@@ -57,8 +57,7 @@ impl Modify for BearerAuth {
     info(title = "Tollgate management API", description = "Accounts, IP authentication entries, SIP users, routes and the audit log of a Tollgate SIP edge."),
     servers((url = "/api/v1")),
     modifiers(&BearerAuth),
-    security(("bearer" = [])),
-    components(schemas(resources::AuditEventBody))
+    security(("bearer" = []))
 )]
 struct ApiDoc;
 

@@ -660,7 +660,7 @@ pub struct AuditQuery {
 }
 
 /// The audit log, newest first.
-#[utoipa::path(get, path = "/audit", params(AuditQuery), tag = "audit", responses((status = 200, body = [AuditEventBody])))]
+#[utoipa::path(get, path = "/audit", params(AuditQuery), tag = "audit", responses((status = 200, body = [AuditEvent])))]
 pub(crate) async fn list_audit(
     State(s): State<ApiState>,
     Query(q): Query<AuditQuery>,
@@ -676,33 +676,6 @@ pub(crate) async fn list_audit(
         offset: q.offset,
     };
     Ok(Json(s.store.audit(&filter).await?))
-}
-
-/// An audit event (the OpenAPI view of `tollgate_store::AuditEvent`).
-#[derive(Clone, Debug, Serialize, ToSchema)]
-pub struct AuditEventBody {
-    /// Identity.
-    pub id: i64,
-    /// Unix milliseconds.
-    pub at: i64,
-    /// The admin token's name, or `system`.
-    pub actor: String,
-    /// The client address.
-    pub actor_ip: Option<String>,
-    /// `create`, `update`, `delete`, `password_reset`, `block`, `unblock`, `token_create`.
-    pub action: String,
-    /// The entity kind.
-    pub entity: String,
-    /// The entity's id.
-    pub entity_id: String,
-    /// The account concerned.
-    pub account_id: Option<i64>,
-    /// One line for people.
-    pub message: String,
-    /// Before the change, secrets as `"***"`.
-    pub before: Option<serde_json::Value>,
-    /// After the change, secrets as `"***"`.
-    pub after: Option<serde_json::Value>,
 }
 
 /// Every active block.

@@ -7,23 +7,12 @@
 //! (FLOOD_SOURCE must already be blocked; the customer probes from
 //! 127.0.0.1). Bounded by time; loopback targets only.
 
+mod support;
+
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let field = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    field(11) + field(12)
-}
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -74,7 +63,7 @@ fn main() {
         .set_read_timeout(Some(Duration::from_millis(500)))
         .expect("timeout");
     let local = customer.local_addr().expect("local");
-    let cpu_before = cpu_ticks(pid);
+    let cpu_before = support::cpu_seconds(pid);
     let started = Instant::now();
     let (mut asked, mut answered) = (0u32, 0u32);
     let mut latencies = Vec::new();
@@ -99,7 +88,7 @@ fn main() {
     }
     stop.store(true, Ordering::Relaxed);
     let (sent, flood_time) = flood.join().expect("flood thread");
-    let cpu = (cpu_ticks(pid) - cpu_before) as f64 / 100.0;
+    let cpu = support::cpu_seconds(pid) - cpu_before;
     latencies.sort();
     let pct = |p: f64| {
         latencies

@@ -6,25 +6,12 @@
 //! Usage: `udp_load SERVER_ADDR SERVER_PID [REQUESTS] [WINDOW] [MAX_SECONDS]`.
 //! Bounded by count and by time; targets must be loopback addresses.
 
+mod support;
+
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-
-/// utime + stime of a process, in clock ticks.
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may hold spaces) start after ')'.
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let field = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    field(11) + field(12)
-}
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -75,8 +62,7 @@ fn main() {
         })
     };
 
-    let ticks_per_sec = 100.0; // USER_HZ on Linux
-    let cpu_before = cpu_ticks(pid);
+    let cpu_before = support::cpu_seconds(pid);
     let deadline = start + Duration::from_secs(max_secs);
     let mut sent = 0u64;
     while sent < total && Instant::now() < deadline {
@@ -99,7 +85,7 @@ fn main() {
         std::thread::sleep(Duration::from_millis(5));
     }
     let elapsed = (last_answer.load(Ordering::Relaxed) as f64 / 1e9).max(1e-9);
-    let cpu = (cpu_ticks(pid) - cpu_before) as f64 / ticks_per_sec;
+    let cpu = support::cpu_seconds(pid) - cpu_before;
     done.store(true, Ordering::Relaxed);
     receiver.join().expect("receiver");
     let ok = answered.load(Ordering::Relaxed);

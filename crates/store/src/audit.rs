@@ -8,7 +8,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use crate::{Store, StoreError};
 
 /// One audited change.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditEvent {
     /// Identity (assigned by the store).
     pub id: i64,
@@ -30,8 +30,10 @@ pub struct AuditEvent {
     /// One line for people.
     pub message: String,
     /// The entity before the change, secrets as `"***"`.
+    #[schema(value_type = Option<Object>)]
     pub before: Option<Value>,
     /// The entity after the change, secrets as `"***"`.
+    #[schema(value_type = Option<Object>)]
     pub after: Option<Value>,
 }
 

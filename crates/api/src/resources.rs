@@ -638,43 +638,12 @@ pub(crate) async fn delete_route(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Audit filters (all optional).
-#[derive(Clone, Debug, Default, Deserialize, IntoParams)]
-pub struct AuditQuery {
-    /// Only events about this account.
-    pub account_id: Option<i64>,
-    /// `account`, `ip_auth`, `sip_user`, `route`, `firewall`, `token`.
-    pub entity: Option<String>,
-    /// Only this entity (with `entity`).
-    pub entity_id: Option<String>,
-    /// Not before (Unix ms).
-    pub since: Option<i64>,
-    /// Not after (Unix ms).
-    pub until: Option<i64>,
-    /// Only this actor.
-    pub actor: Option<String>,
-    /// At most this many (default 100, at most 1000).
-    pub limit: Option<u32>,
-    /// Skip this many.
-    pub offset: Option<u32>,
-}
-
 /// The audit log, newest first.
-#[utoipa::path(get, path = "/audit", params(AuditQuery), tag = "audit", responses((status = 200, body = [AuditEvent])))]
+#[utoipa::path(get, path = "/audit", params(AuditFilter), tag = "audit", responses((status = 200, body = [AuditEvent])))]
 pub(crate) async fn list_audit(
     State(s): State<ApiState>,
-    Query(q): Query<AuditQuery>,
+    Query(filter): Query<AuditFilter>,
 ) -> ApiResult<Json<Vec<AuditEvent>>> {
-    let filter = AuditFilter {
-        account_id: q.account_id,
-        entity: q.entity,
-        entity_id: q.entity_id,
-        since: q.since,
-        until: q.until,
-        actor: q.actor,
-        limit: q.limit,
-        offset: q.offset,
-    };
     Ok(Json(s.store.audit(&filter).await?))
 }
 

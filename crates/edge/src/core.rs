@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use tollgate_sip::transaction::{Event, MAX_HEADERS, TransactionLayer, TxId};
-use tollgate_sip::{Header, MessageBuilder, Method, parse_datagram};
+use tollgate_sip::{Head, Header, MessageBuilder, Method, parse_datagram};
 
 /// What handles requests and responses once transactions have absorbed
 /// retransmissions: the B2BUA, eventually. It runs on the driver task and
@@ -20,6 +20,22 @@ pub(crate) fn new_tag() -> String {
     format!("{:016x}", rand::random::<u64>())
 }
 
+/// A response to the parsed request `head`, with a fresh To tag and the
+/// `extra` headers.
+pub(crate) fn response(
+    head: &Head<'_, '_>,
+    code: u16,
+    reason: &str,
+    extra: &[(&str, &str)],
+) -> Option<Bytes> {
+    let tag = new_tag();
+    let mut b = MessageBuilder::response_to(head, code, reason, Some(tag.as_bytes()));
+    for (name, value) in extra {
+        b = b.header(name, value);
+    }
+    b.build().ok().map(Bytes::from)
+}
+
 /// A response to the request `data`, with a fresh To tag.
 pub(crate) fn build_answer(
     data: &[u8],
@@ -29,12 +45,7 @@ pub(crate) fn build_answer(
 ) -> Option<Bytes> {
     let mut headers = [Header::EMPTY; MAX_HEADERS];
     let msg = parse_datagram(data, &mut headers).ok()?;
-    let tag = new_tag();
-    let mut b = MessageBuilder::response_to(&msg.head, code, reason, Some(tag.as_bytes()));
-    for (name, value) in extra {
-        b = b.header(name, value);
-    }
-    b.build().ok().map(Bytes::from)
+    response(&msg.head, code, reason, extra)
 }
 
 /// Answers the request `data` of server transaction `id` with `code`.
@@ -48,10 +59,15 @@ pub(crate) fn answer(
     extra: &[(&str, &str)],
 ) {
     if let Some(resp) = build_answer(data, code, reason, extra) {
-        // The transaction is live (the event just came from it); a refusal
-        // here would mean it already has a final response, which is fine.
-        let _ = layer.respond(now, id, resp);
+        reply(layer, now, id, resp);
     }
+}
+
+/// Sends `resp` in server transaction `id`, which an event just came from.
+pub(crate) fn reply(layer: &mut TransactionLayer, now: Instant, id: TxId, resp: Bytes) {
+    // The transaction is live; a refusal here would mean it already has a
+    // final response, which is fine.
+    let _ = layer.respond(now, id, resp);
 }
 
 /// The core until authentication exists: OPTIONS is answered 200 (a
@@ -61,10 +77,11 @@ pub(crate) fn answer(
 pub struct OptionsCore;
 
 /// What OPTIONS advertises.
-const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS";
+pub(crate) const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS";
 
 /// The headers of a 200 to OPTIONS.
-const OPTIONS_HEADERS: &[(&str, &str)] = &[("Allow", ALLOW), ("Accept", "application/sdp")];
+pub(crate) const OPTIONS_HEADERS: &[(&str, &str)] =
+    &[("Allow", ALLOW), ("Accept", "application/sdp")];
 
 impl Core for OptionsCore {
     fn on_event(&mut self, now: Instant, event: Event, layer: &mut TransactionLayer) {

@@ -6,22 +6,20 @@
 //! answered `480 Temporarily Unavailable` — TEMPORARY, see [`PLACEHOLDER`].
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use bytes::Bytes;
 use tollgate_policy::threat::{Signal, is_scanner};
 use tollgate_policy::{Authenticator, Decision, Denial, Protocol, RequestFacts, SharedSnapshot};
-use tollgate_sip::transaction::{Event, MAX_HEADERS, Peer, TransactionLayer, Transport, TxId};
-use tollgate_sip::{Header, HeaderKind, MessageBuilder, Method, parse_datagram};
+use tollgate_sip::transaction::{Event, MAX_HEADERS, Peer, TransactionLayer, Transport};
+use tollgate_sip::{Header, HeaderKind, Method, parse_datagram};
 
 use crate::Defense;
-use crate::core::{Core, new_tag};
+use crate::core::{ALLOW, Core, OPTIONS_HEADERS, reply, response};
+use crate::defense::unix_now;
 
 /// TEMPORARY: what an identified INVITE gets until the B2BUA routes calls.
 pub const PLACEHOLDER: (u16, &str) = (480, "Temporarily Unavailable");
-
-/// What OPTIONS advertises.
-const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS";
 
 /// Identifies callers with an [`Authenticator`] on the current snapshot.
 #[derive(Debug)]
@@ -58,19 +56,13 @@ impl PolicyCore {
         let msg = parse_datagram(data, &mut headers).ok()?;
         let head = &msg.head;
         let line = head.request_line()?;
-        let respond = |code: u16, reason: &str, extra: &[(&str, String)]| {
-            let tag = new_tag();
-            let mut b = MessageBuilder::response_to(head, code, reason, Some(tag.as_bytes()));
-            for (name, value) in extra {
-                b = b.header(name, value);
-            }
-            b.build().ok().map(Bytes::from)
-        };
+        let respond =
+            |code: u16, reason: &str, extra: &[(&str, &str)]| response(head, code, reason, extra);
         if head.user_agent().is_some_and(is_scanner) {
             self.signal(peer, Signal::Scanner);
         }
         if line.method.is_extension() {
-            return respond(501, "Not Implemented", &[("Allow", ALLOW.into())]);
+            return respond(501, "Not Implemented", &[("Allow", ALLOW)]);
         }
         let called = head
             .request_uri()
@@ -78,9 +70,7 @@ impl PolicyCore {
             .and_then(|u| u.user())
             .map(String::from_utf8_lossy)
             .unwrap_or_default();
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now = unix_now();
         let facts = RequestFacts {
             source: peer.addr,
             transport: match peer.transport {
@@ -99,26 +89,20 @@ impl PolicyCore {
         metrics::counter!("tollgate_requests_total", "decision" => decision_label(&decision))
             .increment(1);
         match decision {
-            Decision::Identified(_) if line.method == Method::Options => respond(
-                200,
-                "OK",
-                &[
-                    ("Allow", ALLOW.into()),
-                    ("Accept", "application/sdp".into()),
-                ],
-            ),
+            Decision::Identified(_) if line.method == Method::Options => {
+                respond(200, "OK", OPTIONS_HEADERS)
+            }
             Decision::Identified(_) => respond(PLACEHOLDER.0, PLACEHOLDER.1, &[]),
             Decision::Challenge { stale } => {
                 if !stale {
                     self.signal(peer, Signal::Challenged);
                 }
-                let challenges: Vec<(&str, String)> = self
-                    .auth
-                    .challenges(peer.addr.ip(), now, stale)
-                    .into_iter()
-                    .map(|c| ("Proxy-Authenticate", c))
+                let challenges = self.auth.challenges(peer.addr.ip(), now, stale);
+                let headers: Vec<(&str, &str)> = challenges
+                    .iter()
+                    .map(|c| ("Proxy-Authenticate", c.as_str()))
                     .collect();
-                respond(407, "Proxy Authentication Required", &challenges)
+                respond(407, "Proxy Authentication Required", &headers)
             }
             Decision::Deny(reason) => {
                 if !matches!(
@@ -142,7 +126,7 @@ impl Core for PolicyCore {
                 data,
             } => {
                 if let Some(resp) = self.answer(peer, &data) {
-                    respond(layer, now, id, resp);
+                    reply(layer, now, id, resp);
                 }
             }
             // OPTIONS handed over without a transaction.
@@ -174,9 +158,4 @@ fn decision_label(d: &Decision<'_>) -> &'static str {
         Decision::Challenge { stale: true } => "stale",
         Decision::Deny(_) => "denied",
     }
-}
-
-fn respond(layer: &mut TransactionLayer, now: Instant, id: TxId, resp: Bytes) {
-    // The transaction is live: the event just came from it.
-    let _ = layer.respond(now, id, resp);
 }

@@ -9,8 +9,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tollgate_policy::{
     Account, AccountKind, AccountStatus, Address, Authenticator, CarrierSettings, Configuration,
-    Decision, DialPattern, Direction, Ha1Set, IpAuthEntry, Protocol as Transport, Protocol,
-    RequestFacts, SipUser, Snapshot,
+    Decision, Direction, Ha1Set, IpAuthEntry, Protocol as Transport, RequestFacts, SipUser,
+    Snapshot,
 };
 
 const ENTRIES: u32 = 100_000;
@@ -52,39 +52,19 @@ fn configuration() -> Configuration {
                 direction: Direction::Egress,
                 channels: 30,
                 cps: 5,
-                protocol: Protocol::Udp,
                 port: 5060,
-                restricted_codecs: Vec::new(),
-                manufacturer: String::new(),
-                version: String::new(),
-                dial_pattern: DialPattern::E164,
-                tech_prefix: String::new(),
-                strip_digits: 0,
-                cli_prefix: String::new(),
-                force_from: String::new(),
-                username: String::new(),
-                password: None,
-                outbound_proxy: None,
-                weight: 1,
-                enabled: true,
+                ..IpAuthEntry::default()
             }
         })
         .collect();
     let ha1 = Ha1Set::new("user", "tollgate", "secret");
     let users = (0..10_000)
         .map(|n| SipUser {
-            password: None,
             id: n,
             account_id: n % 1000,
             username: format!("user{n}"),
             ha1: ha1.clone(),
-            channels: 0,
-            cps: 0,
-            protocol: Protocol::Udp,
-            dial_pattern: DialPattern::E164,
-            restricted_codecs: Vec::new(),
-            ip_whitelist: Vec::new(),
-            enabled: true,
+            ..SipUser::default()
         })
         .collect();
     Configuration {

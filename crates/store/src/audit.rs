@@ -37,12 +37,13 @@ pub struct AuditEvent {
     pub after: Option<Value>,
 }
 
-/// Which events to list; every filter is optional.
-#[derive(Clone, Debug, Default, Deserialize)]
+/// Which events to list; every filter is optional. It is also the query
+/// string of `GET /api/v1/audit`.
+#[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
 pub struct AuditFilter {
     /// Only events about this account.
     pub account_id: Option<i64>,
-    /// Only this kind of entity.
+    /// `account`, `ip_auth`, `sip_user`, `route`, `firewall`, `token`.
     pub entity: Option<String>,
     /// Only this entity (with `entity`).
     pub entity_id: Option<String>,
@@ -52,9 +53,9 @@ pub struct AuditFilter {
     pub until: Option<i64>,
     /// Only this actor.
     pub actor: Option<String>,
-    /// At most this many, newest first (default 100, at most 1000).
+    /// At most this many (default 100, at most 1000).
     pub limit: Option<u32>,
-    /// Skip this many (pagination).
+    /// Skip this many.
     pub offset: Option<u32>,
 }
 

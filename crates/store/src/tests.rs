@@ -31,44 +31,23 @@ fn account(name: &str, kind: AccountKind) -> Account {
 
 fn egress(account_id: i64, address: &str) -> IpAuthEntry {
     IpAuthEntry {
-        id: 0,
         account_id,
         addresses: vec![address.parse().unwrap()],
         direction: Direction::Egress,
         channels: 30,
         cps: 5,
-        protocol: Protocol::Udp,
         port: 5060,
-        restricted_codecs: Vec::new(),
-        manufacturer: String::new(),
-        version: String::new(),
-        dial_pattern: DialPattern::default(),
-        tech_prefix: String::new(),
-        strip_digits: 0,
-        cli_prefix: String::new(),
-        force_from: String::new(),
-        username: String::new(),
-        password: None,
-        outbound_proxy: None,
-        weight: 1,
-        enabled: true,
+        ..IpAuthEntry::default()
     }
 }
 
 fn sip_user(account_id: i64, name: &str, channels: u32) -> SipUser {
     SipUser {
-        password: None,
-        id: 0,
         account_id,
         username: name.into(),
         ha1: Ha1Set::new(name, "tollgate", "s3cret"),
         channels,
-        cps: 0,
-        protocol: Protocol::Udp,
-        dial_pattern: DialPattern::default(),
-        restricted_codecs: Vec::new(),
-        ip_whitelist: Vec::new(),
-        enabled: true,
+        ..SipUser::default()
     }
 }
 

@@ -1,6 +1,5 @@
 use super::*;
 use crate::model::*;
-use crate::numbers::DialPattern;
 
 pub(crate) fn carrier(id: AccountId) -> Account {
     Account {
@@ -34,40 +33,19 @@ pub(crate) fn entry(
         account_id,
         addresses: addresses.iter().map(|a| a.parse().unwrap()).collect(),
         direction,
-        channels: 0,
-        cps: 0,
-        protocol: Protocol::Udp,
         port: 5060,
-        restricted_codecs: Vec::new(),
-        manufacturer: String::new(),
-        version: String::new(),
-        dial_pattern: DialPattern::default(),
-        tech_prefix: String::new(),
-        strip_digits: 0,
-        cli_prefix: String::new(),
-        force_from: String::new(),
-        username: String::new(),
-        password: None,
-        outbound_proxy: None,
-        weight: 1,
-        enabled: true,
+        ..IpAuthEntry::default()
     }
 }
 
 pub(crate) fn user(id: UserId, account_id: AccountId, name: &str, channels: u32) -> SipUser {
     SipUser {
-        password: None,
         id,
         account_id,
         username: name.into(),
         ha1: Ha1Set::new(name, "tollgate", "secret"),
         channels,
-        cps: 0,
-        protocol: Protocol::Udp,
-        dial_pattern: DialPattern::default(),
-        restricted_codecs: Vec::new(),
-        ip_whitelist: Vec::new(),
-        enabled: true,
+        ..SipUser::default()
     }
 }
 

@@ -92,6 +92,15 @@ impl Server {
         self.call(reqwest::Method::POST, path, Some(body)).await
     }
 
+    /// Creates an account (which must succeed) and returns its id.
+    async fn account(&self, name: &str, kind: &str) -> i64 {
+        let (status, made) = self
+            .post("/accounts", json!({"name": name, "kind": kind}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{made}");
+        made["id"].as_i64().unwrap()
+    }
+
     async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
         self.call(reqwest::Method::PUT, path, Some(body)).await
     }
@@ -207,14 +216,8 @@ async fn accounts_crud_with_validation_and_audit() {
 #[tokio::test]
 async fn ip_auth_bulk_is_all_or_nothing_and_passwords_stay_hidden() {
     let s = server().await;
-    let (_, acme) = s
-        .post("/accounts", json!({"name": "acme", "kind": "customer"}))
-        .await;
-    let acme = acme["id"].as_i64().unwrap();
-    let (_, carrier) = s
-        .post("/accounts", json!({"name": "carrier", "kind": "carrier"}))
-        .await;
-    let carrier = carrier["id"].as_i64().unwrap();
+    let acme = s.account("acme", "customer").await;
+    let carrier = s.account("carrier", "carrier").await;
 
     let (status, one) = s
         .post(
@@ -395,16 +398,8 @@ async fn sip_users_get_generated_passwords_once_and_capacity_is_enforced() {
 #[tokio::test]
 async fn routes_check_their_accounts() {
     let s = server().await;
-    let (_, acme) = s
-        .post("/accounts", json!({"name": "acme", "kind": "customer"}))
-        .await;
-    let (_, carrier) = s
-        .post("/accounts", json!({"name": "carrier", "kind": "carrier"}))
-        .await;
-    let (acme, carrier) = (
-        acme["id"].as_i64().unwrap(),
-        carrier["id"].as_i64().unwrap(),
-    );
+    let acme = s.account("acme", "customer").await;
+    let carrier = s.account("carrier", "carrier").await;
     let (status, bad) = s
         .post("/routes", json!({"account_id": acme, "carriers": [acme]}))
         .await;
@@ -475,10 +470,7 @@ async fn openapi_document_lists_every_resource() {
 #[tokio::test]
 async fn firewall_blocks_show_on_entries_and_are_audited() {
     let s = server().await;
-    let (_, acme) = s
-        .post("/accounts", json!({"name": "acme", "kind": "customer"}))
-        .await;
-    let acme = acme["id"].as_i64().unwrap();
+    let acme = s.account("acme", "customer").await;
     let (_, entry) = s
         .post(
             &format!("/accounts/{acme}/ip-auth"),
@@ -543,13 +535,8 @@ async fn firewall_blocks_show_on_entries_and_are_audited() {
 #[tokio::test]
 async fn bulk_delete_is_all_or_nothing() {
     let s = server().await;
-    let (_, a) = s
-        .post("/accounts", json!({"name": "a", "kind": "customer"}))
-        .await;
-    let (_, b) = s
-        .post("/accounts", json!({"name": "b", "kind": "customer"}))
-        .await;
-    let (a, b) = (a["id"].as_i64().unwrap(), b["id"].as_i64().unwrap());
+    let a = s.account("a", "customer").await;
+    let b = s.account("b", "customer").await;
     let (_, made) = s
         .post(
             &format!("/accounts/{a}/ip-auth"),

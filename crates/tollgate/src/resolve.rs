@@ -21,10 +21,9 @@ const MAX_TTL: Duration = Duration::from_secs(3600);
 /// How soon a failed lookup is retried.
 const RETRY: Duration = Duration::from_secs(30);
 
+/// Unix seconds now (the store's clock, in its unit for `checked_at`).
 fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    u64::try_from(tollgate_store::now_ms() / 1000).unwrap_or(0)
 }
 
 /// Starts the resolver; returns the shared table (for the API) and the

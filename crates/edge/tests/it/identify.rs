@@ -124,6 +124,17 @@ async fn digest_call(server: std::net::SocketAddr, which: usize, password: &str)
     ua.transact(retry).await.unwrap().status().unwrap()
 }
 
+/// The status an OPTIONS from `source` (a loopback address) gets.
+async fn options_status_from(source: &str, server: std::net::SocketAddr) -> Option<u16> {
+    let mut ua = TestUa::udp_from(format!("{source}:0").parse().unwrap(), server)
+        .await
+        .unwrap();
+    ua.call("OPTIONS", &format!("sip:{server}"))
+        .await
+        .unwrap()
+        .status()
+}
+
 #[tokio::test]
 async fn strangers_are_challenged_and_digest_identifies_them() {
     let edge = start().await;
@@ -139,17 +150,7 @@ async fn strangers_are_challenged_and_digest_identifies_them() {
         "MD5"
     );
     assert_eq!(digest_call(server, 0, "wrong").await, 403);
-    let mut stranger = TestUa::udp_from("127.0.0.2:0".parse().unwrap(), server)
-        .await
-        .unwrap();
-    assert_eq!(
-        stranger
-            .call("OPTIONS", &format!("sip:{server}"))
-            .await
-            .unwrap()
-            .status(),
-        Some(407)
-    );
+    assert_eq!(options_status_from("127.0.0.2", server).await, Some(407));
     edge.shutdown(Duration::from_millis(100)).await;
 }
 
@@ -187,17 +188,7 @@ async fn brute_force_blocks_the_attacker_and_nobody_else() {
         .await
         .unwrap();
     assert_eq!(r.status(), Some(PLACEHOLDER.0));
-    let mut other = TestUa::udp_from("127.0.0.3:0".parse().unwrap(), server)
-        .await
-        .unwrap();
-    assert_eq!(
-        other
-            .call("OPTIONS", &format!("sip:{server}"))
-            .await
-            .unwrap()
-            .status(),
-        Some(407)
-    );
+    assert_eq!(options_status_from("127.0.0.3", server).await, Some(407));
     edge.shutdown(Duration::from_millis(100)).await;
 }
 

@@ -190,12 +190,19 @@ pub fn refresh_snapshots(
                 .map(|h| h.table.load_full())
                 .unwrap_or_default();
             match store.load().await {
+                // Compiling is CPU work (tens of ms at 100k entries): it
+                // runs off the runtime's workers, which carry the edge.
                 Ok((config, version)) => {
-                    shared.publish(tollgate_policy::Snapshot::build_with_hosts(
-                        &config, version, &table,
-                    ));
+                    let built = tokio::task::spawn_blocking(move || {
+                        tollgate_policy::Snapshot::build_with_hosts(&config, version, &table)
+                    })
+                    .await;
+                    match built {
+                        Ok(snapshot) => shared.publish(snapshot),
+                        Err(e) => tracing::error!(error = %e, "snapshot rebuild failed"),
+                    }
                 }
-                Err(e) => eprintln!("tollgate-store: snapshot rebuild failed: {e}"),
+                Err(e) => tracing::error!(error = %e, "snapshot rebuild failed"),
             }
             let host_change = async {
                 match hosts.as_mut() {

@@ -1,18 +1,40 @@
 //! The application behind the transaction layer.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use tollgate_sip::transaction::{Event, MAX_HEADERS, TransactionLayer, TxId};
+use tokio::sync::Notify;
+use tollgate_sip::transaction::{Event, MAX_HEADERS, TransactionLayer, Transport, TxId};
 use tollgate_sip::{Head, Header, MessageBuilder, Method, parse_datagram};
 
 /// What handles requests and responses once transactions have absorbed
-/// retransmissions: the B2BUA, eventually. It runs on the driver task and
-/// must not block.
+/// retransmissions: the B2BUA. It runs on the driver task and must not
+/// block.
 pub trait Core: Send + 'static {
     /// One event from the transaction layer. Answers and new requests go
     /// through `layer`.
     fn on_event(&mut self, now: Instant, event: Event, layer: &mut TransactionLayer);
+
+    /// The addresses the edge listens on, told once before the first event
+    /// (the core needs them for its own Via and Contact headers).
+    fn bind(&mut self, _local: &[(Transport, SocketAddr)]) {}
+
+    /// When the core's own timers next need [`Core::handle_timeout`].
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        None
+    }
+
+    /// Called on every wake-up of the driver: runs the core's due timers
+    /// and anything asked of it from outside (see [`Core::waker`]).
+    fn handle_timeout(&mut self, _now: Instant, _layer: &mut TransactionLayer) {}
+
+    /// Notified from other tasks (the API hanging up a call) to wake the
+    /// driver, which then calls [`Core::handle_timeout`].
+    fn waker(&self) -> Option<Arc<Notify>> {
+        None
+    }
 }
 
 /// A fresh, unpredictable To tag.

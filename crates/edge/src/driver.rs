@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::net::{TcpListener, UdpSocket};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 use tollgate_sip::transaction::{Event, Peer, TransactionLayer, Transmit, Transport};
 
@@ -175,6 +175,8 @@ impl Edge {
                 .clone()
                 .map(tokio_rustls::TlsConnector::from),
         };
+        let mut core = core;
+        core.bind(&local);
         let mut layer = TransactionLayer::new(config.timers, config.max_transactions);
         layer.set_stateless_options(config.stateless_options);
         let driver = tokio::spawn(drive(layer, core, inbound_rx, senders, stop_rx, closed));
@@ -224,8 +226,13 @@ async fn drive(
 ) {
     let mut batch = Vec::with_capacity(BATCH);
     let mut drain_until: Option<tokio::time::Instant> = None;
+    let waker = core.waker();
     loop {
-        let next_timer = layer.poll_timeout().map(tokio::time::Instant::from_std);
+        let next_timer = [layer.poll_timeout(), core.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(tokio::time::Instant::from_std);
         let wake = [next_timer, drain_until].into_iter().flatten().min();
         tokio::select! {
             n = inbound.recv_many(&mut batch, BATCH) => {
@@ -240,12 +247,14 @@ async fn drive(
             _ = sleep_until(wake) => {
                 layer.handle_timeout(std::time::Instant::now());
             }
+            _ = notified(waker.as_deref()) => {}
             _ = stop.changed(), if drain_until.is_none() => {
                 let grace = stop.borrow().unwrap_or_default();
                 drain_until = Some(tokio::time::Instant::now() + grace);
             }
         }
         let now = std::time::Instant::now();
+        core.handle_timeout(now, &mut layer);
         while let Some(event) = layer.poll_event() {
             match (event, drain_until) {
                 // Shutting down: new requests are refused, not started.
@@ -290,6 +299,14 @@ async fn drive(
         }
     }
     let _ = closed.send(true);
+}
+
+/// Resolves when `waker` is notified; never without one.
+async fn notified(waker: Option<&Notify>) {
+    match waker {
+        Some(w) => w.notified().await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn sleep_until(at: Option<tokio::time::Instant>) {

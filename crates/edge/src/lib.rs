@@ -9,12 +9,13 @@
 //! ```
 //!
 //! [`Edge::start`] binds every listener and spawns the tasks; the [`Core`]
-//! is the application: [`PolicyCore`] identifies callers (the B2BUA comes
-//! next); [`OptionsCore`] only answers OPTIONS. The driver
+//! is the application: [`PolicyCore`] identifies callers and runs their
+//! calls (the B2BUA, `calls/`); [`OptionsCore`] only answers OPTIONS. The driver
 //! is the only owner of the transaction layer, so no lock is ever taken on
 //! the per-message path; the connection table's lock is held only to look
 //! a connection up, never across an await.
 
+mod calls;
 mod config;
 mod connections;
 mod core;
@@ -25,10 +26,11 @@ mod stream;
 mod tls;
 mod udp;
 
+pub use calls::{CallBoard, CallConfig};
 pub use config::{EdgeConfig, Listen, StreamLimits};
 pub use core::{Core, OptionsCore};
 pub use defense::Defense;
 pub use driver::Edge;
-pub use policy_core::{PLACEHOLDER, PolicyCore};
+pub use policy_core::PolicyCore;
 pub use tls::{TlsError, client_config, client_config_system, server_config};
 pub use tollgate_sip::transaction::{Peer, TimerConfig, Transport};

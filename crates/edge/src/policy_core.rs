@@ -1,46 +1,59 @@
 //! The core that decides who is calling, on the published policy snapshot:
 //! IP-authenticated or digest-authenticated callers are identified, others
-//! are challenged (407) or refused (403).
-//!
-//! Calls themselves come with the B2BUA; until then an identified INVITE is
-//! answered `480 Temporarily Unavailable` — TEMPORARY, see [`PLACEHOLDER`].
+//! are challenged (407) or refused (403). An identified INVITE becomes a
+//! call of the B2BUA ([`crate::calls`]); requests inside a dialog go to
+//! their call without identification (481 when there is none).
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
 use tollgate_policy::threat::{Signal, is_scanner};
-use tollgate_policy::{Authenticator, Decision, Denial, Protocol, RequestFacts, SharedSnapshot};
+use tollgate_policy::{
+    Authenticator, Decision, Denial, Identity, Protocol, RequestFacts, SharedSnapshot, Snapshot,
+};
 use tollgate_sip::transaction::{Event, MAX_HEADERS, Peer, TransactionLayer, Transport};
 use tollgate_sip::{Header, HeaderKind, Method, parse_datagram};
 
 use crate::Defense;
+use crate::calls::{CallBoard, CallConfig, Calls};
 use crate::core::{ALLOW, Core, OPTIONS_HEADERS, reply, response};
 use crate::defense::unix_now;
 
-/// TEMPORARY: what an identified INVITE gets until the B2BUA routes calls.
-pub const PLACEHOLDER: (u16, &str) = (480, "Temporarily Unavailable");
-
-/// Identifies callers with an [`Authenticator`] on the current snapshot.
+/// Identifies callers with an [`Authenticator`] on the current snapshot
+/// and hands identified INVITEs to the B2BUA.
 #[derive(Debug)]
 pub struct PolicyCore {
     snapshot: Arc<SharedSnapshot>,
     auth: Authenticator,
     defense: Option<Arc<Defense>>,
+    calls: Calls,
+}
+
+/// What one out-of-dialog request gets.
+enum Verdict<'s> {
+    /// This answer (none when the request is unreadable).
+    Reply(Option<Bytes>),
+    /// A call: the identified caller and the Request-URI user.
+    Call(Identity<'s>, String),
 }
 
 impl PolicyCore {
     /// A core reading `snapshot` (kept current by the store's refresher),
-    /// reporting failures and scanners to `defense`.
+    /// reporting failures and scanners to `defense`, publishing live calls
+    /// on `board`.
     pub fn new(
         snapshot: Arc<SharedSnapshot>,
         auth: Authenticator,
         defense: Option<Arc<Defense>>,
+        calls: CallConfig,
+        board: Arc<CallBoard>,
     ) -> Self {
         Self {
             snapshot,
             auth,
             defense,
+            calls: Calls::new(calls, board),
         }
     }
 
@@ -50,14 +63,19 @@ impl PolicyCore {
         }
     }
 
-    /// The response to one request.
-    fn answer(&self, peer: Peer, data: &[u8]) -> Option<Bytes> {
+    /// What one request outside any dialog gets.
+    fn decide<'s>(&self, snapshot: &'s Snapshot, peer: Peer, data: &[u8]) -> Verdict<'s> {
         let mut headers = [Header::EMPTY; MAX_HEADERS];
-        let msg = parse_datagram(data, &mut headers).ok()?;
+        let Ok(msg) = parse_datagram(data, &mut headers) else {
+            return Verdict::Reply(None);
+        };
         let head = &msg.head;
-        let line = head.request_line()?;
-        let respond =
-            |code: u16, reason: &str, extra: &[(&str, &str)]| response(head, code, reason, extra);
+        let Some(line) = head.request_line() else {
+            return Verdict::Reply(None);
+        };
+        let respond = |code: u16, reason: &str, extra: &[(&str, &str)]| {
+            Verdict::Reply(response(head, code, reason, extra))
+        };
         if head.user_agent().is_some_and(is_scanner) {
             self.signal(peer, Signal::Scanner);
         }
@@ -84,15 +102,17 @@ impl PolicyCore {
             proxy_authorization: head.value(HeaderKind::ProxyAuthorization),
             now,
         };
-        let snapshot = self.snapshot.load();
-        let decision = self.auth.identify(&snapshot, &facts);
+        let decision = self.auth.identify(snapshot, &facts);
         metrics::counter!("tollgate_requests_total", "decision" => decision_label(&decision))
             .increment(1);
         match decision {
             Decision::Identified(_) if line.method == Method::Options => {
                 respond(200, "OK", OPTIONS_HEADERS)
             }
-            Decision::Identified(_) => respond(PLACEHOLDER.0, PLACEHOLDER.1, &[]),
+            Decision::Identified(identity) if line.method == Method::Invite => {
+                Verdict::Call(identity, called.into_owned())
+            }
+            Decision::Identified(_) => respond(405, "Method Not Allowed", &[("Allow", ALLOW)]),
             Decision::Challenge { stale } => {
                 if !stale {
                     self.signal(peer, Signal::Challenged);
@@ -119,34 +139,59 @@ impl PolicyCore {
 
 impl Core for PolicyCore {
     fn on_event(&mut self, now: Instant, event: Event, layer: &mut TransactionLayer) {
+        let snapshot = self.snapshot.load();
         match event {
-            Event::Request {
-                id: Some(id),
-                peer,
-                data,
-            } => {
-                if let Some(resp) = self.answer(peer, &data) {
-                    reply(layer, now, id, resp);
+            Event::Request { id, peer, data } => {
+                let method = data.split(|&b| b == b' ').next().unwrap_or_default();
+                let method = Method::from_token(method);
+                if method == Method::Ack || (id.is_some() && has_to_tag(&data)) {
+                    self.calls.in_dialog(now, layer, id, method, &data);
+                    return;
+                }
+                match (self.decide(&snapshot, peer, &data), id) {
+                    (Verdict::Call(identity, user), Some(sid)) => {
+                        self.calls
+                            .start(now, layer, &snapshot, sid, peer, &data, &identity, &user);
+                    }
+                    (Verdict::Reply(Some(resp)), Some(sid)) => reply(layer, now, sid, resp),
+                    // OPTIONS handed over without a transaction.
+                    (Verdict::Reply(Some(resp)), None) => layer.respond_stateless(peer, resp),
+                    _ => {}
                 }
             }
-            // OPTIONS handed over without a transaction.
-            Event::Request {
-                id: None,
-                peer,
-                data,
-            } if data.starts_with(b"OPTIONS ") => {
-                if let Some(resp) = self.answer(peer, &data) {
-                    layer.respond_stateless(peer, resp);
-                }
+            Event::Cancelled { invite } => self.calls.on_cancelled(now, layer, invite),
+            Event::Response { id, data } => {
+                self.calls.on_response(now, layer, &snapshot, id, &data);
             }
-            // Every request is answered at once (so a CANCEL never finds
-            // one proceeding); ACKs, responses and timeouts need nothing.
-            Event::Cancelled { .. }
-            | Event::Request { .. }
-            | Event::Response { .. }
-            | Event::TimedOut { .. } => {}
+            Event::TimedOut { id } => self.calls.on_timed_out(now, layer, &snapshot, id),
         }
     }
+
+    fn bind(&mut self, local: &[(Transport, std::net::SocketAddr)]) {
+        self.calls.bind(local);
+    }
+
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        self.calls.poll_timeout()
+    }
+
+    fn handle_timeout(&mut self, now: Instant, layer: &mut TransactionLayer) {
+        let snapshot = self.snapshot.load();
+        self.calls.handle_timeout(now, layer, &snapshot);
+    }
+
+    fn waker(&self) -> Option<Arc<tokio::sync::Notify>> {
+        Some(self.calls.waker())
+    }
+}
+
+/// True when the request's To header carries a tag: it claims a dialog.
+fn has_to_tag(data: &[u8]) -> bool {
+    let mut headers = [Header::EMPTY; MAX_HEADERS];
+    parse_datagram(data, &mut headers)
+        .ok()
+        .and_then(|m| m.head.to().ok().map(|t| t.tag().is_some()))
+        .unwrap_or(false)
 }
 
 /// The `decision` label of `tollgate_requests_total`.

@@ -15,15 +15,19 @@
 #![forbid(unsafe_code)]
 
 pub mod address;
+pub mod admission;
+pub mod calls;
 pub mod error;
 pub mod identify;
 pub mod model;
 pub mod numbers;
+pub mod routing;
 pub mod snapshot;
 pub mod threat;
 pub mod validate;
 
 pub use address::Address;
+pub use calls::{CallInfo, CallState, LiveCalls};
 pub use error::{FieldError, Warning};
 pub use identify::{Authenticator, Decision, Denial, Identity, RequestFacts};
 pub use model::*;

@@ -127,6 +127,45 @@ pub fn check_number(s: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The number rules of the identified caller (an IP entry; a SIP user has
+/// only its dial pattern).
+#[derive(Clone, Copy, Debug)]
+pub struct NumberRules<'a> {
+    /// Leading digits removed from the called number.
+    pub strip_digits: u8,
+    /// Which called numbers are allowed.
+    pub dial_pattern: &'a DialPattern,
+    /// Prepended to the caller number.
+    pub cli_prefix: &'a str,
+    /// Replaces the caller number when not empty.
+    pub force_from: &'a str,
+}
+
+/// The numbers a call continues with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Numbers {
+    /// The called number, as routing and the carrier see it (before the
+    /// carrier's tech prefix).
+    pub called: String,
+    /// The caller number sent on the B-leg.
+    pub caller: String,
+}
+
+/// Applies `rules` in order: strip digits, dial pattern check (`None`: the
+/// call is refused "Blocked by dial plan"), then force from or CLI prefix
+/// on the caller. `called` has the tech prefix already removed (it
+/// identified the account).
+pub fn prepare_numbers(called: &str, caller: &str, rules: &NumberRules<'_>) -> Option<Numbers> {
+    let stripped = called.get(usize::from(rules.strip_digits)..)?;
+    let called = rules.dial_pattern.check(stripped)?.to_owned();
+    let caller = if rules.force_from.is_empty() {
+        format!("{}{caller}", rules.cli_prefix)
+    } else {
+        rules.force_from.to_owned()
+    };
+    Some(Numbers { called, caller })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,5 +203,27 @@ mod tests {
         assert!(check_tech_prefix("12a").is_err());
         assert!(check_number("+4420").is_ok());
         assert!(check_number("44-20").is_err());
+    }
+
+    #[test]
+    fn numbers_are_stripped_checked_and_prefixed_in_order() {
+        let e164 = DialPattern::E164;
+        let rules = NumberRules {
+            strip_digits: 2,
+            dial_pattern: &e164,
+            cli_prefix: "+1",
+            force_from: "",
+        };
+        let n = prepare_numbers("00441632960123", "2125550100", &rules).unwrap();
+        assert_eq!(n.called, "441632960123");
+        assert_eq!(n.caller, "+12125550100");
+        assert_eq!(prepare_numbers("001234", "1", &rules), None, "too short");
+        assert_eq!(prepare_numbers("0", "1", &rules), None, "nothing left");
+        let forced = NumberRules {
+            force_from: "441632960999",
+            ..rules
+        };
+        let n = prepare_numbers("00441632960123", "anonymous", &forced).unwrap();
+        assert_eq!(n.caller, "441632960999");
     }
 }

@@ -16,8 +16,9 @@ use prefix_trie::joint::map::JointPrefixMap;
 
 use crate::address::Address;
 use crate::model::{
-    Account, AccountId, AccountStatus, Configuration, Direction, IpAuthEntry, Route, SipUser,
+    Account, AccountId, AccountStatus, Configuration, Direction, IpAuthEntry, SipUser,
 };
+use crate::routing::CompiledRoute;
 
 /// Index into the snapshot's entry list.
 type Slot = u32;
@@ -50,7 +51,7 @@ pub struct Snapshot {
     users: HashMap<String, SipUser>,
     gateways: HashMap<AccountId, Vec<Slot>>,
     gateway_addresses: HashMap<crate::model::EntryId, Vec<IpAddr>>,
-    routes: HashMap<AccountId, Vec<Route>>,
+    routes: HashMap<AccountId, Vec<CompiledRoute>>,
 }
 
 impl Snapshot {
@@ -128,7 +129,7 @@ impl Snapshot {
             snap.routes
                 .entry(route.account_id)
                 .or_default()
-                .push(route.clone());
+                .push(CompiledRoute::new(route.clone()));
         }
         snap.accounts = accounts;
         snap
@@ -208,7 +209,7 @@ impl Snapshot {
     }
 
     /// The enabled routes of a customer.
-    pub fn routes(&self, customer: AccountId) -> &[Route] {
+    pub fn routes(&self, customer: AccountId) -> &[CompiledRoute] {
         self.routes.get(&customer).map_or(&[], Vec::as_slice)
     }
 }

@@ -97,6 +97,76 @@ impl Received {
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.data).into_owned()
     }
+
+    /// The body, as text.
+    pub fn body(&self) -> String {
+        let mut headers = [Header::EMPTY; MAX_HEADERS];
+        let msg = parse_datagram(&self.data, &mut headers).expect("received message parses");
+        String::from_utf8_lossy(msg.body).into_owned()
+    }
+
+    /// The Request-URI, for a request.
+    pub fn uri(&self) -> Option<String> {
+        self.with_head(|h| {
+            h.request_line()
+                .map(|l| String::from_utf8_lossy(l.uri).into_owned())
+        })
+    }
+
+    /// The Contact URI, without brackets.
+    pub fn contact_uri(&self) -> Option<String> {
+        let contact = self.header("Contact")?;
+        let inner = match (contact.find('<'), contact.find('>')) {
+            (Some(a), Some(b)) if a < b => &contact[a + 1..b],
+            _ => contact.split(';').next().unwrap_or_default(),
+        };
+        Some(inner.trim().to_owned())
+    }
+
+    /// The CSeq number.
+    pub fn cseq(&self) -> Option<u32> {
+        self.with_head(|h| h.cseq().ok().map(|c| c.seq))
+    }
+}
+
+/// One side of a dialog a test UA holds, to send requests inside it.
+#[derive(Clone, Debug)]
+pub struct Dialog {
+    /// Call-ID.
+    pub call_id: String,
+    /// Our From value (with our tag).
+    pub local: String,
+    /// The peer's value (with its tag).
+    pub remote: String,
+    /// The Request-URI of our requests: the peer's Contact.
+    pub target: String,
+    /// The CSeq of our last request.
+    pub cseq: u32,
+}
+
+impl Dialog {
+    /// The caller's dialog from its INVITE and the 2xx it got.
+    pub fn from_answer(invite: &Received, ok: &Received) -> Self {
+        Self {
+            call_id: invite.header("Call-ID").unwrap_or_default(),
+            local: invite.header("From").unwrap_or_default(),
+            remote: ok.header("To").unwrap_or_default(),
+            target: ok.contact_uri().unwrap_or_default(),
+            cseq: invite.cseq().unwrap_or_default(),
+        }
+    }
+
+    /// The callee's dialog from the INVITE it received and the To tag it
+    /// answers with.
+    pub fn from_invite(invite: &Received, tag: &str) -> Self {
+        Self {
+            call_id: invite.header("Call-ID").unwrap_or_default(),
+            local: format!("{};tag={tag}", invite.header("To").unwrap_or_default()),
+            remote: invite.header("From").unwrap_or_default(),
+            target: invite.contact_uri().unwrap_or_default(),
+            cseq: 0,
+        }
+    }
 }
 
 /// A test user agent bound to one server address.
@@ -210,15 +280,7 @@ impl TestUa {
     pub fn request(&mut self, method: &str, uri: &str) -> MessageBuilder {
         self.cseq += 1;
         MessageBuilder::request(Method::from_token(method.as_bytes()), uri.as_bytes())
-            .header(
-                "Via",
-                format!(
-                    "SIP/2.0/{} {};branch=z9hG4bK{};rport",
-                    self.transport.via_token(),
-                    self.local,
-                    random_token()
-                ),
-            )
+            .header("Via", self.via())
             .header("Max-Forwards", "70")
             .header(
                 "From",
@@ -227,6 +289,35 @@ impl TestUa {
             .header("To", format!("<{uri}>"))
             .header("Call-ID", format!("{}@testua", random_token()))
             .header("CSeq", format!("{} {method}", self.cseq))
+    }
+
+    /// A Via for this UA's address and transport, with a fresh branch and
+    /// rport.
+    fn via(&self) -> String {
+        format!(
+            "SIP/2.0/{} {};branch=z9hG4bK{};rport",
+            self.transport.via_token(),
+            self.local,
+            random_token()
+        )
+    }
+
+    /// A request inside `dialog` (the next CSeq, or the INVITE's for ACK),
+    /// with this UA's Via.
+    pub fn in_dialog(&mut self, dialog: &mut Dialog, method: &str) -> MessageBuilder {
+        if method != "ACK" {
+            dialog.cseq += 1;
+        }
+        MessageBuilder::request(
+            Method::from_token(method.as_bytes()),
+            dialog.target.as_bytes(),
+        )
+        .header("Via", self.via())
+        .header("Max-Forwards", "70")
+        .header("From", &dialog.local)
+        .header("To", &dialog.remote)
+        .header("Call-ID", &dialog.call_id)
+        .header("CSeq", format!("{} {method}", dialog.cseq))
     }
 
     /// Builds and sends a message.
@@ -291,15 +382,9 @@ impl TestUa {
     /// responses are skipped), up to [`DEFAULT_WAIT`].
     pub async fn transact(&mut self, request: MessageBuilder) -> io::Result<Received> {
         self.send(request).await?;
-        let deadline = tokio::time::Instant::now() + DEFAULT_WAIT;
-        loop {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            match self.recv(left).await? {
-                Some(r) if r.status().is_some_and(|c| c >= 200) => return Ok(r),
-                Some(_) => continue,
-                None => return Err(io::ErrorKind::TimedOut.into()),
-            }
-        }
+        self.recv_until(DEFAULT_WAIT, |r| r.status().is_some_and(|c| c >= 200))
+            .await?
+            .ok_or_else(|| io::ErrorKind::TimedOut.into())
     }
 
     /// Sends a fresh `method` request to `uri` and waits for its final
@@ -311,12 +396,33 @@ impl TestUa {
 
     /// Answers a received request with `code`, as a UAS would.
     pub async fn respond(&mut self, request: &Received, code: u16, reason: &str) -> io::Result<()> {
-        let tag = random_token();
-        let data = request.with_head(|head| {
-            MessageBuilder::response_to(head, code, reason, Some(tag.as_bytes())).build()
-        });
-        let data = data.map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        self.send_raw(&data).await
+        let response = Self::response(request, code, reason, &random_token());
+        self.send(response).await.map(drop)
+    }
+
+    /// A response to `request` with To tag `tag` (kept when the request
+    /// has one); add headers or a body, then [`TestUa::send`] it.
+    pub fn response(request: &Received, code: u16, reason: &str, tag: &str) -> MessageBuilder {
+        request
+            .with_head(|head| MessageBuilder::response_to(head, code, reason, Some(tag.as_bytes())))
+    }
+
+    /// Receives until a message for which `f` holds arrives (others are
+    /// dropped), or `None` after `wait`.
+    pub async fn recv_until(
+        &mut self,
+        wait: Duration,
+        mut f: impl FnMut(&Received) -> bool,
+    ) -> io::Result<Option<Received>> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.recv(left).await? {
+                Some(r) if f(&r) => return Ok(Some(r)),
+                Some(_) => continue,
+                None => return Ok(None),
+            }
+        }
     }
 
     /// True when nothing arrives within `wait`.

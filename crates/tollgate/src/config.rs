@@ -43,6 +43,9 @@ pub(crate) struct SipConfig {
     pub tls_key: Option<PathBuf>,
     /// PEM CA certificates trusted when Tollgate connects to a TLS peer.
     pub tls_ca: Option<PathBuf>,
+    /// The IP address written in Via and Contact when a listener is bound
+    /// to 0.0.0.0 or ::; without it, the local address towards each peer.
+    pub advertise: Option<String>,
     /// RFC 3261 timer T1 (round-trip estimate), milliseconds.
     pub t1_ms: u64,
     /// RFC 3261 timer T2 (maximum retransmit interval), milliseconds.
@@ -61,6 +64,7 @@ impl Default for SipConfig {
             tls_cert: None,
             tls_key: None,
             tls_ca: None,
+            advertise: None,
             t1_ms: 500,
             t2_ms: 4_000,
             t4_ms: 5_000,
@@ -145,6 +149,9 @@ pub(crate) struct LimitsConfig {
     pub cps_limit_code: u16,
     /// Status when a number fails the dial plan.
     pub dial_plan_code: u16,
+    /// Longest call, seconds, when its route sets no `max_duration_s`:
+    /// forgotten calls end with BYE on both legs.
+    pub max_call_duration_s: u64,
 }
 
 impl Default for LimitsConfig {
@@ -153,6 +160,7 @@ impl Default for LimitsConfig {
             channel_limit_code: 503,
             cps_limit_code: 503,
             dial_plan_code: 403,
+            max_call_duration_s: 4 * 3600,
         }
     }
 }
@@ -296,6 +304,10 @@ impl Config {
         if self.sip.t4_ms == 0 {
             return Err(invalid("sip.t4_ms", "must be positive"));
         }
+        self.advertise()?;
+        if self.limits.max_call_duration_s == 0 {
+            return Err(invalid("limits.max_call_duration_s", "must be at least 1"));
+        }
         self.api.listen.parse::<SocketAddr>().map_err(|_| {
             invalid(
                 "api.listen",
@@ -362,6 +374,34 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// `sip.advertise`, parsed.
+    fn advertise(&self) -> Result<Option<std::net::IpAddr>, ConfigError> {
+        self.sip
+            .advertise
+            .as_deref()
+            .map(|a| {
+                a.parse()
+                    .map_err(|_| invalid("sip.advertise", format!("{a:?} is not an IP address")))
+            })
+            .transpose()
+    }
+
+    /// How the edge handles calls: limit codes, longest call, advertised
+    /// address, the transaction `timers`.
+    pub(crate) fn call_config(
+        &self,
+        timers: tollgate_edge::TimerConfig,
+    ) -> Result<tollgate_edge::CallConfig, ConfigError> {
+        Ok(tollgate_edge::CallConfig {
+            max_duration: std::time::Duration::from_secs(self.limits.max_call_duration_s),
+            channel_limit_code: self.limits.channel_limit_code,
+            cps_limit_code: self.limits.cps_limit_code,
+            dial_plan_code: self.limits.dial_plan_code,
+            advertise: self.advertise()?,
+            timers,
+        })
     }
 
     /// The digest algorithms to offer, parsed.

@@ -4,8 +4,8 @@
 //! overrides, validates them and runs the SIP edge until SIGINT or SIGTERM.
 //! The edge identifies callers on the configuration store's snapshot (IP
 //! authentication, else a 407 digest challenge; see
-//! `tollgate_edge::PolicyCore`); identified INVITEs get a temporary 480
-//! until calls are routed. The management API serves the store; the admin
+//! `tollgate_edge::PolicyCore`) and routes their calls to carrier gateways
+//! (the B2BUA). The management API serves the store; the admin
 //! token comes from `TOLLGATE_ADMIN_TOKEN`, or is generated and printed
 //! once on the first start.
 
@@ -326,7 +326,14 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
             NONCE_LIFETIME_S,
         );
         let defense = start_defense(&config, &store, snapshot.clone());
-        let core = tollgate_edge::PolicyCore::new(snapshot, auth, Some(defense.clone()));
+        let board = std::sync::Arc::new(tollgate_edge::CallBoard::new());
+        let core = tollgate_edge::PolicyCore::new(
+            snapshot,
+            auth,
+            Some(defense.clone()),
+            config.call_config(edge_config.timers)?,
+            board.clone(),
+        );
         let edge_config = tollgate_edge::EdgeConfig {
             defense: Some(defense),
             ..edge_config

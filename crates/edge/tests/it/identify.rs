@@ -1,5 +1,5 @@
-//! Identification over the wire: the policy core answers an
-//! IP-authenticated INVITE with the temporary 480, challenges strangers with
+//! Identification over the wire: an IP-authenticated INVITE passes
+//! identification (and, with no route configured, gets 404), strangers get
 //! 407 (SHA-256 and MD5), accepts their digest retry and refuses a wrong
 //! password with 403.
 
@@ -7,12 +7,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use tollgate_edge::{Defense, Edge, EdgeConfig, Listen, PLACEHOLDER, PolicyCore, Transport};
+use tollgate_edge::{
+    CallBoard, CallConfig, Defense, Edge, EdgeConfig, Listen, PolicyCore, Transport,
+};
 use tollgate_policy::threat::{BlockDecision, ThreatConfig, ThreatDetector};
 use tollgate_policy::*;
 use tollgate_sip::digest::{Algorithm, Answer, Challenge, answer};
 use tollgate_sip::header::AuthValue;
 use tollgate_testua::TestUa;
+
+/// What an identified INVITE gets here: this configuration has no route.
+const IDENTIFIED: u16 = 404;
 
 fn configuration() -> Configuration {
     let account = Account {
@@ -71,7 +76,13 @@ async fn start_defended() -> (Edge, Arc<Defense>, mpsc::UnboundedReceiver<BlockD
         defense: Some(defense.clone()),
         ..EdgeConfig::default()
     };
-    let core = PolicyCore::new(snapshot, auth, Some(defense.clone()));
+    let core = PolicyCore::new(
+        snapshot,
+        auth,
+        Some(defense.clone()),
+        CallConfig::default(),
+        Arc::new(CallBoard::new()),
+    );
     (Edge::start(config, core).await.unwrap(), defense, rx)
 }
 
@@ -80,7 +91,7 @@ async fn start() -> Edge {
 }
 
 #[tokio::test]
-async fn ip_authenticated_invite_reaches_the_placeholder() {
+async fn ip_authenticated_invite_passes_identification() {
     let edge = start().await;
     let server = edge.local_addr(Transport::Udp).unwrap();
     let mut ua = TestUa::udp(server).await.unwrap();
@@ -88,7 +99,7 @@ async fn ip_authenticated_invite_reaches_the_placeholder() {
         .call("INVITE", &format!("sip:+441632960123@{server}"))
         .await
         .unwrap();
-    assert_eq!(r.status(), Some(PLACEHOLDER.0), "{}", r.text());
+    assert_eq!(r.status(), Some(IDENTIFIED), "{}", r.text());
     let r = ua.call("OPTIONS", &format!("sip:{server}")).await.unwrap();
     assert_eq!(r.status(), Some(200));
     edge.shutdown(Duration::from_millis(100)).await;
@@ -141,12 +152,12 @@ async fn strangers_are_challenged_and_digest_identifies_them() {
     let server = edge.local_addr(Transport::Udp).unwrap();
     assert_eq!(
         digest_call(server, 0, "s3cret-pass").await,
-        PLACEHOLDER.0,
+        IDENTIFIED,
         "SHA-256"
     );
     assert_eq!(
         digest_call(server, 1, "s3cret-pass").await,
-        PLACEHOLDER.0,
+        IDENTIFIED,
         "MD5"
     );
     assert_eq!(digest_call(server, 0, "wrong").await, 403);
@@ -187,7 +198,7 @@ async fn brute_force_blocks_the_attacker_and_nobody_else() {
         .call("INVITE", &format!("sip:+441632960123@{server}"))
         .await
         .unwrap();
-    assert_eq!(r.status(), Some(PLACEHOLDER.0));
+    assert_eq!(r.status(), Some(IDENTIFIED));
     assert_eq!(options_status_from("127.0.0.3", server).await, Some(407));
     edge.shutdown(Duration::from_millis(100)).await;
 }
@@ -283,7 +294,13 @@ async fn an_open_connection_of_a_newly_blocked_address_is_closed() {
             defense: Some(defense.clone()),
             ..EdgeConfig::default()
         };
-        let core = PolicyCore::new(snapshot, auth, Some(defense.clone()));
+        let core = PolicyCore::new(
+            snapshot,
+            auth,
+            Some(defense.clone()),
+            CallConfig::default(),
+            Arc::new(CallBoard::new()),
+        );
         (Edge::start(config, core).await.unwrap(), defense, rx)
     };
     let server = edge.local_addr(Transport::Tcp).unwrap();

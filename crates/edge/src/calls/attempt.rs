@@ -1,0 +1,871 @@
+//! A call from the caller's INVITE to the carrier's answer: numbers,
+//! route, admission and codecs, then the B-leg INVITE to one gateway after
+//! another (weighted pick, failover, the carrier's challenge answered once)
+//! until one answers or every candidate has failed.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tollgate_policy::admission::{Limit, Scope};
+use tollgate_policy::numbers::{NumberRules, prepare_numbers};
+use tollgate_policy::routing::{Outcome, judge_failure, select_route};
+use tollgate_policy::{
+    Account, AccountStatus, CallInfo, CallState, Identity, IpAuthEntry, Protocol, Snapshot,
+};
+use tollgate_sip::digest::{self, Challenge};
+use tollgate_sip::header::AuthValue;
+use tollgate_sip::sdp::remove_codecs;
+use tollgate_sip::transaction::{MAX_HEADERS, Peer, TransactionLayer, Transport, TxId};
+use tollgate_sip::{Header, HeaderKind, Method, parse_datagram};
+
+use super::leg::{Facts, Leg, token, with_tag};
+use super::{
+    Abandoned, Call, Calls, Outgoing, Plan, Role, Side, Unacked, respond_a, response_to, set_state,
+    unix_ms,
+};
+use crate::core::ALLOW;
+
+/// The gateway credentials Tollgate answers a carrier's challenge with.
+#[derive(Clone, Debug)]
+pub(super) struct Credentials {
+    pub(super) username: String,
+    pub(super) password: String,
+}
+
+/// Who is calling, as the call needs it.
+struct CallerSide<'a> {
+    scope: Scope,
+    channels: u32,
+    cps: u32,
+    rules: NumberRules<'a>,
+    called: String,
+    tech_prefix: Option<&'a str>,
+    restricted: &'a [String],
+}
+
+fn caller_side<'a>(
+    identity: &'a Identity<'a>,
+    request_user: &str,
+) -> (&'a Account, CallerSide<'a>) {
+    match identity {
+        Identity::Ip {
+            entry,
+            account,
+            called,
+        } => (
+            account,
+            CallerSide {
+                scope: Scope::Entry(entry.id),
+                channels: entry.channels,
+                cps: entry.cps,
+                rules: NumberRules {
+                    strip_digits: entry.strip_digits,
+                    dial_pattern: &entry.dial_pattern,
+                    cli_prefix: &entry.cli_prefix,
+                    force_from: &entry.force_from,
+                },
+                called: called.clone(),
+                tech_prefix: (!entry.tech_prefix.is_empty()).then_some(entry.tech_prefix.as_str()),
+                restricted: &entry.restricted_codecs,
+            },
+        ),
+        Identity::Digest { user, account } => (
+            account,
+            CallerSide {
+                scope: Scope::User(user.id),
+                channels: user.channels,
+                cps: user.cps,
+                rules: NumberRules {
+                    strip_digits: 0,
+                    dial_pattern: &user.dial_pattern,
+                    cli_prefix: "",
+                    force_from: "",
+                },
+                called: request_user.to_owned(),
+                tech_prefix: None,
+                restricted: &user.restricted_codecs,
+            },
+        ),
+    }
+}
+
+/// True for an SDP body.
+fn is_sdp(content_type: Option<&str>) -> bool {
+    content_type.is_some_and(|ct| {
+        ct.split(';')
+            .next()
+            .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/sdp"))
+    })
+}
+
+/// `body` without the `restricted` codecs when it is SDP, else as it is.
+pub(super) fn filter_body(
+    content_type: Option<&str>,
+    body: &Bytes,
+    restricted: &[String],
+) -> Bytes {
+    if restricted.is_empty() || body.is_empty() || !is_sdp(content_type) {
+        return body.clone();
+    }
+    let names: Vec<&str> = restricted.iter().map(String::as_str).collect();
+    Bytes::from(remove_codecs(body, &names).sdp)
+}
+
+fn transport_of(protocol: Protocol) -> Transport {
+    match protocol {
+        Protocol::Udp => Transport::Udp,
+        Protocol::Tcp => Transport::Tcp,
+        Protocol::Tls | Protocol::TlsSrtp => Transport::Tls,
+    }
+}
+
+/// `ip:port` or `[ip]:port` or a bare IP with the default port.
+fn parse_hostport(s: &str, default_port: u16) -> Option<std::net::SocketAddr> {
+    let s = s.trim().trim_start_matches("sip:");
+    s.parse().ok().or_else(|| {
+        s.parse::<std::net::IpAddr>()
+            .ok()
+            .map(|ip| (ip, default_port).into())
+    })
+}
+
+/// The limits of sending to a gateway of a carrier.
+fn gateway_limits(entry: &IpAuthEntry, carrier: &Account) -> [Limit; 2] {
+    [
+        Limit {
+            scope: Scope::Gateway(entry.id),
+            channels: entry.channels,
+            cps: entry.cps,
+        },
+        Limit {
+            scope: Scope::Account(carrier.id),
+            channels: carrier.channels,
+            cps: carrier.cps,
+        },
+    ]
+}
+
+impl Calls {
+    /// A new call from an identified caller's INVITE (`sid` is its server
+    /// transaction): refused at once (dial plan, route, limits, codecs) or
+    /// sent towards the first carrier gateway.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn start(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        snap: &Snapshot,
+        sid: TxId,
+        peer: Peer,
+        data: &Bytes,
+        identity: &Identity<'_>,
+        request_user: &str,
+    ) {
+        metrics::counter!("tollgate_calls_attempted_total").increment(1);
+        let tag = token();
+        let refuse = |layer: &mut TransactionLayer, code: u16, reason: &str| {
+            if let Some(resp) = response_to(data, code, reason, &tag, &[], None) {
+                let _ = layer.respond(now, sid, resp);
+            }
+            metrics::counter!("tollgate_calls_failed_total", "code" => code.to_string())
+                .increment(1);
+        };
+        let Some(facts) = Facts::read(data) else {
+            refuse(layer, 400, "Bad Request");
+            return;
+        };
+        let (account, side) = caller_side(identity, request_user);
+        let Some(numbers) = prepare_numbers(&side.called, &facts.from_user, &side.rules) else {
+            refuse(layer, self.config.dial_plan_code, "Blocked by dial plan");
+            return;
+        };
+        let Some(route) = select_route(snap.routes(account.id), side.tech_prefix, &numbers.called)
+        else {
+            refuse(layer, 404, "No route");
+            return;
+        };
+        let limits = [
+            Limit {
+                scope: side.scope,
+                channels: side.channels,
+                cps: side.cps,
+            },
+            Limit {
+                scope: Scope::Account(account.id),
+                channels: account.channels,
+                cps: account.cps,
+            },
+            Limit {
+                scope: Scope::Route(route.id),
+                channels: route.channels,
+                cps: route.cps,
+            },
+        ];
+        if let Err(breach) = self.admission.admit(&limits, unix_ms()) {
+            let (code, reason) = self.breach_answer(breach);
+            refuse(layer, code, reason);
+            return;
+        }
+        let held: Vec<Scope> = limits.iter().map(|l| l.scope).collect();
+        let offer = if facts.body.is_empty() {
+            None
+        } else {
+            let ct = facts.content_type.clone().unwrap_or_default();
+            if is_sdp(Some(&ct)) && !side.restricted.is_empty() {
+                let names: Vec<&str> = side.restricted.iter().map(String::as_str).collect();
+                let filtered = remove_codecs(&facts.body, &names);
+                if filtered.audio_without_codec {
+                    self.admission.release(held);
+                    refuse(layer, 488, "Not Acceptable Here");
+                    return;
+                }
+                Some((ct, Bytes::from(filtered.sdp)))
+            } else {
+                Some((ct, facts.body.clone()))
+            }
+        };
+        self.next_id += 1;
+        let id = self.next_id;
+        let a = Leg {
+            peer,
+            call_id: facts.call_id.clone(),
+            local: with_tag(&facts.to, &tag),
+            local_tag: tag,
+            remote: facts.from.clone(),
+            target: facts
+                .contact
+                .clone()
+                .unwrap_or_else(|| format!("sip:{}", peer.addr)),
+            route_set: facts.record_route.clone(),
+            cseq: 0,
+        };
+        let (entry_id, user_id) = match identity {
+            Identity::Ip { entry, .. } => (Some(entry.id), None),
+            Identity::Digest { user, .. } => (None, Some(user.id)),
+        };
+        let call = Call {
+            info: CallInfo {
+                id,
+                account_id: account.id,
+                entry_id,
+                user_id,
+                caller: numbers.caller,
+                callee: numbers.called,
+                carrier_id: None,
+                gateway_id: None,
+                gateway_address: None,
+                state: CallState::Routing,
+                started: unix_ms(),
+                answered: None,
+            },
+            b_ack_waits: offer.is_none(),
+            a,
+            a_invite: data.clone(),
+            a_server: sid,
+            b: None,
+            out: None,
+            answered: false,
+            held,
+            gateway_held: Vec::new(),
+            plan: Plan {
+                carriers: route.carriers.iter().copied().collect(),
+                ..Plan::default()
+            },
+            tech_prefix_out: String::new(),
+            offer,
+            restricted: side.restricted.to_vec(),
+            last_failure: (503, "No carrier available".into()),
+            unacked: None,
+            b_ack: None,
+            creds: None,
+            max_duration: if route.max_duration_s > 0 {
+                Duration::from_secs(u64::from(route.max_duration_s))
+            } else {
+                self.config.max_duration
+            },
+            ends_at: None,
+            armed: None,
+        };
+        self.publish_channels(account.id);
+        self.dialogs.insert(call.a.key(), (id, Side::A));
+        self.by_server.insert(sid, id);
+        self.next_attempt(now, layer, snap, id, call);
+    }
+
+    /// Sends the call to the next candidate gateway, or answers the caller
+    /// with the last failure when none is left.
+    pub(super) fn next_attempt(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        snap: &Snapshot,
+        id: u64,
+        mut call: Call,
+    ) {
+        loop {
+            if let Some(gateway) = call.plan.gateways.pop_front() {
+                if self.send_invite(now, layer, snap, id, &mut call, gateway) {
+                    self.show(&call);
+                    self.keep(id, call);
+                    return;
+                }
+                continue;
+            }
+            let Some(carrier_id) = call.plan.carriers.pop_front() else {
+                let (code, reason) = call.last_failure.clone();
+                self.fail(now, layer, call, code, &reason);
+                return;
+            };
+            let Some(carrier) = snap
+                .account(carrier_id)
+                .filter(|a| a.status == AccountStatus::Active)
+            else {
+                continue;
+            };
+            let gateways: Vec<(i64, u32)> = snap
+                .gateways(carrier_id)
+                .map(|g| (g.id, g.weight))
+                .collect();
+            let admission = &self.admission;
+            let now_ms = unix_ms();
+            let order = self.picker.order(carrier_id, &gateways, |gw| {
+                snap.gateways(carrier_id).any(|g| {
+                    g.id == gw
+                        && !snap.gateway_addresses(gw).is_empty()
+                        && admission.check(&gateway_limits(g, carrier), now_ms).is_ok()
+                })
+            });
+            let tries = 1 + usize::from(carrier.carrier.gateway_failover);
+            call.plan.current = Some(carrier_id);
+            call.plan.gateways = order.into_iter().take(tries).collect();
+            if call.plan.gateways.is_empty() && !gateways.is_empty() {
+                call.last_failure = (503, "No carrier available".into());
+            }
+        }
+    }
+
+    /// Admits and sends the B-leg INVITE to `gateway` of the current
+    /// carrier. False when the gateway is full, unreachable or gone.
+    fn send_invite(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        snap: &Snapshot,
+        id: u64,
+        call: &mut Call,
+        gateway: i64,
+    ) -> bool {
+        let Some(carrier_id) = call.plan.current else {
+            return false;
+        };
+        let (Some(carrier), Some(entry)) = (
+            snap.account(carrier_id),
+            snap.gateways(carrier_id).find(|g| g.id == gateway),
+        ) else {
+            return false;
+        };
+        let Some(&ip) = snap.gateway_addresses(gateway).first() else {
+            return false;
+        };
+        let limits = gateway_limits(entry, carrier);
+        if self.admission.admit(&limits, unix_ms()).is_err() {
+            return false;
+        }
+        call.gateway_held = limits.iter().map(|l| l.scope).collect();
+        self.publish_channels(carrier_id);
+        let transport = transport_of(entry.protocol);
+        let port = if entry.port == 0 {
+            entry.protocol.default_port()
+        } else {
+            entry.port
+        };
+        let gateway_addr = std::net::SocketAddr::new(ip, port);
+        let proxy = entry
+            .outbound_proxy
+            .as_deref()
+            .filter(|p| !p.is_empty())
+            .and_then(|p| parse_hostport(p, entry.protocol.default_port()));
+        let next_hop = proxy.unwrap_or(gateway_addr);
+        let peer = Peer {
+            addr: next_hop,
+            transport,
+            flow: None,
+        };
+        let uri_params = match transport {
+            Transport::Udp => "",
+            Transport::Tcp => ";transport=tcp",
+            Transport::Tls => ";transport=tls",
+        };
+        call.tech_prefix_out = carrier.carrier.tech_prefix.clone();
+        let number = format!("{}{}", call.tech_prefix_out, call.info.callee);
+        let local = self.local.address(transport, next_hop.ip());
+        let tag = token();
+        let leg = Leg {
+            peer,
+            call_id: format!("{}@tollgate", token()),
+            local: format!("<sip:{}@{}>;tag={tag}", call.info.caller, host_of(local)),
+            local_tag: tag,
+            remote: format!("<sip:{number}@{}>", host_of(gateway_addr)),
+            target: format!("sip:{number}@{gateway_addr}{uri_params}"),
+            route_set: proxy
+                .map(|p| vec![format!("<sip:{p};lr{uri_params}>")])
+                .unwrap_or_default(),
+            cseq: 0,
+        };
+        call.creds = match (&entry.username, &entry.password) {
+            (u, Some(p)) if !u.is_empty() => Some(Credentials {
+                username: u.clone(),
+                password: p.clone(),
+            }),
+            _ => None,
+        };
+        let first_reply =
+            Duration::from_secs(u64::from(carrier.carrier.first_reply_timeout_s.max(1)));
+        call.b = Some(leg);
+        let Some((tx, branch, cseq)) = self.send_b_invite(now, layer, call, None) else {
+            self.release_gateway(call);
+            call.b = None;
+            return false;
+        };
+        self.by_client.insert(tx, Role::Invite(id));
+        if let Some(b) = &call.b {
+            self.dialogs.insert(b.key(), (id, Side::B));
+        }
+        call.out = Some(Outgoing {
+            tx,
+            branch,
+            cseq,
+            carrier: carrier_id,
+            replied: false,
+            ringing: false,
+            auth_tried: false,
+            deadline: now + first_reply,
+        });
+        call.info.carrier_id = Some(carrier_id);
+        call.info.gateway_id = Some(gateway);
+        call.info.gateway_address = Some(gateway_addr.to_string());
+        set_state(call, CallState::Routing);
+        true
+    }
+
+    /// Builds and sends the INVITE on the call's B-leg (with the next
+    /// CSeq), carrying `auth` when answering a challenge.
+    fn send_b_invite(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        call: &mut Call,
+        auth: Option<(&str, String)>,
+    ) -> Option<(TxId, String, u32)> {
+        let leg = call.b.as_mut()?;
+        let via = self.local.via(leg.peer.transport, leg.peer.addr.ip());
+        let contact = self.local.contact(leg.peer.transport, leg.peer.addr.ip());
+        let (mut b, branch) = leg.request(Method::Invite, &via, None, None);
+        b = b.header("Contact", contact).header("Allow", ALLOW);
+        if let Some((name, value)) = auth {
+            b = b.header(name, value);
+        }
+        if let Some((ct, body)) = &call.offer {
+            b = b.body(ct, body.to_vec());
+        }
+        let data = Bytes::from(b.build().ok()?);
+        let tx = layer.send_request(now, leg.peer, data).ok()?;
+        Some((tx, branch, leg.cseq))
+    }
+
+    /// Gives back the current gateway's channels.
+    fn release_gateway(&mut self, call: &mut Call) {
+        self.admission.release(call.gateway_held.drain(..));
+        if let Some(carrier) = call.plan.current {
+            self.publish_channels(carrier);
+        }
+    }
+
+    /// Stops waiting for the current B-leg INVITE: its channels are freed
+    /// and its transaction is left to a CANCEL (once it has a provisional)
+    /// and to [`Role::Abandoned`].
+    pub(super) fn abandon_attempt(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        call: &mut Call,
+    ) {
+        self.release_gateway(call);
+        let (Some(out), Some(mut leg)) = (call.out.take(), call.b.take()) else {
+            return;
+        };
+        self.dialogs.remove(&leg.key());
+        if out.replied {
+            self.send_cancel(now, layer, &mut leg, &out.branch, out.cseq);
+        }
+        self.by_client.insert(
+            out.tx,
+            Role::Abandoned(Box::new(Abandoned {
+                leg,
+                branch: out.branch,
+                cseq: out.cseq,
+                cancel_sent: out.replied,
+            })),
+        );
+    }
+
+    fn send_cancel(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        leg: &mut Leg,
+        branch: &str,
+        cseq: u32,
+    ) {
+        let via = self.local.via(leg.peer.transport, leg.peer.addr.ip());
+        let (b, _) = leg.request(Method::Cancel, &via, Some(branch), Some(cseq));
+        if let Some(tx) = b
+            .build()
+            .ok()
+            .and_then(|d| layer.send_request(now, leg.peer, Bytes::from(d)).ok())
+        {
+            self.by_client.insert(tx, Role::Cancel);
+        }
+    }
+
+    /// The caller cancelled (the layer already answered the CANCEL 200).
+    pub(crate) fn on_cancelled(&mut self, now: Instant, layer: &mut TransactionLayer, sid: TxId) {
+        let Some(id) = self.by_server.get(&sid).copied() else {
+            return;
+        };
+        let Some(mut call) = self.calls.remove(&id) else {
+            return;
+        };
+        self.abandon_attempt(now, layer, &mut call);
+        respond_a(now, layer, &call, 487, "Request Terminated", &[], None);
+        self.finish(call, "cancelled");
+    }
+
+    /// A response to the current B-leg INVITE of call `id`.
+    pub(super) fn on_invite_response(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        snap: &Snapshot,
+        tx: TxId,
+        id: u64,
+        data: &Bytes,
+    ) {
+        let Some(mut call) = self.calls.remove(&id) else {
+            return;
+        };
+        let Some((code, reason)) = status_of(data) else {
+            self.by_client.insert(tx, Role::Invite(id));
+            self.keep(id, call);
+            return;
+        };
+        if (200..300).contains(&code) && call.answered {
+            // A retransmitted 2xx: our ACK was lost.
+            if let (Some(ack), Some(b)) = (&call.b_ack, &call.b) {
+                layer.send_stateless(b.peer, ack.clone());
+            }
+            self.by_client.insert(tx, Role::Invite(id));
+            self.keep(id, call);
+            return;
+        }
+        let Some(carrier_id) = call.out.as_ref().map(|o| o.carrier) else {
+            self.keep(id, call);
+            return;
+        };
+        let Some(facts) = Facts::read(data) else {
+            self.by_client.insert(tx, Role::Invite(id));
+            self.keep(id, call);
+            return;
+        };
+        let timeouts = snap.account(carrier_id).map(|c| {
+            (
+                Duration::from_secs(u64::from(c.carrier.pdd_timeout_s.max(1))),
+                Duration::from_secs(u64::from(c.carrier.ring_timeout_s.max(1))),
+            )
+        });
+        let (pdd, ring) = timeouts.unwrap_or((Duration::from_secs(5), Duration::from_secs(60)));
+        match code {
+            100..=199 => {
+                if let Some(out) = call.out.as_mut() {
+                    if !out.replied {
+                        out.replied = true;
+                        out.deadline = now + pdd;
+                    }
+                    if code > 100 && !out.ringing {
+                        out.ringing = true;
+                        out.deadline = now + ring;
+                        set_state(&mut call, CallState::Ringing);
+                        self.show(&call);
+                    }
+                }
+                if code > 100 {
+                    let body =
+                        filter_body(facts.content_type.as_deref(), &facts.body, &call.restricted);
+                    let contact = self
+                        .local
+                        .contact(call.a.peer.transport, call.a.peer.addr.ip());
+                    let ct = facts.content_type.clone().unwrap_or_default();
+                    respond_a(
+                        now,
+                        layer,
+                        &call,
+                        code,
+                        &reason,
+                        &[("Contact", &contact)],
+                        (!body.is_empty()).then_some((ct.as_str(), &body[..])),
+                    );
+                }
+                self.by_client.insert(tx, Role::Invite(id));
+                self.keep(id, call);
+            }
+            200..=299 => {
+                self.answer(now, layer, id, call, &facts, &reason);
+                self.by_client.insert(tx, Role::Invite(id));
+            }
+            401 | 407
+                if call.creds.is_some() && call.out.as_ref().is_some_and(|o| !o.auth_tried) =>
+            {
+                let auth = call
+                    .creds
+                    .as_ref()
+                    .zip(call.b.as_ref())
+                    .and_then(|(c, b)| authorization(data, code, c, b"INVITE", &b.target));
+                let resent =
+                    auth.and_then(|a| self.send_b_invite(now, layer, &mut call, Some((a.0, a.1))));
+                match (resent, call.out.as_mut()) {
+                    (Some((new_tx, branch, cseq)), Some(out)) => {
+                        out.tx = new_tx;
+                        out.branch = branch;
+                        out.cseq = cseq;
+                        out.auth_tried = true;
+                        self.by_client.insert(new_tx, Role::Invite(id));
+                        self.keep(id, call);
+                    }
+                    _ => self.attempt_failed(now, layer, snap, id, call, code, reason),
+                }
+            }
+            _ => self.attempt_failed(now, layer, snap, id, call, code, reason),
+        }
+    }
+
+    /// The current attempt ended with a failure `code`: fail over or give
+    /// the caller the answer, as the carrier's reply rules say. A
+    /// challenge that could not be answered counts as a failure to fail
+    /// over from.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn attempt_failed(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        snap: &Snapshot,
+        id: u64,
+        mut call: Call,
+        code: u16,
+        reason: String,
+    ) {
+        let carrier = call.out.as_ref().map(|o| o.carrier);
+        self.release_gateway(&mut call);
+        call.out = None;
+        if let Some(b) = call.b.take() {
+            self.dialogs.remove(&b.key());
+        }
+        let outcome = match (code, carrier.and_then(|c| snap.account(c))) {
+            (401 | 407, _) => Outcome::Failover,
+            (_, Some(carrier)) => judge_failure(carrier, code),
+            (_, None) => Outcome::Failover,
+        };
+        match outcome {
+            Outcome::Failover => {
+                call.last_failure = (code, reason);
+                self.next_attempt(now, layer, snap, id, call);
+            }
+            Outcome::Answer(code, replaced) => {
+                let reason = replaced.unwrap_or(reason);
+                self.fail(now, layer, call, code, &reason);
+            }
+        }
+    }
+
+    /// The carrier answered: ACK the B-leg (or wait for the caller's ACK
+    /// with a late offer), relay the 2xx to the caller and retransmit it
+    /// until the caller's ACK.
+    fn answer(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        id: u64,
+        mut call: Call,
+        facts: &Facts,
+        reason: &str,
+    ) {
+        call.out = None;
+        if let Some(b) = call.b.as_mut() {
+            b.remote = facts.to.clone();
+            if let Some(contact) = &facts.contact {
+                b.target = contact.clone();
+            }
+            if !facts.record_route.is_empty() {
+                b.route_set = facts.record_route.iter().rev().cloned().collect();
+            }
+        }
+        if !call.b_ack_waits {
+            self.send_b_ack(layer, &mut call, None);
+        }
+        let body = filter_body(facts.content_type.as_deref(), &facts.body, &call.restricted);
+        let contact = self
+            .local
+            .contact(call.a.peer.transport, call.a.peer.addr.ip());
+        let ct = facts.content_type.clone().unwrap_or_default();
+        let ok = respond_a(
+            now,
+            layer,
+            &call,
+            200,
+            reason,
+            &[("Contact", &contact), ("Allow", ALLOW)],
+            (!body.is_empty()).then_some((ct.as_str(), &body[..])),
+        );
+        if let Some(data) = ok.filter(|_| !call.a.peer.transport.is_reliable()) {
+            let t1 = self.config.timers.t1;
+            call.unacked = Some(Unacked {
+                data: tollgate_sip::stamp_via(&data, call.a.peer.addr).map_or(data, Bytes::from),
+                peer: call.a.peer,
+                next: now + t1,
+                interval: t1,
+                give_up: now + self.config.timers.timeout(),
+            });
+        }
+        call.answered = true;
+        call.info.answered = Some(unix_ms());
+        call.ends_at = Some(now + call.max_duration);
+        set_state(&mut call, CallState::Answered);
+        metrics::counter!("tollgate_calls_answered_total").increment(1);
+        self.show(&call);
+        self.keep(id, call);
+    }
+
+    /// ACKs the B-leg's 2xx, with `body` (the caller's late answer) when
+    /// given. Kept for 2xx retransmissions.
+    pub(super) fn send_b_ack(
+        &mut self,
+        layer: &mut TransactionLayer,
+        call: &mut Call,
+        body: Option<(&str, &[u8])>,
+    ) {
+        let Some(b) = call.b.as_mut() else {
+            return;
+        };
+        let invite_cseq = b.cseq;
+        let via = self.local.via(b.peer.transport, b.peer.addr.ip());
+        let (mut msg, _) = b.request(Method::Ack, &via, None, Some(invite_cseq));
+        if let Some((ct, body)) = body {
+            msg = msg.body(ct, body.to_vec());
+        }
+        if let Ok(data) = msg.build() {
+            let data = Bytes::from(data);
+            layer.send_stateless(b.peer, data.clone());
+            call.b_ack = Some(data);
+        }
+        call.b_ack_waits = false;
+    }
+
+    /// A response to an INVITE the call gave up on.
+    pub(super) fn on_abandoned_response(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        tx: TxId,
+        mut ab: Box<Abandoned>,
+        data: &Bytes,
+    ) {
+        let Some((code, _)) = status_of(data) else {
+            return;
+        };
+        match code {
+            100..=199 => {
+                if !ab.cancel_sent {
+                    let (branch, cseq) = (ab.branch.clone(), ab.cseq);
+                    self.send_cancel(now, layer, &mut ab.leg, &branch, cseq);
+                    ab.cancel_sent = true;
+                }
+                self.by_client.insert(tx, Role::Abandoned(ab));
+            }
+            200..=299 => {
+                // Answered after all: acknowledge and hang up at once.
+                let Some(facts) = Facts::read(data) else {
+                    return;
+                };
+                let mut leg = ab.leg;
+                leg.remote = facts.to;
+                if let Some(c) = facts.contact {
+                    leg.target = c;
+                }
+                let via = self.local.via(leg.peer.transport, leg.peer.addr.ip());
+                let (ack, _) = leg.request(Method::Ack, &via, None, Some(ab.cseq));
+                if let Ok(d) = ack.build() {
+                    layer.send_stateless(leg.peer, Bytes::from(d));
+                }
+                self.send_bye_on(now, layer, leg, None);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// `host` of an address for a URI (IPv6 in brackets).
+fn host_of(addr: std::net::SocketAddr) -> String {
+    match addr {
+        std::net::SocketAddr::V4(a) => a.ip().to_string(),
+        std::net::SocketAddr::V6(a) => format!("[{}]", a.ip()),
+    }
+}
+
+/// Code and reason of a response.
+pub(super) fn status_of(data: &[u8]) -> Option<(u16, String)> {
+    let mut headers = [Header::EMPTY; MAX_HEADERS];
+    let msg = parse_datagram(data, &mut headers).ok()?;
+    super::leg::status(&msg.head)
+}
+
+/// The Authorization (401) or Proxy-Authorization (407) header answering
+/// the first usable challenge of `response` for `method` on `uri`.
+pub(super) fn authorization(
+    response: &[u8],
+    code: u16,
+    creds: &Credentials,
+    method: &[u8],
+    uri: &str,
+) -> Option<(&'static str, String)> {
+    let mut headers = [Header::EMPTY; MAX_HEADERS];
+    let msg = parse_datagram(response, &mut headers).ok()?;
+    let (kind, name) = if code == 401 {
+        (HeaderKind::WwwAuthenticate, "Authorization")
+    } else {
+        (HeaderKind::ProxyAuthenticate, "Proxy-Authorization")
+    };
+    let challenge = msg
+        .head
+        .values(kind)
+        .filter_map(|v| AuthValue::parse(v).ok())
+        .find_map(|v| {
+            Challenge::parse(&v).ok().map(|c| Challenge {
+                realm: c.realm.into_owned().into(),
+                nonce: c.nonce.into_owned().into(),
+                opaque: c.opaque.map(|o| o.into_owned().into()),
+                ..c
+            })
+        })?;
+    let cnonce = token();
+    let value = digest::answer(
+        &challenge,
+        &digest::Answer {
+            username: creds.username.as_bytes(),
+            password: creds.password.as_bytes(),
+            method,
+            uri: uri.as_bytes(),
+            cnonce: cnonce.as_bytes(),
+            nc: 1,
+        },
+    );
+    Some((name, value))
+}

@@ -1,0 +1,100 @@
+//! The live-call board: what the management API lists and how it asks the
+//! driver to hang a call up. The driver task writes a row when a call
+//! starts, changes state and ends; readers take a short lock and copy.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::sync::Notify;
+use tollgate_policy::{CallInfo, LiveCalls};
+
+/// Live calls shared between the driver and the API.
+#[derive(Debug, Default)]
+pub struct CallBoard {
+    calls: Mutex<BTreeMap<u64, CallInfo>>,
+    channels: Mutex<BTreeMap<i64, u32>>,
+    hangups: Mutex<Vec<u64>>,
+    wake: Arc<Notify>,
+}
+
+impl CallBoard {
+    /// An empty board.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many calls are live.
+    pub fn len(&self) -> usize {
+        self.lock_calls().len()
+    }
+
+    /// True when no call is live.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock_calls(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, CallInfo>> {
+        // A panic elsewhere never leaves a half-written row: rows are
+        // replaced whole, so the data is still good.
+        self.calls.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Writes (or replaces) a call's row.
+    pub(crate) fn put(&self, info: CallInfo) {
+        self.lock_calls().insert(info.id, info);
+    }
+
+    /// Removes a call's row.
+    pub(crate) fn remove(&self, id: u64) {
+        self.lock_calls().remove(&id);
+    }
+
+    /// Channels in use on `account` (customer or carrier): every call
+    /// holds one from admission until it ends by any path.
+    pub fn channels_in_use(&self, account: i64) -> u32 {
+        self.channels
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&account)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Records the channels in use on `account`.
+    pub(crate) fn set_channels(&self, account: i64, n: u32) {
+        let mut channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
+        if n == 0 {
+            channels.remove(&account);
+        } else {
+            channels.insert(account, n);
+        }
+    }
+
+    /// The hang-up requests since the last call.
+    pub(crate) fn take_hangups(&self) -> Vec<u64> {
+        std::mem::take(&mut *self.hangups.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// What wakes the driver when a hang-up is asked for.
+    pub(crate) fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+}
+
+impl LiveCalls for CallBoard {
+    fn list(&self) -> Vec<CallInfo> {
+        self.lock_calls().values().cloned().collect()
+    }
+
+    fn hang_up(&self, id: u64) -> bool {
+        if !self.lock_calls().contains_key(&id) {
+            return false;
+        }
+        self.hangups
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(id);
+        self.wake.notify_one();
+        true
+    }
+}

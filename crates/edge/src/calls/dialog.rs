@@ -1,0 +1,435 @@
+//! Requests inside a call's dialogs: ACK, BYE from either side (answered at
+//! once, relayed as Tollgate's own BYE), and every other request relayed to
+//! the other leg with that leg's own CSeq (re-INVITE, UPDATE, INFO…), its
+//! answer carried back. Also the dispatch of responses and timeouts of the
+//! client transactions calls started.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use tollgate_policy::Snapshot;
+use tollgate_sip::transaction::{MAX_HEADERS, Peer, TransactionLayer, TxId};
+use tollgate_sip::{Header, HeaderKind, Method, parse_datagram};
+
+use super::attempt::{Credentials, authorization, filter_body, status_of};
+use super::leg::{Facts, Leg, dialog_key};
+use super::{Call, Calls, Relay, Role, Side, response_to};
+
+/// Headers of a relayed request that mean something to the far end and
+/// reveal nothing of the near one.
+const RELAYED_HEADERS: &[HeaderKind] = &[HeaderKind::ContentDisposition, HeaderKind::Event];
+
+impl Calls {
+    /// A response for a client transaction a call started.
+    pub(crate) fn on_response(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        snap: &Snapshot,
+        tx: TxId,
+        data: &Bytes,
+    ) {
+        let Some(role) = self.by_client.remove(&tx) else {
+            return;
+        };
+        let provisional = status_of(data).is_some_and(|(c, _)| c < 200);
+        match role {
+            Role::Invite(id) => self.on_invite_response(now, layer, snap, tx, id, data),
+            Role::Abandoned(ab) => self.on_abandoned_response(now, layer, tx, ab, data),
+            Role::Bye {
+                leg,
+                retried,
+                creds,
+            } => {
+                let code = status_of(data).map(|(c, _)| c);
+                match (code, creds) {
+                    (Some(401 | 407), Some(creds)) if !retried => {
+                        let code = code.unwrap_or_default();
+                        self.send_bye_with(now, layer, *leg, Some(creds), Some((data, code)));
+                    }
+                    (_, creds) if provisional => {
+                        self.by_client.insert(
+                            tx,
+                            Role::Bye {
+                                leg,
+                                retried,
+                                creds,
+                            },
+                        );
+                    }
+                    _ => {}
+                }
+            }
+            Role::Cancel => {
+                if provisional {
+                    self.by_client.insert(tx, Role::Cancel);
+                }
+            }
+            Role::Relay(relay) => self.on_relay_response(now, layer, tx, relay, data),
+        }
+    }
+
+    /// A client transaction got no final response in time.
+    pub(crate) fn on_timed_out(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        snap: &Snapshot,
+        tx: TxId,
+    ) {
+        match self.by_client.remove(&tx) {
+            Some(Role::Invite(id)) => {
+                if let Some(call) = self.calls.remove(&id) {
+                    if call.answered {
+                        self.keep(id, call);
+                    } else {
+                        self.attempt_failed(
+                            now,
+                            layer,
+                            snap,
+                            id,
+                            call,
+                            408,
+                            "Request Timeout".into(),
+                        );
+                    }
+                }
+            }
+            Some(Role::Relay(relay)) => {
+                if let Some(resp) =
+                    response_to(&relay.request, 408, "Request Timeout", "", &[], None)
+                {
+                    let _ = layer.respond(now, relay.server, resp);
+                }
+            }
+            // A BYE that timed out: the call ended when it was sent.
+            _ => {}
+        }
+    }
+
+    /// A request carrying a To tag (or an ACK): it belongs to a dialog of
+    /// a call, or gets 481. `id` is its server transaction (`None` for ACK).
+    pub(crate) fn in_dialog(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        id: Option<TxId>,
+        method: Method<'_>,
+        data: &Bytes,
+    ) {
+        let found = Facts::read(data).and_then(|f| {
+            let key = dialog_key(&f.call_id, &f.to_tag);
+            self.dialogs.get(&key).copied().map(|d| (d, f))
+        });
+        let Some(((call_id, side), facts)) = found else {
+            let refusal =
+                || response_to(data, 481, "Call/Transaction Does Not Exist", "", &[], None);
+            if let (Some(sid), Some(resp)) = (id, refusal()) {
+                let _ = layer.respond(now, sid, resp);
+            }
+            return;
+        };
+        let Some(mut call) = self.calls.remove(&call_id) else {
+            return;
+        };
+        match (method, id) {
+            (Method::Ack, _) => {
+                if side == Side::A {
+                    call.unacked = None;
+                    if call.b_ack_waits && call.answered {
+                        let ct = facts.content_type.clone().unwrap_or_default();
+                        let body = filter_body(Some(&ct), &facts.body, &call.restricted);
+                        self.send_b_ack(
+                            layer,
+                            &mut call,
+                            (!body.is_empty()).then_some((ct.as_str(), &body[..])),
+                        );
+                    }
+                }
+                self.keep(call_id, call);
+            }
+            (Method::Bye, Some(sid)) => {
+                let tag = leg_of(&call, side).local_tag.clone();
+                if let Some(resp) = response_to(data, 200, "OK", &tag, &[], None) {
+                    let _ = layer.respond(now, sid, resp);
+                }
+                if call.answered {
+                    let other = other_side(side);
+                    self.send_bye(now, layer, &mut call, other);
+                    self.finish(
+                        call,
+                        if side == Side::A {
+                            "bye_caller"
+                        } else {
+                            "bye_callee"
+                        },
+                    );
+                } else {
+                    self.hang_up(now, layer, call, "bye_early");
+                }
+            }
+            (_, Some(sid)) => {
+                if call.answered {
+                    self.relay(now, layer, &mut call, call_id, side, sid, data, &facts);
+                } else if let Some(resp) = response_to(
+                    data,
+                    491,
+                    "Request Pending",
+                    &leg_of(&call, side).local_tag,
+                    &[],
+                    None,
+                ) {
+                    let _ = layer.respond(now, sid, resp);
+                }
+                self.keep(call_id, call);
+            }
+            (_, None) => self.keep(call_id, call),
+        }
+    }
+
+    /// Sends the request `data` from `from` to the other leg with that
+    /// leg's next CSeq.
+    #[allow(clippy::too_many_arguments)]
+    fn relay(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        call: &mut Call,
+        call_id: u64,
+        from: Side,
+        sid: TxId,
+        data: &Bytes,
+        facts: &Facts,
+    ) {
+        let Some(method) = method_of(data) else {
+            return;
+        };
+        let restricted = if from == Side::A {
+            call.restricted.clone()
+        } else {
+            Vec::new()
+        };
+        let Some(other) = leg_mut(call, other_side(from)) else {
+            return;
+        };
+        let via = self.local.via(other.peer.transport, other.peer.addr.ip());
+        let contact = self
+            .local
+            .contact(other.peer.transport, other.peer.addr.ip());
+        let (mut b, _) = other.request(Method::from_token(method.as_bytes()), &via, None, None);
+        if matches!(method.as_str(), "INVITE" | "UPDATE" | "SUBSCRIBE" | "REFER") {
+            b = b.header("Contact", contact);
+        }
+        for (name, value) in relayed_headers(data) {
+            b = b.header(&name, value);
+        }
+        if !facts.body.is_empty() {
+            let ct = facts.content_type.clone().unwrap_or_default();
+            let body = filter_body(Some(&ct), &facts.body, &restricted);
+            b = b.body(&ct, body.to_vec());
+        }
+        let peer = other.peer;
+        let sent = b
+            .build()
+            .ok()
+            .and_then(|d| layer.send_request(now, peer, Bytes::from(d)).ok());
+        match sent {
+            Some(tx) => {
+                self.by_client.insert(
+                    tx,
+                    Role::Relay(Box::new(Relay {
+                        call: call_id,
+                        from,
+                        server: sid,
+                        request: data.clone(),
+                    })),
+                );
+            }
+            None => {
+                let tag = leg_of(call, from).local_tag.clone();
+                if let Some(resp) = response_to(data, 500, "Server Internal Error", &tag, &[], None)
+                {
+                    let _ = layer.respond(now, sid, resp);
+                }
+            }
+        }
+    }
+
+    /// The far end answered a relayed request: carry the answer back; a 2xx
+    /// to a re-INVITE is acknowledged on the far leg at once.
+    fn on_relay_response(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        tx: TxId,
+        relay: Box<Relay>,
+        data: &Bytes,
+    ) {
+        let Some((code, reason)) = status_of(data) else {
+            return;
+        };
+        if code == 100 {
+            self.by_client.insert(tx, Role::Relay(relay));
+            return;
+        }
+        let Some(mut call) = self.calls.remove(&relay.call) else {
+            return;
+        };
+        let Some(facts) = Facts::read(data) else {
+            self.keep(relay.call, call);
+            return;
+        };
+        let invite = method_of(&relay.request).as_deref() == Some("INVITE");
+        let far = leg_mut(&mut call, other_side(relay.from));
+        if let (true, Some(far)) = (invite && (200..300).contains(&code), far) {
+            if let Some(c) = &facts.contact {
+                far.target = c.clone();
+            }
+            let via = self.local.via(far.peer.transport, far.peer.addr.ip());
+            let cseq = far.cseq;
+            let (ack, _) = far.request(Method::Ack, &via, None, Some(cseq));
+            if let Ok(d) = ack.build() {
+                layer.send_stateless(far.peer, Bytes::from(d));
+            }
+        }
+        let restricted = if relay.from == Side::A {
+            call.restricted.clone()
+        } else {
+            Vec::new()
+        };
+        let near = leg_of(&call, relay.from);
+        let contact = self.local.contact(near.peer.transport, near.peer.addr.ip());
+        let body = filter_body(facts.content_type.as_deref(), &facts.body, &restricted);
+        let ct = facts.content_type.unwrap_or_default();
+        let extra: &[(&str, &str)] = if invite && code < 300 {
+            &[("Contact", contact.as_str())]
+        } else {
+            &[]
+        };
+        if let Some(resp) = response_to(
+            &relay.request,
+            code,
+            &reason,
+            &near.local_tag,
+            extra,
+            (!body.is_empty()).then_some((ct.as_str(), &body[..])),
+        ) {
+            let _ = layer.respond(now, relay.server, resp);
+        }
+        if code < 200 {
+            let call_id = relay.call;
+            self.by_client.insert(tx, Role::Relay(relay));
+            self.keep(call_id, call);
+        } else {
+            self.keep(relay.call, call);
+        }
+    }
+
+    /// Sends BYE on one leg of an ending call.
+    pub(super) fn send_bye(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        call: &mut Call,
+        side: Side,
+    ) {
+        let creds = if side == Side::B {
+            call.creds.clone()
+        } else {
+            None
+        };
+        if let Some(leg) = leg_mut(call, side) {
+            let leg = leg.clone();
+            self.send_bye_with(now, layer, leg, creds, None);
+        }
+    }
+
+    /// Sends BYE on `leg` (a leg no call holds any more).
+    pub(super) fn send_bye_on(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        leg: Leg,
+        creds: Option<Credentials>,
+    ) {
+        self.send_bye_with(now, layer, leg, creds, None);
+    }
+
+    /// Sends BYE on `leg` with the next CSeq; with `challenge` (a 401/407
+    /// to the previous BYE) it carries the answer and is not retried again.
+    fn send_bye_with(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        mut leg: Leg,
+        creds: Option<Credentials>,
+        challenge: Option<(&Bytes, u16)>,
+    ) {
+        let via = self.local.via(leg.peer.transport, leg.peer.addr.ip());
+        let target = leg.target.clone();
+        let (mut b, _) = leg.request(Method::Bye, &via, None, None);
+        if let (Some((resp, code)), Some(c)) = (challenge, &creds) {
+            match authorization(resp, code, c, b"BYE", &target) {
+                Some((name, value)) => b = b.header(name, value),
+                None => return,
+            }
+        }
+        let peer: Peer = leg.peer;
+        if let Some(tx) = b
+            .build()
+            .ok()
+            .and_then(|d| layer.send_request(now, peer, Bytes::from(d)).ok())
+        {
+            self.by_client.insert(
+                tx,
+                Role::Bye {
+                    leg: Box::new(leg),
+                    retried: challenge.is_some(),
+                    creds,
+                },
+            );
+        }
+    }
+}
+
+fn other_side(side: Side) -> Side {
+    match side {
+        Side::A => Side::B,
+        Side::B => Side::A,
+    }
+}
+
+fn leg_of(call: &Call, side: Side) -> &Leg {
+    match side {
+        Side::A => &call.a,
+        // The B-leg exists whenever a request can come from it.
+        Side::B => call.b.as_ref().unwrap_or(&call.a),
+    }
+}
+
+fn leg_mut(call: &mut Call, side: Side) -> Option<&mut Leg> {
+    match side {
+        Side::A => Some(&mut call.a),
+        Side::B => call.b.as_mut(),
+    }
+}
+
+/// The method of a request, as text.
+fn method_of(data: &[u8]) -> Option<String> {
+    let end = data.iter().position(|&b| b == b' ')?;
+    Some(String::from_utf8_lossy(&data[..end]).into_owned())
+}
+
+/// The [`RELAYED_HEADERS`] of a request, by name and value.
+fn relayed_headers(data: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mut headers = [Header::EMPTY; MAX_HEADERS];
+    let Ok(msg) = parse_datagram(data, &mut headers) else {
+        return Vec::new();
+    };
+    msg.head
+        .headers()
+        .iter()
+        .filter(|h| RELAYED_HEADERS.contains(&h.kind))
+        .filter_map(|h| Some((h.kind.canonical_name()?.to_owned(), h.value.to_vec())))
+        .collect()
+}

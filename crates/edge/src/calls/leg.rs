@@ -1,0 +1,151 @@
+//! One side of a call: a dialog Tollgate holds with the caller (A-leg, where
+//! Tollgate is the UAS) or with the carrier gateway (B-leg, where it is the
+//! UAC). Each leg has its own Call-ID, tags and CSeq space, so nothing of
+//! one side ever reaches the other.
+
+use bytes::Bytes;
+use tollgate_sip::transaction::{MAX_HEADERS, Peer};
+use tollgate_sip::{Head, Header, HeaderKind, MessageBuilder, Method, parse_datagram};
+
+/// A fresh, unpredictable token for tags, Call-IDs and branches.
+pub(crate) fn token() -> String {
+    format!(
+        "{:016x}{:08x}",
+        rand::random::<u64>(),
+        rand::random::<u32>()
+    )
+}
+
+/// The parts of a received request or response a call keeps.
+#[derive(Debug, Default)]
+pub(crate) struct Facts {
+    pub(crate) call_id: String,
+    pub(crate) from: String,
+    pub(crate) to: String,
+    pub(crate) to_tag: String,
+    /// The user part of the From URI.
+    pub(crate) from_user: String,
+    /// The Contact URI (without brackets).
+    pub(crate) contact: Option<String>,
+    /// Record-Route values in received order, each as `<uri>`.
+    pub(crate) record_route: Vec<String>,
+    pub(crate) content_type: Option<String>,
+    pub(crate) body: Bytes,
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+impl Facts {
+    /// Reads `data`; `None` when it lacks what every dialog needs.
+    pub(crate) fn read(data: &Bytes) -> Option<Self> {
+        let mut headers = [Header::EMPTY; MAX_HEADERS];
+        let msg = parse_datagram(data, &mut headers).ok()?;
+        let head = &msg.head;
+        let from = head.from().ok()?;
+        let to = head.to().ok()?;
+        let body = if msg.body.is_empty() {
+            Bytes::new()
+        } else {
+            data.slice_ref(msg.body)
+        };
+        Some(Self {
+            call_id: text(head.call_id().ok()?),
+            from: text(head.value(HeaderKind::From)?),
+            to: text(head.value(HeaderKind::To)?),
+            to_tag: text(to.tag().unwrap_or_default()),
+            from_user: text(from.uri.user().unwrap_or_default()),
+            contact: head.contacts().find_map(|c| match c {
+                Ok(tollgate_sip::header::Contact::Address(a)) => Some(text(a.uri_text)),
+                _ => None,
+            }),
+            record_route: head
+                .record_routes()
+                .filter_map(Result::ok)
+                .map(|r| format!("<{}>", text(r.uri_text)))
+                .collect(),
+            content_type: head.value(HeaderKind::ContentType).map(text),
+            body,
+        })
+    }
+}
+
+/// A dialog with one peer, as seen by Tollgate.
+#[derive(Debug, Clone)]
+pub(crate) struct Leg {
+    /// Where requests on this leg go (and responses came from).
+    pub(crate) peer: Peer,
+    pub(crate) call_id: String,
+    /// Our From (B-leg) or To (A-leg) header value, with our tag.
+    pub(crate) local: String,
+    pub(crate) local_tag: String,
+    /// The peer's header value, with its tag once known.
+    pub(crate) remote: String,
+    /// The peer's Contact: the Request-URI of requests we send.
+    pub(crate) target: String,
+    /// Route headers for requests we send, in order.
+    pub(crate) route_set: Vec<String>,
+    /// The CSeq of the last request we sent on this leg.
+    pub(crate) cseq: u32,
+}
+
+impl Leg {
+    /// The dialog key requests from the peer carry: Call-ID and our tag
+    /// (their To tag).
+    pub(crate) fn key(&self) -> String {
+        dialog_key(&self.call_id, &self.local_tag)
+    }
+
+    /// A request within this dialog with the next CSeq (or `cseq` when
+    /// given: a CANCEL or ACK reuses its INVITE's), Via `via` and a fresh
+    /// branch unless `branch` is given.
+    pub(crate) fn request(
+        &mut self,
+        method: Method<'_>,
+        via: &str,
+        branch: Option<&str>,
+        cseq: Option<u32>,
+    ) -> (MessageBuilder, String) {
+        let seq = cseq.unwrap_or_else(|| {
+            self.cseq += 1;
+            self.cseq
+        });
+        let branch = branch.map_or_else(|| format!("z9hG4bK{}", token()), String::from);
+        let mut b = MessageBuilder::request(method, self.target.as_bytes())
+            .header("Via", format!("{via};branch={branch};rport"))
+            .header("Max-Forwards", "70");
+        for r in &self.route_set {
+            b = b.header("Route", r);
+        }
+        let b = b
+            .header("From", &self.local)
+            .header("To", &self.remote)
+            .header("Call-ID", &self.call_id)
+            .header(
+                "CSeq",
+                format!("{seq} {}", String::from_utf8_lossy(method.as_bytes())),
+            );
+        (b, branch)
+    }
+}
+
+/// The key of a dialog: Call-ID and Tollgate's own tag on it.
+pub(crate) fn dialog_key(call_id: &str, local_tag: &str) -> String {
+    let mut k = String::with_capacity(call_id.len() + local_tag.len() + 1);
+    k.push_str(call_id);
+    k.push('\0');
+    k.push_str(local_tag);
+    k
+}
+
+/// Appends `;tag=` to a header value that has none.
+pub(crate) fn with_tag(value: &str, tag: &str) -> String {
+    format!("{value};tag={tag}")
+}
+
+/// The status code and reason of a response head.
+pub(crate) fn status(head: &Head<'_, '_>) -> Option<(u16, String)> {
+    let line = head.status_line()?;
+    Some((line.code, text(line.reason)))
+}

@@ -1,0 +1,477 @@
+//! The B2BUA: every identified INVITE becomes a call with two legs.
+//!
+//! ```text
+//!   caller ──A-leg──► Tollgate ──B-leg──► carrier gateway
+//!          (Tollgate is UAS)     (Tollgate is UAC: own Call-ID, tags, CSeq)
+//! ```
+//!
+//! [`Calls`] owns every call, the admission counters and the gateway
+//! picker. It is driven by the core on the driver task: a new INVITE
+//! ([`Calls::start`]), responses and timeouts of the client transactions it
+//! started, CANCEL, in-dialog requests and its own timers (first reply /
+//! PDD / ring timeouts, 2xx retransmission, maximum duration). A call holds
+//! its channels from admission until it ends by any path, and is then
+//! forgotten at once; transactions still in flight for it (a BYE, a
+//! CANCELled INVITE) carry what they need in their [`Role`].
+
+mod attempt;
+mod board;
+mod dialog;
+mod leg;
+mod local;
+
+pub use board::CallBoard;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use tollgate_policy::admission::{Admission, Breach, Scope};
+use tollgate_policy::routing::GatewayPicker;
+use tollgate_policy::{AccountId, CallInfo, CallState, EntryId, Snapshot};
+use tollgate_sip::transaction::{MAX_HEADERS, Peer, TimerConfig, TransactionLayer, TxId};
+use tollgate_sip::{Header, MessageBuilder, parse_datagram};
+
+use leg::Leg;
+use local::Local;
+
+/// How calls are handled: limits' response codes, durations, addresses.
+#[derive(Clone, Debug)]
+pub struct CallConfig {
+    /// Longest call when its route sets none.
+    pub max_duration: Duration,
+    /// Status when a channel limit is reached.
+    pub channel_limit_code: u16,
+    /// Status when a calls-per-second limit is reached.
+    pub cps_limit_code: u16,
+    /// Status when a number fails the dial plan.
+    pub dial_plan_code: u16,
+    /// The address written in Via and Contact when the listener is bound to
+    /// an unspecified address (0.0.0.0 or ::). Without it, the local
+    /// address the system would use towards each peer is taken.
+    pub advertise: Option<std::net::IpAddr>,
+    /// The transaction timers (T1, T2 pace 2xx retransmissions).
+    pub timers: TimerConfig,
+}
+
+impl Default for CallConfig {
+    fn default() -> Self {
+        Self {
+            max_duration: Duration::from_secs(4 * 3600),
+            channel_limit_code: 503,
+            cps_limit_code: 503,
+            dial_plan_code: 403,
+            advertise: None,
+            timers: TimerConfig::default(),
+        }
+    }
+}
+
+/// Which side of a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Side {
+    /// The caller.
+    A,
+    /// The carrier gateway.
+    B,
+}
+
+/// What a client transaction Tollgate started is for.
+#[derive(Debug)]
+enum Role {
+    /// The current B-leg INVITE of a call.
+    Invite(u64),
+    /// A B-leg INVITE the call gave up on (cancelled, or timed out and
+    /// failed over): a late provisional gets a CANCEL, a late 2xx an ACK
+    /// and a BYE.
+    Abandoned(Box<Abandoned>),
+    /// A BYE (the call is already over); answered once if challenged.
+    Bye {
+        leg: Box<Leg>,
+        retried: bool,
+        creds: Option<attempt::Credentials>,
+    },
+    /// A CANCEL; nothing to do with its answer.
+    Cancel,
+    /// An in-dialog request relayed from the other side, whose server
+    /// transaction waits for the answer.
+    Relay(Box<Relay>),
+}
+
+#[derive(Debug)]
+struct Abandoned {
+    leg: Leg,
+    branch: String,
+    cseq: u32,
+    cancel_sent: bool,
+}
+
+#[derive(Debug)]
+struct Relay {
+    call: u64,
+    /// The side the request came from.
+    from: Side,
+    server: TxId,
+    /// The request as received, to build the response from.
+    request: Bytes,
+}
+
+/// The B-leg INVITE in flight.
+#[derive(Debug)]
+struct Outgoing {
+    tx: TxId,
+    branch: String,
+    cseq: u32,
+    carrier: AccountId,
+    /// Any response at all (100 included) arrived.
+    replied: bool,
+    /// A provisional above 100 arrived.
+    ringing: bool,
+    /// The challenge was answered once already.
+    auth_tried: bool,
+    /// When the current wait (first reply, PDD, ring) runs out.
+    deadline: Instant,
+}
+
+/// A 2xx Tollgate retransmits to a caller until the ACK (RFC 3261 §13.3.1.4).
+#[derive(Debug)]
+struct Unacked {
+    data: Bytes,
+    peer: Peer,
+    next: Instant,
+    interval: Duration,
+    give_up: Instant,
+}
+
+/// What the carriers still on the plan are.
+#[derive(Debug, Default)]
+struct Plan {
+    carriers: VecDeque<AccountId>,
+    /// The current carrier and its gateways still to try.
+    current: Option<AccountId>,
+    gateways: VecDeque<EntryId>,
+}
+
+/// One call.
+#[derive(Debug)]
+struct Call {
+    info: CallInfo,
+    a: Leg,
+    /// The caller's INVITE, to build responses from.
+    a_invite: Bytes,
+    a_server: TxId,
+    /// The B-leg of the current attempt (a dialog once answered).
+    b: Option<Leg>,
+    out: Option<Outgoing>,
+    answered: bool,
+    /// Channels held on the caller's side (entry or user, account, route).
+    held: Vec<Scope>,
+    /// Channels held on the current gateway and its carrier.
+    gateway_held: Vec<Scope>,
+    plan: Plan,
+    tech_prefix_out: String,
+    /// The offer for the carrier (codec-filtered) and its type.
+    offer: Option<(String, Bytes)>,
+    restricted: Vec<String>,
+    /// The last failure seen from a carrier: what the caller gets when
+    /// every candidate failed.
+    last_failure: (u16, String),
+    unacked: Option<Unacked>,
+    /// The ACK sent for the B-leg's 2xx, for its retransmissions.
+    b_ack: Option<Bytes>,
+    /// What the current gateway's challenges are answered with.
+    creds: Option<attempt::Credentials>,
+    /// With a late offer (INVITE without SDP) the B-leg ACK waits for the
+    /// caller's ACK and carries its answer.
+    b_ack_waits: bool,
+    max_duration: Duration,
+    ends_at: Option<Instant>,
+    armed: Option<Instant>,
+}
+
+impl Call {
+    fn deadline(&self) -> Option<Instant> {
+        [
+            self.out.as_ref().map(|o| o.deadline),
+            self.unacked.as_ref().map(|u| u.next.min(u.give_up)),
+            self.ends_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+}
+
+/// Every call, and what deciding on them needs.
+#[derive(Debug)]
+pub(crate) struct Calls {
+    config: CallConfig,
+    board: Arc<CallBoard>,
+    admission: Admission,
+    picker: GatewayPicker,
+    local: Local,
+    calls: HashMap<u64, Call>,
+    next_id: u64,
+    /// Caller INVITE server transactions.
+    by_server: HashMap<TxId, u64>,
+    by_client: HashMap<TxId, Role>,
+    /// Dialog keys (Call-ID and Tollgate's tag) to calls.
+    dialogs: HashMap<String, (u64, Side)>,
+    timers: BinaryHeap<Reverse<(Instant, u64)>>,
+    last_sweep: Option<Instant>,
+}
+
+/// Unix milliseconds now.
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl Calls {
+    pub(crate) fn new(config: CallConfig, board: Arc<CallBoard>) -> Self {
+        Self {
+            local: Local::new(config.advertise),
+            config,
+            board,
+            admission: Admission::new(),
+            picker: GatewayPicker::new(),
+            calls: HashMap::new(),
+            next_id: 0,
+            by_server: HashMap::new(),
+            by_client: HashMap::new(),
+            dialogs: HashMap::new(),
+            timers: BinaryHeap::new(),
+            last_sweep: None,
+        }
+    }
+
+    pub(crate) fn bind(
+        &mut self,
+        local: &[(tollgate_sip::transaction::Transport, std::net::SocketAddr)],
+    ) {
+        self.local.bind(local);
+    }
+
+    pub(crate) fn waker(&self) -> Arc<tokio::sync::Notify> {
+        self.board.waker()
+    }
+
+    /// The response to a limit breach.
+    fn breach_answer(&self, breach: Breach) -> (u16, &'static str) {
+        match breach {
+            Breach::Channels(_) => (self.config.channel_limit_code, "Channel limit reached"),
+            Breach::Cps(_) => (self.config.cps_limit_code, "CPS limit reached"),
+        }
+    }
+
+    /// Puts `call` back after handling an event, re-arming its timer.
+    fn keep(&mut self, id: u64, mut call: Call) {
+        let deadline = call.deadline();
+        if deadline != call.armed {
+            call.armed = deadline;
+            if let Some(at) = deadline {
+                self.timers.push(Reverse((at, id)));
+            }
+        }
+        self.calls.insert(id, call);
+    }
+
+    /// Ends `call`: its channels are released and it is forgotten. What is
+    /// still to send (BYE, CANCEL, the caller's final answer) was sent by
+    /// the caller of this function.
+    fn finish(&mut self, call: Call, outcome: &'static str) {
+        self.admission
+            .release(call.held.iter().chain(&call.gateway_held).copied());
+        self.publish_channels(call.info.account_id);
+        if let Some(carrier) = call
+            .out
+            .as_ref()
+            .map(|o| o.carrier)
+            .or(call.info.carrier_id)
+        {
+            self.publish_channels(carrier);
+        }
+        self.dialogs.remove(&call.a.key());
+        if let Some(b) = &call.b {
+            self.dialogs.remove(&b.key());
+        }
+        self.by_server.remove(&call.a_server);
+        self.board.remove(call.info.id);
+        metrics::counter!("tollgate_calls_ended_total", "outcome" => outcome).increment(1);
+    }
+
+    /// Sets the channels-in-use gauge of `account`.
+    fn publish_channels(&self, account: AccountId) {
+        let n = self.admission.in_use(Scope::Account(account));
+        self.board.set_channels(account, n);
+        metrics::gauge!("tollgate_channels_in_use", "account" => account.to_string())
+            .set(f64::from(n));
+    }
+
+    /// Answers the caller's INVITE with a final failure and ends the call.
+    fn fail(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        call: Call,
+        code: u16,
+        reason: &str,
+    ) {
+        respond_a(now, layer, &call, code, reason, &[], None);
+        metrics::counter!("tollgate_calls_failed_total", "code" => code.to_string()).increment(1);
+        self.finish(call, "failed");
+    }
+
+    pub(crate) fn poll_timeout(&mut self) -> Option<Instant> {
+        while let Some(&Reverse((at, id))) = self.timers.peek() {
+            if self.calls.get(&id).and_then(|c| c.armed) == Some(at) {
+                return Some(at);
+            }
+            self.timers.pop();
+        }
+        None
+    }
+
+    /// Runs due call timers and hang-ups asked for by the API.
+    pub(crate) fn handle_timeout(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        snap: &Snapshot,
+    ) {
+        for id in self.board.take_hangups() {
+            if let Some(call) = self.calls.remove(&id) {
+                self.hang_up(now, layer, call, "hung_up");
+            }
+        }
+        while let Some(&Reverse((at, id))) = self.timers.peek() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(mut call) = self.calls.remove(&id) else {
+                continue;
+            };
+            if call.armed != Some(at) {
+                self.calls.insert(id, call);
+                continue;
+            }
+            call.armed = None;
+            self.on_call_timer(now, layer, snap, id, call);
+        }
+        if self
+            .last_sweep
+            .is_none_or(|t| now.duration_since(t) > Duration::from_secs(60))
+        {
+            self.admission.sweep(unix_ms());
+            self.last_sweep = Some(now);
+        }
+    }
+
+    fn on_call_timer(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        snap: &Snapshot,
+        id: u64,
+        mut call: Call,
+    ) {
+        if call.ends_at.is_some_and(|t| t <= now) {
+            self.hang_up(now, layer, call, "max_duration");
+            return;
+        }
+        if let Some(u) = &mut call.unacked {
+            if u.give_up <= now {
+                // The caller never acknowledged the answer: the call cannot
+                // work, end both legs.
+                self.hang_up(now, layer, call, "no_ack");
+                return;
+            }
+            if u.next <= now {
+                layer.respond_stateless(u.peer, u.data.clone());
+                u.interval = (u.interval * 2).min(self.config.timers.t2);
+                u.next = now + u.interval;
+            }
+        }
+        if call.out.as_ref().is_some_and(|o| o.deadline <= now) {
+            // First reply, PDD or ring timeout: fail over like a 408.
+            self.abandon_attempt(now, layer, &mut call);
+            call.last_failure = (408, "Request Timeout".into());
+            self.next_attempt(now, layer, snap, id, call);
+            return;
+        }
+        self.keep(id, call);
+    }
+
+    /// Ends a call from Tollgate's side: BYE on answered legs, CANCEL (and
+    /// 487 to the caller) before the answer.
+    fn hang_up(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        mut call: Call,
+        why: &'static str,
+    ) {
+        if call.answered {
+            self.send_bye(now, layer, &mut call, Side::A);
+            self.send_bye(now, layer, &mut call, Side::B);
+            self.finish(call, why);
+        } else {
+            self.abandon_attempt(now, layer, &mut call);
+            respond_a(now, layer, &call, 487, "Request Terminated", &[], None);
+            self.finish(call, why);
+        }
+    }
+
+    /// Publishes the call's row.
+    fn show(&self, call: &Call) {
+        self.board.put(call.info.clone());
+    }
+}
+
+/// Sends a response to the caller's INVITE: `code`, our To tag, Contact
+/// when it establishes or confirms a dialog, `body` with its type.
+fn respond_a(
+    now: Instant,
+    layer: &mut TransactionLayer,
+    call: &Call,
+    code: u16,
+    reason: &str,
+    extra: &[(&str, &str)],
+    body: Option<(&str, &[u8])>,
+) -> Option<Bytes> {
+    let data = response_to(&call.a_invite, code, reason, &call.a.local_tag, extra, body)?;
+    let _ = layer.respond(now, call.a_server, data.clone());
+    Some(data)
+}
+
+/// A response to `request` with To tag `tag` (none when empty, or when the
+/// request's To has one), `extra` headers and `body`.
+fn response_to(
+    request: &[u8],
+    code: u16,
+    reason: &str,
+    tag: &str,
+    extra: &[(&str, &str)],
+    body: Option<(&str, &[u8])>,
+) -> Option<Bytes> {
+    let mut headers = [Header::EMPTY; MAX_HEADERS];
+    let msg = parse_datagram(request, &mut headers).ok()?;
+    let tag = (!tag.is_empty()).then_some(tag.as_bytes());
+    let mut b = MessageBuilder::response_to(&msg.head, code, reason, tag);
+    for (name, value) in extra {
+        b = b.header(name, value);
+    }
+    if let Some((ct, body)) = body {
+        b = b.body(ct, body.to_vec());
+    }
+    b.build().ok().map(Bytes::from)
+}
+
+/// What the caller and carrier see of a call's state.
+fn set_state(call: &mut Call, state: CallState) {
+    call.info.state = state;
+}

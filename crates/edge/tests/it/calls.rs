@@ -1,0 +1,827 @@
+//! Calls end to end over real loopback sockets: a caller (127.0.0.2, IP
+//! authenticated) or a digest user (127.0.0.4) calls through the edge
+//! (127.0.0.1) to carrier gateways played by test UAs (127.0.0.3).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tollgate_edge::{
+    CallBoard, CallConfig, Edge, EdgeConfig, Listen, PolicyCore, TimerConfig, Transport,
+};
+use tollgate_policy::*;
+use tollgate_sip::digest::{Algorithm, Answer, Challenge, answer};
+use tollgate_sip::header::AuthValue;
+use tollgate_testua::{Dialog, Received, TestUa};
+
+use crate::support::eventually;
+
+const WAIT: Duration = Duration::from_secs(5);
+const CUSTOMER: AccountId = 1;
+const CARRIER: AccountId = 10;
+const NUMBER: &str = "+441632960123";
+const SDP: &str = "v=0\r\no=- 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n\
+m=audio 4000 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n\
+a=rtpmap:101 telephone-event/8000\r\n";
+const ANSWER: &str = "v=0\r\no=- 2 2 IN IP4 192.0.2.20\r\ns=-\r\nc=IN IP4 192.0.2.20\r\nt=0 0\r\n\
+m=audio 5000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+
+/// An edge with its board, a caller and carrier gateways.
+struct Lab {
+    edge: Edge,
+    board: Arc<CallBoard>,
+    snapshot: Arc<SharedSnapshot>,
+    server: SocketAddr,
+    caller: TestUa,
+    gateways: Vec<TestUa>,
+    config: Configuration,
+}
+
+/// The configuration: customer 1 with IP entry 1 (127.0.0.2) and user
+/// alice; carrier 10 with one ingress entry per gateway (ids 100…); route 1
+/// from the customer to the carrier.
+fn configuration(gateways: &[SocketAddr]) -> Configuration {
+    let account = |id, name: &str, kind| Account {
+        id,
+        name: name.into(),
+        kind,
+        status: AccountStatus::Active,
+        channels: 0,
+        cps: 0,
+        notes: String::new(),
+        carrier: CarrierSettings::default(),
+    };
+    let mut entries = vec![IpAuthEntry {
+        id: 1,
+        account_id: CUSTOMER,
+        addresses: vec!["127.0.0.2".parse().unwrap()],
+        ..IpAuthEntry::default()
+    }];
+    for (i, gw) in gateways.iter().enumerate() {
+        entries.push(IpAuthEntry {
+            id: 100 + i as i64,
+            account_id: CARRIER,
+            addresses: vec![gw.ip().to_string().parse().unwrap()],
+            direction: Direction::Ingress,
+            port: gw.port(),
+            weight: 1,
+            ..IpAuthEntry::default()
+        });
+    }
+    Configuration {
+        accounts: vec![
+            account(CUSTOMER, "acme", AccountKind::Customer),
+            account(CARRIER, "carrier", AccountKind::Carrier),
+        ],
+        entries,
+        users: vec![SipUser {
+            id: 1,
+            account_id: CUSTOMER,
+            username: "alice".into(),
+            ha1: Ha1Set::new("alice", "tollgate", "s3cret-pass"),
+            ..SipUser::default()
+        }],
+        routes: vec![Route {
+            id: 1,
+            account_id: CUSTOMER,
+            carriers: vec![CARRIER],
+            ..Route::default()
+        }],
+    }
+}
+
+fn timers() -> TimerConfig {
+    TimerConfig {
+        t1: Duration::from_millis(50),
+        t2: Duration::from_millis(400),
+        ..TimerConfig::default()
+    }
+}
+
+impl Lab {
+    /// Starts an edge with `gateways` gateway UAs; `tweak` changes the
+    /// configuration before it is published.
+    async fn start(gateways: usize, tweak: impl FnOnce(&mut Configuration)) -> Self {
+        let snapshot = Arc::new(SharedSnapshot::new(Snapshot::default()));
+        let board = Arc::new(CallBoard::new());
+        let auth = Authenticator::new(
+            "tollgate",
+            vec![Algorithm::SHA256, Algorithm::MD5],
+            &[5; 32],
+            300,
+        );
+        let core = PolicyCore::new(
+            snapshot.clone(),
+            auth,
+            None,
+            CallConfig {
+                timers: timers(),
+                ..CallConfig::default()
+            },
+            board.clone(),
+        );
+        let config = EdgeConfig {
+            listen: vec![Listen {
+                transport: Transport::Udp,
+                addr: "127.0.0.1:0".parse().unwrap(),
+            }],
+            timers: timers(),
+            ..EdgeConfig::default()
+        };
+        let edge = Edge::start(config, core).await.unwrap();
+        let server = edge.local_addr(Transport::Udp).unwrap();
+        let caller = TestUa::udp_from("127.0.0.2:0".parse().unwrap(), server)
+            .await
+            .unwrap();
+        let mut gws = Vec::new();
+        for _ in 0..gateways {
+            gws.push(
+                TestUa::udp_from("127.0.0.3:0".parse().unwrap(), server)
+                    .await
+                    .unwrap(),
+            );
+        }
+        let addrs: Vec<SocketAddr> = gws.iter().map(TestUa::local_addr).collect();
+        let mut config = configuration(&addrs);
+        tweak(&mut config);
+        snapshot.publish(Snapshot::build(&config, 2));
+        Self {
+            edge,
+            board,
+            snapshot,
+            server,
+            caller,
+            gateways: gws,
+            config,
+        }
+    }
+
+    fn uri(&self, number: &str) -> String {
+        format!("sip:{number}@{}", self.server)
+    }
+
+    /// Sends an INVITE for `number` with `sdp` from `ua`; returns it.
+    async fn invite_from(ua: &mut TestUa, uri: &str, sdp: &str) -> Received {
+        let contact = format!("<sip:caller@{}>", ua.local_addr());
+        let request = ua
+            .request("INVITE", uri)
+            .header("Contact", contact)
+            .body("application/sdp", sdp);
+        Received {
+            data: ua.send(request).await.unwrap(),
+        }
+    }
+
+    async fn invite(&mut self, number: &str) -> Received {
+        let uri = self.uri(number);
+        Self::invite_from(&mut self.caller, &uri, SDP).await
+    }
+
+    async fn channels_back_to_zero(&self) -> bool {
+        let board = self.board.clone();
+        eventually(WAIT, || {
+            board.is_empty()
+                && board.channels_in_use(CUSTOMER) == 0
+                && board.channels_in_use(CARRIER) == 0
+        })
+        .await
+    }
+}
+
+/// The next request `method` at `ua`.
+async fn expect_request(ua: &mut TestUa, method: &str) -> Received {
+    ua.recv_until(WAIT, |r| r.method().as_deref() == Some(method))
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("no {method} arrived"))
+}
+
+/// The next response with `code` at `ua` (other messages dropped).
+async fn expect_status(ua: &mut TestUa, code: u16) -> Received {
+    ua.recv_until(WAIT, |r| r.status() == Some(code))
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("no {code} arrived"))
+}
+
+/// The next final response at `ua`.
+async fn expect_final(ua: &mut TestUa) -> Received {
+    ua.recv_until(WAIT, |r| r.status().is_some_and(|c| c >= 200))
+        .await
+        .unwrap()
+        .expect("a final response")
+}
+
+/// A gateway's answer to `invite`: Contact and, for 2xx and 183, SDP.
+fn gateway_answer(
+    gw: &TestUa,
+    invite: &Received,
+    code: u16,
+    reason: &str,
+    tag: &str,
+) -> tollgate_sip::MessageBuilder {
+    let b = TestUa::response(invite, code, reason, tag)
+        .header("Contact", format!("<sip:gw@{}>", gw.local_addr()));
+    if code == 200 || code == 183 {
+        b.body("application/sdp", ANSWER)
+    } else {
+        b
+    }
+}
+
+/// Places a call from the lab's caller and lets gateway `g` answer it.
+/// Returns the caller's and the gateway's dialogs.
+async fn connect(lab: &mut Lab, g: usize) -> (Dialog, Dialog) {
+    let sent = lab.invite(NUMBER).await;
+    let gw = &mut lab.gateways[g];
+    let at_gw = expect_request(gw, "INVITE").await;
+    let tag = format!("gw{}", rand_tag());
+    let ok = gateway_answer(gw, &at_gw, 200, "OK", &tag);
+    gw.send(ok).await.unwrap();
+    expect_request(gw, "ACK").await;
+    let ok = expect_status(&mut lab.caller, 200).await;
+    let mut a = Dialog::from_answer(&sent, &ok);
+    let ack = lab.caller.in_dialog(&mut a, "ACK");
+    lab.caller.send(ack).await.unwrap();
+    (a, Dialog::from_invite(&at_gw, &tag))
+}
+
+/// The INVITE that reached one of two gateways, and which.
+async fn either_invite(gateways: &mut [TestUa]) -> (usize, Received) {
+    let [g0, g1] = gateways else {
+        panic!("two gateways expected");
+    };
+    tokio::select! {
+        r = expect_request(g0, "INVITE") => (0, r),
+        r = expect_request(g1, "INVITE") => (1, r),
+    }
+}
+
+/// Places a call that gateway `g` answers with `code`; returns the
+/// caller's final answer.
+async fn failed_call(lab: &mut Lab, g: usize, code: u16) -> Received {
+    lab.invite(NUMBER).await;
+    let gw = &mut lab.gateways[g];
+    let at_gw = expect_request(gw, "INVITE").await;
+    gw.respond(&at_gw, code, "Failed").await.unwrap();
+    expect_final(&mut lab.caller).await
+}
+
+fn rand_tag() -> u64 {
+    rand::random()
+}
+
+#[tokio::test]
+async fn ip_authenticated_call_connects_and_hides_each_side_from_the_other() {
+    let mut lab = Lab::start(1, |_| {}).await;
+    let sent = lab.invite(NUMBER).await;
+    let gw_addr = lab.gateways[0].local_addr();
+    let gw = &mut lab.gateways[0];
+    let at_gw = expect_request(gw, "INVITE").await;
+    let text = at_gw.text();
+    assert!(
+        !text.contains("127.0.0.2"),
+        "caller address leaked:\n{text}"
+    );
+    assert_ne!(at_gw.header("Call-ID"), sent.header("Call-ID"));
+    assert_eq!(at_gw.uri(), Some(format!("sip:441632960123@{gw_addr}")));
+    assert!(at_gw.body().contains("PCMA"), "no restriction configured");
+    gw.send(gateway_answer(gw, &at_gw, 180, "Ringing", "gwtag"))
+        .await
+        .unwrap();
+    let ringing = expect_status(&mut lab.caller, 180).await;
+    assert!(ringing.header("To").unwrap().contains("tag="));
+    assert_eq!(lab.board.list()[0].state, CallState::Ringing);
+    let gw = &mut lab.gateways[0];
+    gw.send(gateway_answer(gw, &at_gw, 200, "OK", "gwtag"))
+        .await
+        .unwrap();
+    expect_request(gw, "ACK").await;
+    let ok = expect_status(&mut lab.caller, 200).await;
+    assert!(
+        !ok.text().contains("127.0.0.3"),
+        "gateway address leaked:\n{}",
+        ok.text()
+    );
+    assert_eq!(ok.body(), ANSWER);
+    assert_eq!(
+        ok.header("To"),
+        ringing.header("To"),
+        "one dialog towards the caller"
+    );
+    let calls = lab.board.list();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].state, CallState::Answered);
+    assert_eq!(calls[0].callee, "441632960123");
+    assert_eq!(calls[0].gateway_id, Some(100));
+    assert_eq!(lab.board.channels_in_use(CUSTOMER), 1);
+    assert_eq!(lab.board.channels_in_use(CARRIER), 1);
+
+    let mut a = Dialog::from_answer(&sent, &ok);
+    let ack = lab.caller.in_dialog(&mut a, "ACK");
+    lab.caller.send(ack).await.unwrap();
+    let bye = lab.caller.in_dialog(&mut a, "BYE");
+    lab.caller.send(bye).await.unwrap();
+    expect_status(&mut lab.caller, 200).await;
+    let gw = &mut lab.gateways[0];
+    let bye = expect_request(gw, "BYE").await;
+    assert_eq!(bye.header("Call-ID"), at_gw.header("Call-ID"));
+    gw.respond(&bye, 200, "OK").await.unwrap();
+    assert!(lab.channels_back_to_zero().await);
+    assert!(
+        lab.caller.is_silent_for(Duration::from_millis(300)).await,
+        "2xx retransmissions stopped by the ACK"
+    );
+    lab.edge.shutdown(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn callee_hang_up_is_relayed_and_releases_the_channel() {
+    let mut lab = Lab::start(1, |_| {}).await;
+    let (_, mut b) = connect(&mut lab, 0).await;
+    let gw = &mut lab.gateways[0];
+    let bye = gw.in_dialog(&mut b, "BYE");
+    gw.send(bye).await.unwrap();
+    expect_status(gw, 200).await;
+    let bye = expect_request(&mut lab.caller, "BYE").await;
+    assert!(!bye.text().contains("127.0.0.3"));
+    lab.caller.respond(&bye, 200, "OK").await.unwrap();
+    assert!(lab.channels_back_to_zero().await);
+    lab.edge.shutdown(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn cancel_before_answer_reaches_the_carrier_and_releases_the_channel() {
+    let mut lab = Lab::start(1, |_| {}).await;
+    let sent = lab.invite(NUMBER).await;
+    let gw = &mut lab.gateways[0];
+    let at_gw = expect_request(gw, "INVITE").await;
+    gw.send(gateway_answer(gw, &at_gw, 180, "Ringing", "t1"))
+        .await
+        .unwrap();
+    expect_status(&mut lab.caller, 180).await;
+    assert_eq!(lab.board.channels_in_use(CUSTOMER), 1);
+    let cancel = sent.with_head(|h| {
+        tollgate_sip::MessageBuilder::request(
+            tollgate_sip::Method::Cancel,
+            h.request_line().unwrap().uri,
+        )
+        .header("Via", h.value(tollgate_sip::HeaderKind::Via).unwrap())
+        .header("Max-Forwards", "70")
+        .header("From", h.value(tollgate_sip::HeaderKind::From).unwrap())
+        .header("To", h.value(tollgate_sip::HeaderKind::To).unwrap())
+        .header(
+            "Call-ID",
+            h.value(tollgate_sip::HeaderKind::CallId).unwrap(),
+        )
+        .header("CSeq", format!("{} CANCEL", h.cseq().unwrap().seq))
+    });
+    lab.caller.send(cancel).await.unwrap();
+    expect_status(&mut lab.caller, 487).await;
+    let gw = &mut lab.gateways[0];
+    let cancel = expect_request(gw, "CANCEL").await;
+    assert_eq!(cancel.header("Call-ID"), at_gw.header("Call-ID"));
+    gw.respond(&cancel, 200, "OK").await.unwrap();
+    gw.send(TestUa::response(&at_gw, 487, "Request Terminated", "t1"))
+        .await
+        .unwrap();
+    expect_request(gw, "ACK").await;
+    assert!(lab.channels_back_to_zero().await);
+    lab.edge.shutdown(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn a_carrier_failure_reaches_the_caller_and_releases_the_channel() {
+    let mut lab = Lab::start(1, |_| {}).await;
+    let answer = failed_call(&mut lab, 0, 486).await;
+    assert_eq!(answer.status(), Some(486), "486 is never failed over");
+    assert!(lab.channels_back_to_zero().await);
+    lab.edge.shutdown(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn channel_limit_refuses_the_sixth_call_until_one_ends() {
+    let mut lab = Lab::start(1, |c| c.entries[0].channels = 5).await;
+    let mut dialogs = Vec::new();
+    for _ in 0..5 {
+        dialogs.push(connect(&mut lab, 0).await);
+    }
+    lab.invite(NUMBER).await;
+    let refused = expect_final(&mut lab.caller).await;
+    assert_eq!(refused.status(), Some(503));
+    assert!(
+        refused.text().contains("Channel limit reached"),
+        "{}",
+        refused.text()
+    );
+    let (mut a, _) = dialogs.pop().unwrap();
+    let bye = lab.caller.in_dialog(&mut a, "BYE");
+    lab.caller.send(bye).await.unwrap();
+    let gw = &mut lab.gateways[0];
+    let bye = expect_request(gw, "BYE").await;
+    gw.respond(&bye, 200, "OK").await.unwrap();
+    expect_status(&mut lab.caller, 200).await;
+    assert_eq!(lab.board.channels_in_use(CUSTOMER), 4);
+    dialogs.push(connect(&mut lab, 0).await);
+    assert_eq!(lab.board.channels_in_use(CUSTOMER), 5);
+    lab.edge.shutdown(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn cps_limit_admits_ten_of_a_burst_of_thirty() {
+    let mut lab = Lab::start(1, |c| c.accounts[0].cps = 10).await;
+    let mut invites = Vec::new();
+    for _ in 0..30 {
+        invites.push(lab.invite(NUMBER).await);
+    }
+    let gw = &mut lab.gateways[0];
+    let mut admitted = 0;
+    while let Some(inv) = gw
+        .recv_until(Duration::from_millis(500), |r| {
+            r.method().as_deref() == Some("INVITE")
+        })
+        .await
+        .unwrap()
+    {
+        admitted += 1;
+        gw.respond(&inv, 486, "Busy Here").await.unwrap();
+    }
+    // Non-2xx finals are retransmitted until ACKed: count calls, not
+    // messages.
+    let mut refused = std::collections::HashSet::new();
+    while let Some(r) = lab
+        .caller
+        .recv_until(Duration::from_millis(500), |r| {
+            r.status().is_some_and(|c| c >= 200)
+        })
+        .await
+        .unwrap()
+    {
+        if r.status() == Some(503) {
+            assert!(r.text().contains("CPS limit reached"));
+            refused.insert(r.header("Call-ID"));
+        }
+    }
+    assert!((9..=11).contains(&admitted), "{admitted} admitted");
+    assert_eq!(admitted + refused.len(), 30);
+    assert!(lab.channels_back_to_zero().await);
+    lab.edge.shutdown(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn weights_ten_and_one_share_calls_exactly() {
+    let mut lab = Lab::start(2, |c| c.entries[1].weight = 10).await;
+    let mut counts = [0usize; 2];
+    for _ in 0..1_100 {
+        lab.invite(NUMBER).await;
+        // Whichever gateway got it answers 486 at once.
+        let (g, inv) = either_invite(&mut lab.gateways).await;
+        counts[g] += 1;
+        lab.gateways[g]
+            .respond(&inv, 486, "Busy Here")
+            .await
+            .unwrap();
+        expect_status(&mut lab.caller, 486).await;
+    }
+    assert_eq!(counts, [1_000, 100]);
+    lab.edge.shutdown(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn failover_on_503_and_on_silence_but_not_on_486() {
+    let mut lab = Lab::start(2, |c| {
+        c.accounts[1].carrier.gateway_failover = 1;
+        c.accounts[1].carrier.first_reply_timeout_s = 1;
+        c.entries[1].weight = 10;
+    })
+    .await;
+    // 503 from the first gateway: the second gets the call, the caller
+    // sees only the final answer.
+    let sent = lab.invite(NUMBER).await;
+    let first = expect_request(&mut lab.gateways[0], "INVITE").await;
+    lab.gateways[0]
+        .respond(&first, 503, "Service Unavailable")
+        .await
+        .unwrap();
+    let second = expect_request(&mut lab.gateways[1], "INVITE").await;
+    assert_ne!(first.header("Call-ID"), second.header("Call-ID"));
+    let gw = &mut lab.gateways[1];
+    gw.send(gateway_answer(gw, &second, 200, "OK", "g2"))
+        .await
+        .unwrap();
+    let ok = expect_final(&mut lab.caller).await;
+    assert_eq!(ok.status(), Some(200), "{}", ok.text());
+    let mut a = Dialog::from_answer(&sent, &ok);
+    let ack = lab.caller.in_dialog(&mut a, "ACK");
+    lab.caller.send(ack).await.unwrap();
+    let bye = lab.caller.in_dialog(&mut a, "BYE");
+    lab.caller.send(bye).await.unwrap();
+    expect_status(&mut lab.caller, 200).await;
+    assert!(lab.channels_back_to_zero().await);
+
+    // Weights 10 and 1: the pick starts with gateway 0 again; it stays
+    // silent.
+    lab.invite(NUMBER).await;
+    let silent = expect_request(&mut lab.gateways[0], "INVITE").await;
+    let started = tokio::time::Instant::now();
+    let moved = expect_request(&mut lab.gateways[1], "INVITE").await;
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(800),
+        "failed over after {waited:?}"
+    );
+    assert_ne!(silent.header("Call-ID"), moved.header("Call-ID"));
+    lab.gateways[1]
+        .respond(&moved, 486, "Busy Here")
+        .await
+        .unwrap();
+    let busy = expect_final(&mut lab.caller).await;
+    assert_eq!(busy.status(), Some(486));
+
+    // 486 from the first gateway is the caller's answer: no failover.
+    lab.invite(NUMBER).await;
+    let (g, inv) = either_invite(&mut lab.gateways).await;
+    lab.gateways[g]
+        .respond(&inv, 486, "Busy Here")
+        .await
+        .unwrap();
+    assert_eq!(expect_final(&mut lab.caller).await.status(), Some(486));
+    let other = 1 - g;
+    assert!(
+        lab.gateways[other]
+            .recv_until(Duration::from_millis(300), |r| r.method().as_deref()
+                == Some("INVITE"))
+            .await
+            .unwrap()
+            .is_none(),
+        "486 was failed over"
+    );
+    assert!(lab.channels_back_to_zero().await);
+    lab.edge.shutdown(Duration::from_millis(100)).await;
+}
+
+/// A 407 challenge for `request`.
+fn challenge_for(request: &Received, nonce: &str) -> tollgate_sip::MessageBuilder {
+    TestUa::response(request, 407, "Proxy Authentication Required", "ch").header(
+        "Proxy-Authenticate",
+        format!("Digest realm=\"carrier\", nonce=\"{nonce}\", algorithm=SHA-256, qop=\"auth\""),
+    )
+}
+
+/// Checks `request`'s Proxy-Authorization for user `carrier-user`.
+fn check_credentials(request: &Received, method: &str, nonce: &str) {
+    let value = request.header("Proxy-Authorization").expect("credentials");
+    let auth = AuthValue::parse(value.as_bytes()).unwrap();
+    let creds = tollgate_sip::digest::Credentials::parse(&auth).unwrap();
+    assert_eq!(&*creds.username, b"carrier-user");
+    assert_eq!(creds.nonce, nonce.as_bytes());
+    let ha1 = tollgate_sip::digest::ha1(
+        tollgate_sip::digest::Hash::Sha256,
+        b"carrier-user",
+        b"carrier",
+        b"gw-secret",
+    );
+    assert!(creds.verify(ha1.as_bytes(), method.as_bytes()), "{value}");
+}
+
+#[tokio::test]
+async fn carrier_challenges_are_answered_on_invite_and_bye() {
+    let mut lab = Lab::start(1, |c| {
+        c.entries[1].username = "carrier-user".into();
+        c.entries[1].password = Some("gw-secret".into());
+    })
+    .await;
+    let sent = lab.invite(NUMBER).await;
+    let gw = &mut lab.gateways[0];
+    let first = expect_request(gw, "INVITE").await;
+    gw.send(challenge_for(&first, "n1")).await.unwrap();
+    expect_request(gw, "ACK").await;
+    let retry = expect_request(gw, "INVITE").await;
+    assert_eq!(retry.header("Call-ID"), first.header("Call-ID"));
+    assert_eq!(retry.cseq(), first.cseq().map(|c| c + 1));
+    check_credentials(&retry, "INVITE", "n1");
+    gw.send(gateway_answer(gw, &retry, 200, "OK", "g1"))
+        .await
+        .unwrap();
+    let ack = expect_request(gw, "ACK").await;
+    assert_eq!(ack.cseq(), retry.cseq());
+    let ok = expect_status(&mut lab.caller, 200).await;
+    let mut a = Dialog::from_answer(&sent, &ok);
+    let ack = lab.caller.in_dialog(&mut a, "ACK");
+    lab.caller.send(ack).await.unwrap();
+    let bye = lab.caller.in_dialog(&mut a, "BYE");
+    lab.caller.send(bye).await.unwrap();
+    let gw = &mut lab.gateways[0];
+    let bye = expect_request(gw, "BYE").await;
+    assert!(bye.cseq() > retry.cseq(), "BYE after the challenged CSeq");
+    gw.send(challenge_for(&bye, "n2")).await.unwrap();
+    let bye2 = expect_request(gw, "BYE").await;
+    assert_eq!(bye2.cseq(), bye.cseq().map(|c| c + 1));
+    check_credentials(&bye2, "BYE", "n2");
+    gw.respond(&bye2, 200, "OK").await.unwrap();
+    assert!(lab.channels_back_to_zero().await);
+    lab.edge.shutdown(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn a_second_challenge_or_none_to_answer_fails_over() {
+    let mut lab = Lab::start(2, |c| {
+        c.accounts[1].carrier.gateway_failover = 1;
+        c.entries[1].weight = 5;
+        c.entries[2].weight = 1;
+    })
+    .await;
+    lab.invite(NUMBER).await;
+    let first = expect_request(&mut lab.gateways[0], "INVITE").await;
+    lab.gateways[0]
+        .send(challenge_for(&first, "n"))
+        .await
+        .unwrap();
+    let moved = expect_request(&mut lab.gateways[1], "INVITE").await;
+    lab.gateways[1]
+        .respond(&moved, 480, "Temporarily Unavailable")
+        .await
+        .unwrap();
+    assert_eq!(expect_final(&mut lab.caller).await.status(), Some(480));
+    assert!(lab.channels_back_to_zero().await);
+    lab.edge.shutdown(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn restricted_codecs_are_removed_and_nothing_left_is_488() {
+    let mut lab = Lab::start(1, |c| c.entries[0].restricted_codecs = vec!["PCMA".into()]).await;
+    let (mut a, _) = {
+        let sent = lab.invite(NUMBER).await;
+        let gw = &mut lab.gateways[0];
+        let at_gw = expect_request(gw, "INVITE").await;
+        let body = at_gw.body();
+        assert!(!body.contains("PCMA") && body.contains("PCMU"), "{body}");
+        assert!(body.contains("m=audio 4000 RTP/AVP 0 101"), "{body}");
+        gw.send(gateway_answer(gw, &at_gw, 200, "OK", "g"))
+            .await
+            .unwrap();
+        let ok = expect_status(&mut lab.caller, 200).await;
+        (Dialog::from_answer(&sent, &ok), ())
+    };
+    let ack = lab.caller.in_dialog(&mut a, "ACK");
+    lab.caller.send(ack).await.unwrap();
+    let bye = lab.caller.in_dialog(&mut a, "BYE");
+    lab.caller.send(bye).await.unwrap();
+    expect_status(&mut lab.caller, 200).await;
+    assert!(lab.channels_back_to_zero().await);
+
+    let mut config = lab.config.clone();
+    config.entries[0].restricted_codecs = vec!["PCMA".into(), "PCMU".into()];
+    lab.snapshot.publish(Snapshot::build(&config, 3));
+    lab.invite(NUMBER).await;
+    assert_eq!(expect_final(&mut lab.caller).await.status(), Some(488));
+    assert!(lab.channels_back_to_zero().await);
+    lab.edge.shutdown(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn numbers_are_rewritten_for_the_carrier() {
+    let mut lab = Lab::start(1, |c| {
+        let e = &mut c.entries[0];
+        e.tech_prefix = "777".into();
+        e.strip_digits = 2;
+        e.cli_prefix = "+1".into();
+        c.accounts[1].carrier.tech_prefix = "9#".into();
+    })
+    .await;
+    let gw_addr = lab.gateways[0].local_addr();
+    // Tech prefix 777 identifies the account and is removed, 2 digits are
+    // stripped, the rest must be E.164.
+    lab.invite("77700441632960123").await;
+    let gw = &mut lab.gateways[0];
+    let at_gw = expect_request(gw, "INVITE").await;
+    assert_eq!(at_gw.uri(), Some(format!("sip:9#441632960123@{gw_addr}")));
+    assert!(
+        at_gw.header("From").unwrap().contains("sip:+1testua@"),
+        "{}",
+        at_gw.text()
+    );
+    gw.respond(&at_gw, 486, "Busy Here").await.unwrap();
+    expect_final(&mut lab.caller).await;
+    lab.invite("7770012345").await;
+    let refused = expect_final(&mut lab.caller).await;
+    assert_eq!(refused.status(), Some(403));
+    assert!(refused.text().contains("Blocked by dial plan"));
+    let mut config = lab.config.clone();
+    config.routes[0].dial_string = vec!["33".into()];
+    lab.snapshot.publish(Snapshot::build(&config, 3));
+    lab.invite("77700441632960123").await;
+    let refused = expect_final(&mut lab.caller).await;
+    assert_eq!(refused.status(), Some(404));
+    assert!(refused.text().contains("No route"));
+    assert!(lab.channels_back_to_zero().await);
+    lab.edge.shutdown(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn max_duration_ends_both_legs() {
+    let mut lab = Lab::start(1, |c| c.routes[0].max_duration_s = 1).await;
+    let (_a, _b) = connect(&mut lab, 0).await;
+    let started = tokio::time::Instant::now();
+    let bye_a = expect_request(&mut lab.caller, "BYE").await;
+    let bye_b = expect_request(&mut lab.gateways[0], "BYE").await;
+    assert!(started.elapsed() >= Duration::from_millis(800));
+    lab.caller.respond(&bye_a, 200, "OK").await.unwrap();
+    lab.gateways[0].respond(&bye_b, 200, "OK").await.unwrap();
+    assert!(lab.channels_back_to_zero().await);
+    lab.edge.shutdown(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn an_unanswered_bye_still_ends_the_call() {
+    let mut lab = Lab::start(1, |_| {}).await;
+    let (mut a, _) = connect(&mut lab, 0).await;
+    let bye = lab.caller.in_dialog(&mut a, "BYE");
+    lab.caller.send(bye).await.unwrap();
+    expect_status(&mut lab.caller, 200).await;
+    // The gateway never answers the BYE.
+    expect_request(&mut lab.gateways[0], "BYE").await;
+    assert!(lab.channels_back_to_zero().await);
+    lab.edge.shutdown(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn the_api_can_hang_up_a_live_call() {
+    let mut lab = Lab::start(1, |_| {}).await;
+    connect(&mut lab, 0).await;
+    let calls = lab.board.list();
+    assert_eq!(calls.len(), 1);
+    assert!(calls[0].answered.is_some());
+    assert!(lab.board.hang_up(calls[0].id));
+    assert!(!lab.board.hang_up(calls[0].id + 1));
+    let bye = expect_request(&mut lab.caller, "BYE").await;
+    lab.caller.respond(&bye, 200, "OK").await.unwrap();
+    let bye = expect_request(&mut lab.gateways[0], "BYE").await;
+    lab.gateways[0].respond(&bye, 200, "OK").await.unwrap();
+    assert!(lab.channels_back_to_zero().await);
+    lab.edge.shutdown(Duration::from_millis(100)).await;
+}
+
+/// A digest-authenticated call with challenge `which` (0 = SHA-256,
+/// 1 = MD5) from 127.0.0.4.
+async fn digest_call(which: usize) {
+    let mut lab = Lab::start(1, |_| {}).await;
+    let mut ua = TestUa::udp_from("127.0.0.4:0".parse().unwrap(), lab.server)
+        .await
+        .unwrap();
+    let uri = lab.uri(NUMBER);
+    Lab::invite_from(&mut ua, &uri, SDP).await;
+    let challenged = expect_final(&mut ua).await;
+    assert_eq!(challenged.status(), Some(407));
+    let ack = ua.request("ACK", &uri);
+    ua.send(ack).await.unwrap();
+    let challenges = challenged.headers("Proxy-Authenticate");
+    let challenge =
+        Challenge::parse(&AuthValue::parse(challenges[which].as_bytes()).unwrap()).unwrap();
+    let credentials = answer(
+        &challenge,
+        &Answer {
+            username: b"alice",
+            password: b"s3cret-pass",
+            method: b"INVITE",
+            uri: uri.as_bytes(),
+            cnonce: b"c0ffee",
+            nc: 1,
+        },
+    );
+    let contact = format!("<sip:alice@{}>", ua.local_addr());
+    let request = ua
+        .request("INVITE", &uri)
+        .header("Contact", contact)
+        .header("Proxy-Authorization", credentials)
+        .body("application/sdp", SDP);
+    let sent = Received {
+        data: ua.send(request).await.unwrap(),
+    };
+    let gw = &mut lab.gateways[0];
+    let at_gw = expect_request(gw, "INVITE").await;
+    assert!(!at_gw.text().contains("Proxy-Authorization"));
+    gw.send(gateway_answer(gw, &at_gw, 200, "OK", "g"))
+        .await
+        .unwrap();
+    let ok = expect_status(&mut ua, 200).await;
+    assert_eq!(lab.board.list()[0].user_id, Some(1));
+    let mut a = Dialog::from_answer(&sent, &ok);
+    let ack = ua.in_dialog(&mut a, "ACK");
+    ua.send(ack).await.unwrap();
+    let bye = ua.in_dialog(&mut a, "BYE");
+    ua.send(bye).await.unwrap();
+    expect_status(&mut ua, 200).await;
+    assert!(lab.channels_back_to_zero().await);
+    lab.edge.shutdown(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn digest_authenticated_call_with_sha256() {
+    digest_call(0).await;
+}
+
+#[tokio::test]
+async fn digest_authenticated_call_with_md5() {
+    digest_call(1).await;
+}

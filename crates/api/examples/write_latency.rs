@@ -36,6 +36,7 @@ async fn main() {
             store,
             metrics: None,
             hosts: None,
+            calls: None,
         },
         std::future::pending(),
     ));

@@ -37,6 +37,8 @@ pub struct ApiState {
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// Background lookups of entries' hostnames, shown on the entries.
     pub hosts: Option<Arc<arc_swap::ArcSwap<tollgate_policy::HostTable>>>,
+    /// The edge's live calls; without it `/calls` lists none.
+    pub calls: Option<Arc<dyn tollgate_policy::LiveCalls>>,
 }
 
 struct BearerAuth;
@@ -54,7 +56,7 @@ impl Modify for BearerAuth {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Tollgate management API", description = "Accounts, IP authentication entries, SIP users, routes and the audit log of a Tollgate SIP edge."),
+    info(title = "Tollgate management API", description = "Accounts, IP authentication entries, SIP users, routes, live calls and the audit log of a Tollgate SIP edge."),
     servers((url = "/api/v1")),
     modifiers(&BearerAuth),
     security(("bearer" = []))
@@ -99,6 +101,8 @@ fn api() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(resources::list_audit))
         .routes(routes!(resources::list_blocks, resources::block))
         .routes(routes!(resources::unblock))
+        .routes(routes!(resources::list_calls))
+        .routes(routes!(resources::hang_up))
         .split_for_parts()
 }
 

@@ -7,7 +7,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use tollgate_policy::{Account, Ha1Set, IpAuthEntry, Route, SipUser, Warning};
+use tollgate_policy::{Account, CallInfo, Ha1Set, IpAuthEntry, Route, SipUser, Warning};
 use tollgate_store::{Actor, AuditEvent, AuditFilter, Block, BlockSource};
 use utoipa::{IntoParams, ToSchema};
 
@@ -700,5 +700,41 @@ pub(crate) async fn unblock(
 ) -> ApiResult<StatusCode> {
     let why = format!("unblocked by {}", actor.name);
     s.store.unblock(&actor, &address, &why).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Live calls, oldest first.
+#[utoipa::path(get, path = "/calls", tag = "calls", responses((status = 200, body = [CallInfo])))]
+pub(crate) async fn list_calls(State(s): State<ApiState>) -> Json<Vec<CallInfo>> {
+    Json(s.calls.as_ref().map(|c| c.list()).unwrap_or_default())
+}
+
+/// Hangs up a live call: BYE on both legs once answered, CANCEL (and 487
+/// to the caller) before.
+#[utoipa::path(delete, path = "/calls/{id}", tag = "calls",
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+pub(crate) async fn hang_up(
+    State(s): State<ApiState>,
+    Extension(actor): Extension<Actor>,
+    Path(id): Path<u64>,
+) -> ApiResult<StatusCode> {
+    let not_found = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no live call {id}"),
+            None,
+        )
+    };
+    let calls = s.calls.as_ref().ok_or_else(not_found)?;
+    let call = calls
+        .list()
+        .into_iter()
+        .find(|c| c.id == id)
+        .ok_or_else(not_found)?;
+    if !calls.hang_up(id) {
+        return Err(not_found());
+    }
+    s.store.record_hangup(&actor, &call).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -3,10 +3,12 @@
 //! all-or-nothing, secrets never returned, audit events for every change.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tollgate_api::{ApiState, token_hash};
+use tollgate_policy::{CallInfo, CallState, LiveCalls};
 use tollgate_store::{Actor, Store};
 
 struct Server {
@@ -25,6 +27,10 @@ impl Drop for TempDir {
 }
 
 async fn server() -> Server {
+    server_with_calls(None).await
+}
+
+async fn server_with_calls(calls: Option<Arc<dyn LiveCalls>>) -> Server {
     let dir = std::env::temp_dir().join(format!(
         "tollgate-api-{}-{}",
         std::process::id(),
@@ -47,6 +53,7 @@ async fn server() -> Server {
             store,
             metrics: None,
             hosts: None,
+            calls,
         },
         std::future::pending(),
     ));
@@ -617,6 +624,7 @@ async fn a_change_through_the_api_reaches_the_snapshot_within_a_second() {
             store,
             metrics: None,
             hosts: None,
+            calls: None,
         },
         std::future::pending(),
     ));
@@ -649,4 +657,59 @@ async fn a_change_through_the_api_reaches_the_snapshot_within_a_second() {
         tokio::time::sleep(std::time::Duration::from_millis(1)).await;
     }
     refresher.abort();
+}
+
+/// Live calls as an edge would publish them: a list and the hang-ups asked.
+#[derive(Debug, Default)]
+struct Calls {
+    live: std::sync::Mutex<Vec<CallInfo>>,
+    hung_up: std::sync::Mutex<Vec<u64>>,
+}
+
+impl LiveCalls for Calls {
+    fn list(&self) -> Vec<CallInfo> {
+        self.live.lock().unwrap().clone()
+    }
+
+    fn hang_up(&self, id: u64) -> bool {
+        let mut live = self.live.lock().unwrap();
+        let before = live.len();
+        live.retain(|c| c.id != id);
+        self.hung_up.lock().unwrap().push(id);
+        live.len() < before
+    }
+}
+
+#[tokio::test]
+async fn live_calls_are_listed_and_hung_up_with_an_audit_event() {
+    let calls = Arc::new(Calls::default());
+    calls.live.lock().unwrap().push(CallInfo {
+        id: 7,
+        account_id: 1,
+        entry_id: Some(3),
+        user_id: None,
+        caller: "441632960999".into(),
+        callee: "441632960123".into(),
+        carrier_id: Some(2),
+        gateway_id: Some(4),
+        gateway_address: Some("192.0.2.1:5060".into()),
+        state: CallState::Answered,
+        started: 1_000,
+        answered: Some(2_000),
+    });
+    let s = server_with_calls(Some(calls.clone())).await;
+    let (status, list) = s.get("/calls").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list[0]["id"], 7);
+    assert_eq!(list[0]["state"], "answered");
+    assert_eq!(list[0]["gateway_address"], "192.0.2.1:5060");
+    assert_eq!(s.delete("/calls/8").await, StatusCode::NOT_FOUND);
+    assert_eq!(s.delete("/calls/7").await, StatusCode::NO_CONTENT);
+    assert_eq!(*calls.hung_up.lock().unwrap(), vec![7]);
+    assert_eq!(s.get("/calls").await.1, json!([]));
+    let (_, events) = s.get("/audit?entity=call").await;
+    assert_eq!(events[0]["action"], "hangup");
+    assert_eq!(events[0]["entity_id"], "7");
+    assert_eq!(events[0]["account_id"], 1);
+    assert_eq!(events[0]["before"]["callee"], "441632960123");
 }

@@ -85,6 +85,35 @@ pub(crate) async fn record(
 }
 
 impl Store {
+    /// Records that `actor` hung up the live call `call` (calls live in the
+    /// edge, not in the database; the event is all that is written).
+    pub async fn record_hangup(
+        &self,
+        actor: &crate::Actor,
+        call: &tollgate_policy::CallInfo,
+    ) -> Result<(), StoreError> {
+        let event = AuditEvent {
+            id: 0,
+            at: crate::now_ms(),
+            actor: actor.name.clone(),
+            actor_ip: actor.ip.clone(),
+            action: "hangup".into(),
+            entity: "call".into(),
+            entity_id: call.id.to_string(),
+            account_id: Some(call.account_id),
+            message: format!(
+                "call {} from {} to {} hung up",
+                call.id, call.caller, call.callee
+            ),
+            before: Some(serde_json::to_value(call)?),
+            after: None,
+        };
+        let mut tx = self.write().await?;
+        record(&mut tx, &event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Lists audit events, newest first.
     pub async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>, StoreError> {
         let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(

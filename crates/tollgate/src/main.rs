@@ -299,12 +299,14 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("api.listen: binding {}", config.api.listen))?;
         tracing::info!(addr = %api_listener.local_addr()?, "API listening");
         let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
+        let board = std::sync::Arc::new(tollgate_edge::CallBoard::new());
         let api = tokio::spawn(tollgate_api::serve(
             api_listener,
             tollgate_api::ApiState {
                 store: store.clone(),
                 metrics: Some(metrics),
                 hosts: Some(hosts.clone()),
+                calls: Some(board.clone()),
             },
             async {
                 let _ = api_stopped.await;
@@ -326,7 +328,6 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
             NONCE_LIFETIME_S,
         );
         let defense = start_defense(&config, &store, snapshot.clone());
-        let board = std::sync::Arc::new(tollgate_edge::CallBoard::new());
         let core = tollgate_edge::PolicyCore::new(
             snapshot,
             auth,

@@ -198,13 +198,23 @@ pub(crate) enum FirewallCmd {
     Unblock { address: String },
 }
 
+/// `tollgate calls ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum CallsCmd {
+    /// List live calls.
+    List,
+    /// Hang up a live call (BYE on both legs; CANCEL before the answer).
+    Hangup { id: u64 },
+}
+
 /// `tollgate audit`
 #[derive(Debug, Args)]
 pub(crate) struct AuditArgs {
     /// Only this account (id or name).
     #[arg(long)]
     account: Option<String>,
-    /// `account`, `ip_auth`, `sip_user`, `route`, `token`.
+    /// `account`, `ip_auth`, `sip_user`, `route`, `token`, `firewall`,
+    /// `call`.
     #[arg(long)]
     entity: Option<String>,
     #[arg(long)]
@@ -239,6 +249,8 @@ pub(crate) enum AdminCmd {
     Route(Admin<RouteCmd>),
     /// Blocked addresses.
     Firewall(Admin<FirewallCmd>),
+    /// Live calls.
+    Calls(Admin<CallsCmd>),
     /// The audit log.
     Audit {
         #[command(flatten)]
@@ -262,6 +274,7 @@ pub(crate) fn run(cmd: AdminCmd) -> anyhow::Result<()> {
         AdminCmd::SipUser(a) => &a.connection,
         AdminCmd::Route(a) => &a.connection,
         AdminCmd::Firewall(a) => &a.connection,
+        AdminCmd::Calls(a) => &a.connection,
         AdminCmd::Audit { connection, .. } => connection,
     };
     let (api_url, json) = (conn.api.clone(), conn.json);
@@ -302,6 +315,16 @@ const ROUTE_COLUMNS: &[&str] = &[
     "enabled",
 ];
 const BLOCK_COLUMNS: &[&str] = &["address", "source", "reason", "expires_at", "hits", "notes"];
+const CALL_COLUMNS: &[&str] = &[
+    "id",
+    "account_id",
+    "caller",
+    "callee",
+    "gateway_address",
+    "state",
+    "started",
+    "answered",
+];
 const AUDIT_COLUMNS: &[&str] = &[
     "id",
     "at",
@@ -322,6 +345,13 @@ async fn execute(
         AdminCmd::SipUser(c) => (sip_user(api, c.command).await?, USER_COLUMNS),
         AdminCmd::Route(c) => (route(api, c.command).await?, ROUTE_COLUMNS),
         AdminCmd::Firewall(c) => (firewall(api, c.command).await?, BLOCK_COLUMNS),
+        AdminCmd::Calls(c) => match c.command {
+            CallsCmd::List => (api.get("/calls").await?, CALL_COLUMNS),
+            CallsCmd::Hangup { id } => {
+                api.delete(&format!("/calls/{id}")).await?;
+                (json!({ "hung_up": id }), &["hung_up"])
+            }
+        },
         AdminCmd::Audit { args: a, .. } => {
             let mut query = format!("/audit?limit={}", a.limit);
             if let Some(acct) = a.account {

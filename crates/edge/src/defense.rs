@@ -6,9 +6,9 @@
 //! before anything else) and is handed to the store through a channel, from
 //! where it comes back with every other block when the list is reloaded.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
@@ -39,7 +39,19 @@ pub struct Defense {
     trusted: Vec<IpNet>,
     snapshot: Arc<SharedSnapshot>,
     decisions: mpsc::UnboundedSender<BlockDecision>,
+    /// Addresses that answered a challenge correctly, and when (Unix
+    /// seconds): their next challenges are the normal digest handshake of
+    /// a busy PBX, not a stranger that never logs in.
+    authenticated: Mutex<HashMap<IpAddr, u64>>,
 }
+
+/// How long a successful digest login keeps an address's challenges from
+/// counting as unanswered.
+const AUTHENTICATED_FOR_S: u64 = 120;
+
+/// Addresses remembered as authenticated; beyond it the table is cleared
+/// (a source that logs in again is remembered again).
+const MAX_AUTHENTICATED: usize = 100_000;
 
 impl Defense {
     /// A defense that never blocks `trusted` networks nor addresses of
@@ -57,7 +69,30 @@ impl Defense {
             trusted,
             snapshot,
             decisions,
+            authenticated: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Records that `ip` answered a digest challenge correctly.
+    pub fn authenticated(&self, ip: IpAddr) {
+        let mut table = self
+            .authenticated
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if table.len() >= MAX_AUTHENTICATED {
+            table.clear();
+        }
+        table.insert(ip, unix_now());
+    }
+
+    /// True when `ip` logged in successfully within
+    /// [`AUTHENTICATED_FOR_S`].
+    fn recently_authenticated(&self, ip: IpAddr, now: u64) -> bool {
+        self.authenticated
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&ip)
+            .is_some_and(|&at| now.saturating_sub(at) < AUTHENTICATED_FOR_S)
     }
 
     /// True when traffic from `ip` must be dropped unread.
@@ -80,13 +115,24 @@ impl Defense {
     }
 
     /// Records what `ip` did; blocks it when a threshold is crossed, unless
-    /// it is trusted or belongs to an enabled IP entry.
+    /// it is trusted, belongs to an enabled IP entry (a customer's switch
+    /// or a carrier gateway: their volume is governed by CPS limits, not by
+    /// the firewall) or logged in by digest recently.
     pub fn observe(&self, ip: IpAddr, signal: Signal) {
-        let Some(decision) = self.detector.observe(ip, signal, unix_now()) else {
+        let now = unix_now();
+        let Some(decision) = self.detector.observe(ip, signal, now) else {
             return;
         };
-        if self.trusted.iter().any(|n| n.contains(&ip))
-            || !self.snapshot.load().egress_candidates(ip).is_empty()
+        let snapshot = self.snapshot.load();
+        // A source that logs in by digest answers a challenge on every
+        // call and sends as much as its CPS limit allows: neither counts
+        // against it. Failed logins and scanners still do.
+        let logged_in = matches!(signal, Signal::Challenged | Signal::Request)
+            && self.recently_authenticated(ip, now);
+        if logged_in
+            || self.trusted.iter().any(|n| n.contains(&ip))
+            || snapshot.is_gateway_address(ip)
+            || !snapshot.egress_candidates(ip).is_empty()
         {
             return;
         }

@@ -105,6 +105,10 @@ impl PolicyCore {
         let decision = self.auth.identify(snapshot, &facts);
         metrics::counter!("tollgate_requests_total", "decision" => decision_label(&decision))
             .increment(1);
+        if let (Decision::Identified(Identity::Digest { .. }), Some(d)) = (&decision, &self.defense)
+        {
+            d.authenticated(peer.addr.ip());
+        }
         match decision {
             Decision::Identified(_) if line.method == Method::Options => {
                 respond(200, "OK", OPTIONS_HEADERS)

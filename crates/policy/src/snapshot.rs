@@ -51,6 +51,7 @@ pub struct Snapshot {
     users: HashMap<String, SipUser>,
     gateways: HashMap<AccountId, Vec<Slot>>,
     gateway_addresses: HashMap<crate::model::EntryId, Vec<IpAddr>>,
+    gateway_ips: std::collections::HashSet<IpAddr>,
     routes: HashMap<AccountId, Vec<CompiledRoute>>,
 }
 
@@ -103,7 +104,7 @@ impl Snapshot {
                         .entry(entry.account_id)
                         .or_default()
                         .push(slot);
-                    let addresses = entry
+                    let addresses: Vec<IpAddr> = entry
                         .addresses
                         .iter()
                         .flat_map(|a| match a {
@@ -116,6 +117,7 @@ impl Snapshot {
                             Address::Cidr(_) => Vec::new(),
                         })
                         .collect();
+                    snap.gateway_ips.extend(addresses.iter().copied());
                     snap.gateway_addresses.insert(entry.id, addresses);
                 }
             }
@@ -189,6 +191,12 @@ impl Snapshot {
         self.gateway_addresses
             .get(&entry)
             .map_or(&[], Vec::as_slice)
+    }
+
+    /// True when `ip` is an address of an enabled carrier gateway: its
+    /// answers and requests are expected traffic, never a flood to block.
+    pub fn is_gateway_address(&self, ip: IpAddr) -> bool {
+        self.gateway_ips.contains(&ip)
     }
 
     /// Every hostname the configuration uses (what the resolver keeps

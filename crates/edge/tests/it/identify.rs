@@ -166,6 +166,25 @@ async fn strangers_are_challenged_and_digest_identifies_them() {
 }
 
 #[tokio::test]
+async fn a_busy_digest_user_is_challenged_on_every_call_and_never_blocked() {
+    let (edge, _defense, mut decisions) = start_defended().await;
+    let server = edge.local_addr(Transport::Udp).unwrap();
+    // More challenges than the 200 per minute that block a stranger who
+    // never logs in, and faster than the 500 requests per second of a
+    // flood: each is answered correctly.
+    for call in 1..=250 {
+        assert_eq!(
+            digest_call(server, 0, "s3cret-pass").await,
+            IDENTIFIED,
+            "call {call}"
+        );
+    }
+    let decided = decisions.try_recv();
+    assert!(decided.is_err(), "{decided:?}");
+    edge.shutdown(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
 async fn brute_force_blocks_the_attacker_and_nobody_else() {
     let (edge, _defense, mut decisions) = start_defended().await;
     let server = edge.local_addr(Transport::Udp).unwrap();

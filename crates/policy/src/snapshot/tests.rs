@@ -135,4 +135,8 @@ fn hostnames_are_folded_in_when_resolved() {
         resolved.gateway_addresses(20),
         ["203.0.113.50".parse::<std::net::IpAddr>().unwrap()]
     );
+    assert!(resolved.is_gateway_address("203.0.113.50".parse().unwrap()));
+    assert!(resolved.is_gateway_address("198.51.100.21".parse().unwrap()));
+    assert!(!unresolved.is_gateway_address("203.0.113.50".parse().unwrap()));
+    assert!(!resolved.is_gateway_address("203.0.113.8".parse().unwrap()));
 }

@@ -243,7 +243,7 @@ impl Calls {
             Identity::Ip { entry, .. } => (Some(entry.id), None),
             Identity::Digest { user, .. } => (None, Some(user.id)),
         };
-        let call = Call {
+        let call = Box::new(Call {
             info: CallInfo {
                 id,
                 account_id: account.id,
@@ -285,7 +285,7 @@ impl Calls {
             },
             ends_at: None,
             armed: None,
-        };
+        });
         self.publish_channels(account.id);
         self.dialogs.insert(call.a.key(), (id, Side::A));
         self.by_server.insert(sid, id);
@@ -300,7 +300,7 @@ impl Calls {
         layer: &mut TransactionLayer,
         snap: &Snapshot,
         id: u64,
-        mut call: Call,
+        mut call: Box<Call>,
     ) {
         loop {
             if let Some(gateway) = call.plan.gateways.pop_front() {
@@ -659,7 +659,7 @@ impl Calls {
         layer: &mut TransactionLayer,
         snap: &Snapshot,
         id: u64,
-        mut call: Call,
+        mut call: Box<Call>,
         code: u16,
         reason: String,
     ) {
@@ -694,7 +694,7 @@ impl Calls {
         now: Instant,
         layer: &mut TransactionLayer,
         id: u64,
-        mut call: Call,
+        mut call: Box<Call>,
         facts: &Facts,
         reason: &str,
     ) {
@@ -735,6 +735,10 @@ impl Calls {
                 give_up: now + self.config.timers.timeout(),
             });
         }
+        // The caller's INVITE and the offer were needed to answer the
+        // INVITE and to retry it; a long call should not carry them.
+        call.a_invite = Bytes::new();
+        call.offer = None;
         call.answered = true;
         call.info.answered = Some(unix_ms());
         call.ends_at = Some(now + call.max_duration);

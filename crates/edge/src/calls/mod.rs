@@ -212,7 +212,9 @@ pub(crate) struct Calls {
     admission: Admission,
     picker: GatewayPicker,
     local: Local,
-    calls: HashMap<u64, Call>,
+    /// Boxed: a call is over a kilobyte, and a map of them grows by
+    /// doubling.
+    calls: HashMap<u64, Box<Call>>,
     next_id: u64,
     /// Caller INVITE server transactions.
     by_server: HashMap<TxId, u64>,
@@ -268,7 +270,7 @@ impl Calls {
     }
 
     /// Puts `call` back after handling an event, re-arming its timer.
-    fn keep(&mut self, id: u64, mut call: Call) {
+    fn keep(&mut self, id: u64, mut call: Box<Call>) {
         let deadline = call.deadline();
         if deadline != call.armed {
             call.armed = deadline;
@@ -277,12 +279,23 @@ impl Calls {
             }
         }
         self.calls.insert(id, call);
+        // Ended calls and moved deadlines leave stale entries, each due
+        // (and dropped) only when its time comes: hours away for a
+        // maximum duration. Rebuild from the live calls before they
+        // outnumber them.
+        if self.timers.len() > 2 * self.calls.len() + 1024 {
+            self.timers = self
+                .calls
+                .iter()
+                .filter_map(|(&id, c)| c.armed.map(|at| Reverse((at, id))))
+                .collect();
+        }
     }
 
     /// Ends `call`: its channels are released and it is forgotten. What is
     /// still to send (BYE, CANCEL, the caller's final answer) was sent by
     /// the caller of this function.
-    fn finish(&mut self, call: Call, outcome: &'static str) {
+    fn finish(&mut self, call: Box<Call>, outcome: &'static str) {
         self.admission
             .release(call.held.iter().chain(&call.gateway_held).copied());
         self.publish_channels(call.info.account_id);
@@ -316,7 +329,7 @@ impl Calls {
         &mut self,
         now: Instant,
         layer: &mut TransactionLayer,
-        call: Call,
+        call: Box<Call>,
         code: u16,
         reason: &str,
     ) {
@@ -377,7 +390,7 @@ impl Calls {
         layer: &mut TransactionLayer,
         snap: &Snapshot,
         id: u64,
-        mut call: Call,
+        mut call: Box<Call>,
     ) {
         if call.ends_at.is_some_and(|t| t <= now) {
             self.hang_up(now, layer, call, "max_duration");
@@ -412,7 +425,7 @@ impl Calls {
         &mut self,
         now: Instant,
         layer: &mut TransactionLayer,
-        mut call: Call,
+        mut call: Box<Call>,
         why: &'static str,
     ) {
         if call.answered {

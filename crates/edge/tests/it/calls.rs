@@ -825,3 +825,105 @@ async fn digest_authenticated_call_with_sha256() {
 async fn digest_authenticated_call_with_md5() {
     digest_call(1).await;
 }
+
+#[tokio::test]
+async fn a_re_invite_is_relayed_with_each_legs_own_cseq() {
+    let mut lab = Lab::start(1, |c| c.entries[0].restricted_codecs = vec!["PCMA".into()]).await;
+    let (mut a, mut b) = connect(&mut lab, 0).await;
+    // The caller re-INVITEs (hold, say): the carrier gets it in its own
+    // dialog, with its own CSeq, codecs still restricted.
+    let reinvite = lab
+        .caller
+        .in_dialog(&mut a, "INVITE")
+        .header(
+            "Contact",
+            format!("<sip:caller@{}>", lab.caller.local_addr()),
+        )
+        .body("application/sdp", SDP.replace("0 8 101", "8 0 101"));
+    lab.caller.send(reinvite).await.unwrap();
+    let gw = &mut lab.gateways[0];
+    let at_gw = expect_request(gw, "INVITE").await;
+    assert_eq!(at_gw.header("Call-ID").as_deref(), Some(b.call_id.as_str()));
+    assert_eq!(
+        at_gw.cseq(),
+        Some(2),
+        "the B-leg's CSeq space: INVITE 1, now 2"
+    );
+    assert!(!at_gw.body().contains("PCMA"), "{}", at_gw.body());
+    let tag = b.local.rsplit("tag=").next().unwrap().to_owned();
+    gw.send(gateway_answer(gw, &at_gw, 200, "OK", &tag))
+        .await
+        .unwrap();
+    let ack = expect_request(gw, "ACK").await;
+    assert_eq!(ack.cseq(), Some(2));
+    let ok = expect_status(&mut lab.caller, 200).await;
+    assert_eq!(ok.cseq(), a.cseq.into());
+    assert_eq!(ok.body(), ANSWER);
+    let ack = lab.caller.in_dialog(&mut a, "ACK");
+    lab.caller.send(ack).await.unwrap();
+
+    // The carrier sends INFO the other way: relayed, answered back.
+    let gw = &mut lab.gateways[0];
+    let info = gw
+        .in_dialog(&mut b, "INFO")
+        .body("application/dtmf-relay", "Signal=5\r\nDuration=160\r\n");
+    gw.send(info).await.unwrap();
+    let at_caller = expect_request(&mut lab.caller, "INFO").await;
+    assert_eq!(at_caller.body(), "Signal=5\r\nDuration=160\r\n");
+    assert_eq!(
+        at_caller.header("Call-ID").as_deref(),
+        Some(a.call_id.as_str())
+    );
+    lab.caller.respond(&at_caller, 200, "OK").await.unwrap();
+    let answered = expect_final(&mut lab.gateways[0]).await;
+    assert_eq!(answered.status(), Some(200));
+    assert_eq!(answered.cseq(), Some(b.cseq));
+
+    // An in-dialog request for a dialog that does not exist gets 481.
+    let mut stranger = a.clone();
+    stranger.call_id = "no-such-call@testua".into();
+    let bye = lab.caller.in_dialog(&mut stranger, "BYE");
+    lab.caller.send(bye).await.unwrap();
+    assert_eq!(expect_final(&mut lab.caller).await.status(), Some(481));
+    lab.edge.shutdown(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn a_late_offer_is_answered_in_the_callers_ack() {
+    let mut lab = Lab::start(1, |_| {}).await;
+    let uri = lab.uri(NUMBER);
+    let contact = format!("<sip:caller@{}>", lab.caller.local_addr());
+    let invite = lab
+        .caller
+        .request("INVITE", &uri)
+        .header("Contact", contact);
+    let sent = Received {
+        data: lab.caller.send(invite).await.unwrap(),
+    };
+    let gw = &mut lab.gateways[0];
+    let at_gw = expect_request(gw, "INVITE").await;
+    assert!(at_gw.body().is_empty(), "no offer to pass on");
+    gw.send(gateway_answer(gw, &at_gw, 200, "OK", "late"))
+        .await
+        .unwrap();
+    let ok = expect_status(&mut lab.caller, 200).await;
+    assert_eq!(ok.body(), ANSWER, "the carrier's offer reaches the caller");
+    assert!(
+        lab.gateways[0]
+            .recv_until(Duration::from_millis(200), |r| r.method().as_deref()
+                == Some("ACK"))
+            .await
+            .unwrap()
+            .is_none(),
+        "the B-leg ACK waits for the caller's answer"
+    );
+    let mut a = Dialog::from_answer(&sent, &ok);
+    let ack = lab
+        .caller
+        .in_dialog(&mut a, "ACK")
+        .body("application/sdp", SDP);
+    lab.caller.send(ack).await.unwrap();
+    let ack = expect_request(&mut lab.gateways[0], "ACK").await;
+    assert_eq!(ack.body(), SDP);
+    lab.edge.shutdown(Duration::from_millis(100)).await;
+}

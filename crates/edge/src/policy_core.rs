@@ -13,7 +13,7 @@ use tollgate_policy::{
     Authenticator, Decision, Denial, Identity, Protocol, RequestFacts, SharedSnapshot, Snapshot,
 };
 use tollgate_sip::transaction::{Event, MAX_HEADERS, Peer, TransactionLayer, Transport};
-use tollgate_sip::{Header, HeaderKind, Method, parse_datagram};
+use tollgate_sip::{Head, Header, HeaderKind, Method, parse_datagram};
 
 use crate::Defense;
 use crate::calls::{CallBoard, CallConfig, Calls};
@@ -64,12 +64,7 @@ impl PolicyCore {
     }
 
     /// What one request outside any dialog gets.
-    fn decide<'s>(&self, snapshot: &'s Snapshot, peer: Peer, data: &[u8]) -> Verdict<'s> {
-        let mut headers = [Header::EMPTY; MAX_HEADERS];
-        let Ok(msg) = parse_datagram(data, &mut headers) else {
-            return Verdict::Reply(None);
-        };
-        let head = &msg.head;
+    fn decide<'s>(&self, snapshot: &'s Snapshot, peer: Peer, head: &Head<'_, '_>) -> Verdict<'s> {
         let Some(line) = head.request_line() else {
             return Verdict::Reply(None);
         };
@@ -146,13 +141,21 @@ impl Core for PolicyCore {
         let snapshot = self.snapshot.load();
         match event {
             Event::Request { id, peer, data } => {
-                let method = data.split(|&b| b == b' ').next().unwrap_or_default();
-                let method = Method::from_token(method);
-                if method == Method::Ack || (id.is_some() && has_to_tag(&data)) {
+                let mut headers = [Header::EMPTY; MAX_HEADERS];
+                let Ok(msg) = parse_datagram(&data, &mut headers) else {
+                    return;
+                };
+                let Some(method) = msg.head.method() else {
+                    return;
+                };
+                // A To tag claims a dialog: it goes to its call, never
+                // through identification.
+                let to_tag = || msg.head.to().is_ok_and(|t| t.tag().is_some());
+                if method == Method::Ack || (id.is_some() && to_tag()) {
                     self.calls.in_dialog(now, layer, id, method, &data);
                     return;
                 }
-                match (self.decide(&snapshot, peer, &data), id) {
+                match (self.decide(&snapshot, peer, &msg.head), id) {
                     (Verdict::Call(identity, user), Some(sid)) => {
                         self.calls
                             .start(now, layer, &snapshot, sid, peer, &data, &identity, &user);
@@ -180,22 +183,12 @@ impl Core for PolicyCore {
     }
 
     fn handle_timeout(&mut self, now: Instant, layer: &mut TransactionLayer) {
-        let snapshot = self.snapshot.load();
-        self.calls.handle_timeout(now, layer, &snapshot);
+        self.calls.handle_timeout(now, layer, &self.snapshot);
     }
 
     fn waker(&self) -> Option<Arc<tokio::sync::Notify>> {
         Some(self.calls.waker())
     }
-}
-
-/// True when the request's To header carries a tag: it claims a dialog.
-fn has_to_tag(data: &[u8]) -> bool {
-    let mut headers = [Header::EMPTY; MAX_HEADERS];
-    parse_datagram(data, &mut headers)
-        .ok()
-        .and_then(|m| m.head.to().ok().map(|t| t.tag().is_some()))
-        .unwrap_or(false)
 }
 
 /// The `decision` label of `tollgate_requests_total`.

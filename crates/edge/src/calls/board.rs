@@ -3,6 +3,7 @@
 //! starts, changes state and ends; readers take a short lock and copy.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::Notify;
@@ -14,6 +15,9 @@ pub struct CallBoard {
     calls: Mutex<BTreeMap<u64, CallInfo>>,
     channels: Mutex<BTreeMap<i64, u32>>,
     hangups: Mutex<Vec<u64>>,
+    /// Set with every hang-up request, so the driver checks the list
+    /// without taking its lock on every wake-up.
+    hangup_asked: AtomicBool,
     wake: Arc<Notify>,
 }
 
@@ -70,8 +74,16 @@ impl CallBoard {
         }
     }
 
+    /// True when hang-ups wait to be taken.
+    pub(crate) fn has_hangups(&self) -> bool {
+        self.hangup_asked.load(Ordering::Acquire)
+    }
+
     /// The hang-up requests since the last call.
     pub(crate) fn take_hangups(&self) -> Vec<u64> {
+        if !self.hangup_asked.swap(false, Ordering::AcqRel) {
+            return Vec::new();
+        }
         std::mem::take(&mut *self.hangups.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
@@ -94,6 +106,7 @@ impl LiveCalls for CallBoard {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(id);
+        self.hangup_asked.store(true, Ordering::Release);
         self.wake.notify_one();
         true
     }

@@ -353,8 +353,18 @@ impl Calls {
         &mut self,
         now: Instant,
         layer: &mut TransactionLayer,
-        snap: &Snapshot,
+        shared: &tollgate_policy::SharedSnapshot,
     ) {
+        // Called on every wake-up of the driver: the common case, nothing
+        // due and nothing asked, costs two comparisons.
+        let due = self
+            .timers
+            .peek()
+            .is_some_and(|&Reverse((at, _))| at <= now);
+        if !due && !self.board.has_hangups() {
+            return;
+        }
+        let snap = &*shared.load();
         for id in self.board.take_hangups() {
             if let Some(call) = self.calls.remove(&id) {
                 self.hang_up(now, layer, call, "hung_up");

@@ -927,3 +927,42 @@ async fn a_late_offer_is_answered_in_the_callers_ack() {
     assert_eq!(ack.body(), SDP);
     lab.edge.shutdown(Duration::from_millis(100)).await;
 }
+
+#[tokio::test]
+async fn a_full_gateway_is_skipped_not_failed() {
+    let mut lab = Lab::start(2, |c| {
+        c.entries[1].weight = 10;
+        c.entries[1].channels = 1;
+    })
+    .await;
+    connect(&mut lab, 0).await;
+    // Gateway 0 would win the weighted pick but holds its one channel:
+    // the next call goes to gateway 1.
+    let (_a, _b) = connect(&mut lab, 1).await;
+    assert_eq!(lab.board.channels_in_use(CARRIER), 2);
+    lab.edge.shutdown(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn an_outbound_proxy_gets_the_call_with_a_preloaded_route() {
+    let mut lab = Lab::start(2, |c| {
+        // Gateway 0 is reached through gateway 1's address, the proxy.
+        let proxy = format!("127.0.0.3:{}", c.entries[2].port);
+        c.entries[1].outbound_proxy = Some(proxy);
+        c.entries[2].enabled = false;
+    })
+    .await;
+    let gw = lab.gateways[0].local_addr();
+    let proxy = lab.gateways[1].local_addr();
+    lab.invite(NUMBER).await;
+    let at_proxy = expect_request(&mut lab.gateways[1], "INVITE").await;
+    assert_eq!(at_proxy.uri(), Some(format!("sip:441632960123@{gw}")));
+    assert_eq!(at_proxy.header("Route"), Some(format!("<sip:{proxy};lr>")));
+    lab.gateways[1]
+        .respond(&at_proxy, 486, "Busy Here")
+        .await
+        .unwrap();
+    assert_eq!(expect_final(&mut lab.caller).await.status(), Some(486));
+    assert!(lab.channels_back_to_zero().await);
+    lab.edge.shutdown(Duration::from_millis(100)).await;
+}

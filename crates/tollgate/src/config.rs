@@ -149,6 +149,9 @@ pub(crate) struct LimitsConfig {
     pub cps_limit_code: u16,
     /// Status when a number fails the dial plan.
     pub dial_plan_code: u16,
+    /// Seconds a call over a CPS limit may wait for budget (with 100 Trying
+    /// each second) before it is refused; 0 refuses at once.
+    pub cps_buffer_s: u64,
     /// Longest call, seconds, when its route sets no `max_duration_s`:
     /// forgotten calls end with BYE on both legs.
     pub max_call_duration_s: u64,
@@ -160,6 +163,7 @@ impl Default for LimitsConfig {
             channel_limit_code: 503,
             cps_limit_code: 503,
             dial_plan_code: 403,
+            cps_buffer_s: 0,
             max_call_duration_s: 4 * 3600,
         }
     }
@@ -308,6 +312,12 @@ impl Config {
         if self.limits.max_call_duration_s == 0 {
             return Err(invalid("limits.max_call_duration_s", "must be at least 1"));
         }
+        if self.limits.cps_buffer_s > 60 {
+            return Err(invalid(
+                "limits.cps_buffer_s",
+                "must be at most 60 (a caller waits that long without an answer)",
+            ));
+        }
         self.api.listen.parse::<SocketAddr>().map_err(|_| {
             invalid(
                 "api.listen",
@@ -399,6 +409,7 @@ impl Config {
             channel_limit_code: self.limits.channel_limit_code,
             cps_limit_code: self.limits.cps_limit_code,
             dial_plan_code: self.limits.dial_plan_code,
+            cps_buffer: std::time::Duration::from_secs(self.limits.cps_buffer_s),
             advertise: self.advertise()?,
             timers,
         })

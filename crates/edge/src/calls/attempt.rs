@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tollgate_policy::admission::{Limit, Scope};
+use tollgate_policy::admission::{Breach, Limit, Scope};
 use tollgate_policy::numbers::{NumberRules, prepare_numbers};
 use tollgate_policy::routing::{Outcome, judge_failure, select_route};
 use tollgate_policy::{
@@ -20,8 +20,8 @@ use tollgate_sip::{Header, HeaderKind, Method, parse_datagram};
 
 use super::leg::{Facts, Leg, token, with_tag};
 use super::{
-    Abandoned, Call, Calls, Outgoing, Plan, Role, Side, Unacked, respond_a, response_to, set_state,
-    unix_ms,
+    Abandoned, Call, Calls, Outgoing, Plan, Role, Side, Unacked, WAIT_RETRY, Waiting, respond_a,
+    response_to, set_state, unix_ms,
 };
 use crate::core::ALLOW;
 
@@ -201,12 +201,27 @@ impl Calls {
                 cps: route.cps,
             },
         ];
-        if let Err(breach) = self.admission.admit(&limits, unix_ms()) {
-            let (code, reason) = self.breach_answer(breach);
-            refuse(layer, code, reason);
-            return;
-        }
-        let held: Vec<Scope> = limits.iter().map(|l| l.scope).collect();
+        // Over CPS with a buffer configured, the call waits for budget
+        // (see `retry_admission`) instead of being refused.
+        let waiting = match self.admission.admit(&limits, unix_ms()) {
+            Ok(()) => None,
+            Err(Breach::Cps(_)) if !self.config.cps_buffer.is_zero() => Some(Waiting {
+                limits: limits.to_vec(),
+                until: now + self.config.cps_buffer,
+                next_try: now + WAIT_RETRY,
+                next_trying: now,
+            }),
+            Err(breach) => {
+                let (code, reason) = self.breach_answer(breach);
+                refuse(layer, code, reason);
+                return;
+            }
+        };
+        let held: Vec<Scope> = if waiting.is_some() {
+            Vec::new()
+        } else {
+            limits.iter().map(|l| l.scope).collect()
+        };
         let offer = if facts.body.is_empty() {
             None
         } else {
@@ -285,11 +300,17 @@ impl Calls {
             },
             ends_at: None,
             armed: None,
+            waiting,
         });
         self.publish_channels(account.id);
         self.dialogs.insert(call.a.key(), (id, Side::A));
         self.by_server.insert(sid, id);
-        self.next_attempt(now, layer, snap, id, call);
+        if call.waiting.is_some() {
+            self.show(&call);
+            self.keep(id, call);
+        } else {
+            self.next_attempt(now, layer, snap, id, call);
+        }
     }
 
     /// Sends the call to the next candidate gateway, or answers the caller

@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use tollgate_policy::admission::{Admission, Breach, Scope};
+use tollgate_policy::admission::{Admission, Breach, Limit, Scope};
 use tollgate_policy::routing::GatewayPicker;
 use tollgate_policy::{AccountId, CallInfo, CallState, EntryId, Snapshot};
 use tollgate_sip::transaction::{MAX_HEADERS, Peer, TimerConfig, TransactionLayer, TxId};
@@ -48,6 +48,10 @@ pub struct CallConfig {
     pub cps_limit_code: u16,
     /// Status when a number fails the dial plan.
     pub dial_plan_code: u16,
+    /// How long a call over a CPS limit may wait for the budget to refill
+    /// (the caller gets 100 Trying each second meanwhile) before it is
+    /// refused; zero refuses at once.
+    pub cps_buffer: Duration,
     /// The address written in Via and Contact when the listener is bound to
     /// an unspecified address (0.0.0.0 or ::). Without it, the local
     /// address the system would use towards each peer is taken.
@@ -63,6 +67,7 @@ impl Default for CallConfig {
             channel_limit_code: 503,
             cps_limit_code: 503,
             dial_plan_code: 403,
+            cps_buffer: Duration::ZERO,
             advertise: None,
             timers: TimerConfig::default(),
         }
@@ -189,11 +194,29 @@ struct Call {
     max_duration: Duration,
     ends_at: Option<Instant>,
     armed: Option<Instant>,
+    /// Over a CPS limit, waiting for the budget (the CPS buffer).
+    waiting: Option<Waiting>,
 }
+
+/// A call waiting for CPS budget before it is admitted.
+#[derive(Debug)]
+struct Waiting {
+    limits: Vec<Limit>,
+    /// Refused after this.
+    until: Instant,
+    /// The next admission attempt.
+    next_try: Instant,
+    /// The next 100 Trying to the caller.
+    next_trying: Instant,
+}
+
+/// How often a waiting call tries admission again.
+const WAIT_RETRY: Duration = Duration::from_millis(20);
 
 impl Call {
     fn deadline(&self) -> Option<Instant> {
         [
+            self.waiting.as_ref().map(|w| w.next_try),
             self.out.as_ref().map(|o| o.deadline),
             self.unacked.as_ref().map(|u| u.next.min(u.give_up)),
             self.ends_at,
@@ -406,6 +429,10 @@ impl Calls {
             self.hang_up(now, layer, call, "max_duration");
             return;
         }
+        if call.waiting.as_ref().is_some_and(|w| w.next_try <= now) {
+            self.retry_admission(now, layer, snap, id, call);
+            return;
+        }
         if let Some(u) = &mut call.unacked {
             if u.give_up <= now {
                 // The caller never acknowledged the answer: the call cannot
@@ -427,6 +454,44 @@ impl Calls {
             return;
         }
         self.keep(id, call);
+    }
+
+    /// A call waiting for CPS budget tries admission again: admitted, it
+    /// goes on to the carriers; out of time, it is refused.
+    fn retry_admission(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        snap: &Snapshot,
+        id: u64,
+        mut call: Box<Call>,
+    ) {
+        let Some(mut w) = call.waiting.take() else {
+            return;
+        };
+        match self.admission.admit(&w.limits, unix_ms()) {
+            Ok(()) => {
+                call.held = w.limits.iter().map(|l| l.scope).collect();
+                self.publish_channels(call.info.account_id);
+                self.next_attempt(now, layer, snap, id, call);
+            }
+            Err(Breach::Cps(_)) if now < w.until => {
+                if w.next_trying <= now {
+                    if let Some(trying) = response_to(&call.a_invite, 100, "Trying", "", &[], None)
+                    {
+                        let _ = layer.respond(now, call.a_server, trying);
+                    }
+                    w.next_trying = now + Duration::from_secs(1);
+                }
+                w.next_try = now + WAIT_RETRY;
+                call.waiting = Some(w);
+                self.keep(id, call);
+            }
+            Err(breach) => {
+                let (code, reason) = self.breach_answer(breach);
+                self.fail(now, layer, call, code, reason);
+            }
+        }
     }
 
     /// Ends a call from Tollgate's side: BYE on answered legs, CANCEL (and

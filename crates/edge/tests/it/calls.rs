@@ -102,6 +102,19 @@ impl Lab {
     /// Starts an edge with `gateways` gateway UAs; `tweak` changes the
     /// configuration before it is published.
     async fn start(gateways: usize, tweak: impl FnOnce(&mut Configuration)) -> Self {
+        let calls = CallConfig {
+            timers: timers(),
+            ..CallConfig::default()
+        };
+        Self::start_with(gateways, calls, tweak).await
+    }
+
+    /// [`Lab::start`] with `calls` for the B2BUA.
+    async fn start_with(
+        gateways: usize,
+        calls: CallConfig,
+        tweak: impl FnOnce(&mut Configuration),
+    ) -> Self {
         let snapshot = Arc::new(SharedSnapshot::new(Snapshot::default()));
         let board = Arc::new(CallBoard::new());
         let auth = Authenticator::new(
@@ -110,16 +123,7 @@ impl Lab {
             &[5; 32],
             300,
         );
-        let core = PolicyCore::new(
-            snapshot.clone(),
-            auth,
-            None,
-            CallConfig {
-                timers: timers(),
-                ..CallConfig::default()
-            },
-            board.clone(),
-        );
+        let core = PolicyCore::new(snapshot.clone(), auth, None, calls, board.clone());
         let config = EdgeConfig {
             listen: vec![Listen {
                 transport: Transport::Udp,
@@ -964,5 +968,49 @@ async fn an_outbound_proxy_gets_the_call_with_a_preloaded_route() {
         .unwrap();
     assert_eq!(expect_final(&mut lab.caller).await.status(), Some(486));
     assert!(lab.channels_back_to_zero().await);
+    lab.edge.shutdown(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn over_cps_with_a_buffer_a_call_waits_for_budget() {
+    let calls = CallConfig {
+        timers: timers(),
+        cps_buffer: Duration::from_secs(2),
+        ..CallConfig::default()
+    };
+    let mut lab = Lab::start_with(1, calls, |c| c.accounts[0].cps = 2).await;
+    let started = tokio::time::Instant::now();
+    for _ in 0..4 {
+        lab.invite(NUMBER).await;
+    }
+    // Two go at once; the others wait for the bucket (2 per second) and
+    // are told 100 Trying meanwhile.
+    let gw = &mut lab.gateways[0];
+    let mut arrivals = Vec::new();
+    for _ in 0..4 {
+        let inv = expect_request(gw, "INVITE").await;
+        arrivals.push(started.elapsed());
+        gw.respond(&inv, 486, "Busy Here").await.unwrap();
+    }
+    assert!(arrivals[1] < Duration::from_millis(300), "{arrivals:?}");
+    assert!(arrivals[2] >= Duration::from_millis(400), "{arrivals:?}");
+    assert!(arrivals[3] < Duration::from_secs(2), "{arrivals:?}");
+    let trying = lab
+        .caller
+        .recv_until(WAIT, |r| r.status() == Some(100))
+        .await
+        .unwrap();
+    assert!(trying.is_some(), "waiting calls hear 100 Trying");
+    // A burst beyond what the buffer can absorb is refused in the end.
+    for _ in 0..8 {
+        lab.invite(NUMBER).await;
+    }
+    let refused = lab
+        .caller
+        .recv_until(Duration::from_secs(4), |r| r.status() == Some(503))
+        .await
+        .unwrap()
+        .expect("refused after the buffer");
+    assert!(refused.text().contains("CPS limit reached"));
     lab.edge.shutdown(Duration::from_millis(100)).await;
 }

@@ -3,6 +3,7 @@
 //! another (weighted pick, failover, the carrier's challenge answered once)
 //! until one answers or every candidate has failed.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -259,7 +260,7 @@ impl Calls {
             Identity::Digest { user, .. } => (None, Some(user.id)),
         };
         let call = Box::new(Call {
-            info: CallInfo {
+            info: Arc::new(CallInfo {
                 id,
                 account_id: account.id,
                 entry_id,
@@ -272,7 +273,7 @@ impl Calls {
                 state: CallState::Routing,
                 started: unix_ms(),
                 answered: None,
-            },
+            }),
             b_ack_waits: offer.is_none(),
             a,
             a_invite: data.clone(),
@@ -286,12 +287,12 @@ impl Calls {
                 carriers: route.carriers.iter().copied().collect(),
                 ..Plan::default()
             },
-            tech_prefix_out: String::new(),
             offer,
             restricted: side.restricted.to_vec(),
             last_failure: (503, "No carrier available".into()),
             unacked: None,
             b_ack: None,
+            b_invite_cseq: 0,
             creds: None,
             max_duration: if route.max_duration_s > 0 {
                 Duration::from_secs(u64::from(route.max_duration_s))
@@ -417,8 +418,8 @@ impl Calls {
             Transport::Tcp => ";transport=tcp",
             Transport::Tls => ";transport=tls",
         };
-        call.tech_prefix_out = carrier.carrier.tech_prefix.clone();
-        let number = format!("{}{}", call.tech_prefix_out, call.info.callee);
+        // The carrier's tech prefix goes in front of the called number.
+        let number = format!("{}{}", carrier.carrier.tech_prefix, call.info.callee);
         let local = self.local.address(transport, next_hop.ip());
         let tag = token();
         let leg = Leg {
@@ -462,9 +463,10 @@ impl Calls {
             auth_tried: false,
             deadline: now + first_reply,
         });
-        call.info.carrier_id = Some(carrier_id);
-        call.info.gateway_id = Some(gateway);
-        call.info.gateway_address = Some(gateway_addr.to_string());
+        let info = Arc::make_mut(&mut call.info);
+        info.carrier_id = Some(carrier_id);
+        info.gateway_id = Some(gateway);
+        info.gateway_address = Some(gateway_addr.to_string());
         set_state(call, CallState::Routing);
         true
     }
@@ -582,8 +584,10 @@ impl Calls {
         };
         if (200..300).contains(&code) && call.answered {
             // A retransmitted 2xx: our ACK was lost.
-            if let (Some(ack), Some(b)) = (&call.b_ack, &call.b) {
-                layer.send_stateless(b.peer, ack.clone());
+            match (&call.b_ack, &call.b) {
+                (Some(ack), Some(b)) => layer.send_stateless(b.peer, ack.clone()),
+                _ if !call.b_ack_waits => self.send_b_ack(layer, &mut call, None),
+                _ => {}
             }
             self.by_client.insert(tx, Role::Invite(id));
             self.keep(id, call);
@@ -721,6 +725,7 @@ impl Calls {
     ) {
         call.out = None;
         if let Some(b) = call.b.as_mut() {
+            call.b_invite_cseq = b.cseq;
             b.remote = facts.to.clone();
             if let Some(contact) = &facts.contact {
                 b.target = contact.clone();
@@ -761,7 +766,7 @@ impl Calls {
         call.a_invite = Bytes::new();
         call.offer = None;
         call.answered = true;
-        call.info.answered = Some(unix_ms());
+        Arc::make_mut(&mut call.info).answered = Some(unix_ms());
         call.ends_at = Some(now + call.max_duration);
         set_state(&mut call, CallState::Answered);
         metrics::counter!("tollgate_calls_answered_total").increment(1);
@@ -769,8 +774,9 @@ impl Calls {
         self.keep(id, call);
     }
 
-    /// ACKs the B-leg's 2xx, with `body` (the caller's late answer) when
-    /// given. Kept for 2xx retransmissions.
+    /// ACKs the B-leg's 2xx (the INVITE's CSeq), with `body` (the
+    /// caller's late answer) when given. An ACK with a body is kept for 2xx
+    /// retransmissions; one without is simply built again.
     pub(super) fn send_b_ack(
         &mut self,
         layer: &mut TransactionLayer,
@@ -780,16 +786,18 @@ impl Calls {
         let Some(b) = call.b.as_mut() else {
             return;
         };
-        let invite_cseq = b.cseq;
         let via = self.local.via(b.peer.transport, b.peer.addr.ip());
-        let (mut msg, _) = b.request(Method::Ack, &via, None, Some(invite_cseq));
+        let (mut msg, _) = b.request(Method::Ack, &via, None, Some(call.b_invite_cseq));
+        let keep = body.is_some();
         if let Some((ct, body)) = body {
             msg = msg.body(ct, body.to_vec());
         }
         if let Ok(data) = msg.build() {
             let data = Bytes::from(data);
             layer.send_stateless(b.peer, data.clone());
-            call.b_ack = Some(data);
+            if keep {
+                call.b_ack = Some(data);
+            }
         }
         call.b_ack_waits = false;
     }

@@ -12,7 +12,7 @@ use tollgate_policy::{CallInfo, LiveCalls};
 /// Live calls shared between the driver and the API.
 #[derive(Debug, Default)]
 pub struct CallBoard {
-    calls: Mutex<BTreeMap<u64, CallInfo>>,
+    calls: Mutex<BTreeMap<u64, Arc<CallInfo>>>,
     channels: Mutex<BTreeMap<i64, u32>>,
     hangups: Mutex<Vec<u64>>,
     /// Set with every hang-up request, so the driver checks the list
@@ -37,14 +37,14 @@ impl CallBoard {
         self.len() == 0
     }
 
-    fn lock_calls(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, CallInfo>> {
+    fn lock_calls(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Arc<CallInfo>>> {
         // A panic elsewhere never leaves a half-written row: rows are
         // replaced whole, so the data is still good.
         self.calls.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Writes (or replaces) a call's row.
-    pub(crate) fn put(&self, info: CallInfo) {
+    pub(crate) fn put(&self, info: Arc<CallInfo>) {
         self.lock_calls().insert(info.id, info);
     }
 
@@ -95,7 +95,7 @@ impl CallBoard {
 
 impl LiveCalls for CallBoard {
     fn list(&self) -> Vec<CallInfo> {
-        self.lock_calls().values().cloned().collect()
+        self.lock_calls().values().map(|c| (**c).clone()).collect()
     }
 
     fn hang_up(&self, id: u64) -> bool {

@@ -162,7 +162,8 @@ struct Plan {
 /// One call.
 #[derive(Debug)]
 struct Call {
-    info: CallInfo,
+    /// The row the API sees, shared with the board (one copy per call).
+    info: Arc<CallInfo>,
     a: Leg,
     /// The caller's INVITE, to build responses from.
     a_invite: Bytes,
@@ -176,7 +177,6 @@ struct Call {
     /// Channels held on the current gateway and its carrier.
     gateway_held: Vec<Scope>,
     plan: Plan,
-    tech_prefix_out: String,
     /// The offer for the carrier (codec-filtered) and its type.
     offer: Option<(String, Bytes)>,
     restricted: Vec<String>,
@@ -184,8 +184,11 @@ struct Call {
     /// every candidate failed.
     last_failure: (u16, String),
     unacked: Option<Unacked>,
-    /// The ACK sent for the B-leg's 2xx, for its retransmissions.
+    /// The ACK sent for the B-leg's 2xx when it carried the caller's late
+    /// answer, for its retransmissions.
     b_ack: Option<Bytes>,
+    /// The CSeq of the B-leg INVITE that was answered (its ACK's).
+    b_invite_cseq: u32,
     /// What the current gateway's challenges are answered with.
     creds: Option<attempt::Credentials>,
     /// With a late offer (INVITE without SDP) the B-leg ACK waits for the
@@ -561,5 +564,5 @@ fn response_to(
 
 /// What the caller and carrier see of a call's state.
 fn set_state(call: &mut Call, state: CallState) {
-    call.info.state = state;
+    Arc::make_mut(&mut call.info).state = state;
 }

@@ -13,6 +13,7 @@ use tollgate_policy::{
     Authenticator, Decision, Denial, Identity, Protocol, RequestFacts, SharedSnapshot, Snapshot,
 };
 use tollgate_sip::transaction::{Event, MAX_HEADERS, Peer, TransactionLayer, Transport};
+use tollgate_sip::validate::unsupported_options;
 use tollgate_sip::{Head, Header, HeaderKind, Method, parse_datagram};
 
 use crate::Defense;
@@ -109,7 +110,19 @@ impl PolicyCore {
                 respond(200, "OK", OPTIONS_HEADERS)
             }
             Decision::Identified(identity) if line.method == Method::Invite => {
-                Verdict::Call(identity, called.into_owned())
+                // Tollgate supports no SIP extension a caller could
+                // require (RFC 3261 §8.2.2.3): it never relays them blind.
+                let unsupported = unsupported_options(head, HeaderKind::Require, &[]);
+                if unsupported.is_empty() {
+                    Verdict::Call(identity, called.into_owned())
+                } else {
+                    let tags = unsupported
+                        .iter()
+                        .map(|t| String::from_utf8_lossy(t))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    respond(420, "Bad Extension", &[("Unsupported", &tags)])
+                }
             }
             Decision::Identified(_) => respond(405, "Method Not Allowed", &[("Allow", ALLOW)]),
             Decision::Challenge { stale } => {

@@ -1014,3 +1014,28 @@ async fn over_cps_with_a_buffer_a_call_waits_for_budget() {
     assert!(refused.text().contains("CPS limit reached"));
     lab.edge.shutdown(Duration::from_millis(100)).await;
 }
+
+#[tokio::test]
+async fn a_required_extension_tollgate_lacks_gets_420() {
+    let mut lab = Lab::start(1, |_| {}).await;
+    let uri = lab.uri(NUMBER);
+    let invite = lab
+        .caller
+        .request("INVITE", &uri)
+        .header("Require", "100rel, timer")
+        .body("application/sdp", SDP);
+    lab.caller.send(invite).await.unwrap();
+    let refused = expect_final(&mut lab.caller).await;
+    assert_eq!(refused.status(), Some(420));
+    assert_eq!(
+        refused.header("Unsupported").as_deref(),
+        Some("100rel, timer")
+    );
+    assert!(
+        lab.gateways[0]
+            .is_silent_for(Duration::from_millis(200))
+            .await
+    );
+    assert!(lab.channels_back_to_zero().await);
+    lab.edge.shutdown(Duration::from_millis(100)).await;
+}

@@ -350,13 +350,25 @@ impl Calls {
                 .collect();
             let admission = &self.admission;
             let now_ms = unix_ms();
-            let order = self.picker.order(carrier_id, &gateways, |gw| {
+            let usable = |gw| {
                 snap.gateways(carrier_id).any(|g| {
                     g.id == gw
                         && !snap.gateway_addresses(gw).is_empty()
                         && admission.check(&gateway_limits(g, carrier), now_ms).is_ok()
                 })
-            });
+            };
+            let down = |gw| self.down.get(&gw).is_some_and(|&until| until > now);
+            let mut order = self
+                .picker
+                .order(carrier_id, &gateways, |gw| usable(gw) && !down(gw));
+            // Gateways that went silent lately come last: still tried
+            // before the carrier is given up, never first.
+            order.extend(
+                gateways
+                    .iter()
+                    .map(|&(id, _)| id)
+                    .filter(|&id| down(id) && usable(id)),
+            );
             let tries = 1 + usize::from(carrier.carrier.gateway_failover);
             call.plan.current = Some(carrier_id);
             call.plan.gateways = order.into_iter().take(tries).collect();

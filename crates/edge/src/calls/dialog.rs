@@ -83,6 +83,7 @@ impl Calls {
                     if call.answered {
                         self.keep(id, call);
                     } else {
+                        self.gateway_silent(&call, now);
                         self.attempt_failed(
                             now,
                             layer,

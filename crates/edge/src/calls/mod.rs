@@ -249,7 +249,13 @@ pub(crate) struct Calls {
     dialogs: HashMap<String, (u64, Side)>,
     timers: BinaryHeap<Reverse<(Instant, u64)>>,
     last_sweep: Option<Instant>,
+    /// Gateways that did not answer at all, until when they come last.
+    down: HashMap<EntryId, Instant>,
 }
+
+/// How long a gateway that did not answer an INVITE at all is tried only
+/// after the others.
+const GATEWAY_DOWN_FOR: Duration = Duration::from_secs(30);
 
 /// Unix milliseconds now.
 fn unix_ms() -> u64 {
@@ -273,6 +279,7 @@ impl Calls {
             dialogs: HashMap::new(),
             timers: BinaryHeap::new(),
             last_sweep: None,
+            down: HashMap::new(),
         }
     }
 
@@ -416,6 +423,7 @@ impl Calls {
             .is_none_or(|t| now.duration_since(t) > Duration::from_secs(60))
         {
             self.admission.sweep(unix_ms());
+            self.down.retain(|_, until| *until > now);
             self.last_sweep = Some(now);
         }
     }
@@ -450,7 +458,11 @@ impl Calls {
             }
         }
         if call.out.as_ref().is_some_and(|o| o.deadline <= now) {
-            // First reply, PDD or ring timeout: fail over like a 408.
+            // First reply, PDD or ring timeout: fail over like a 408. A
+            // gateway that said nothing at all is taken for down.
+            if call.out.as_ref().is_some_and(|o| !o.replied) {
+                self.gateway_silent(&call, now);
+            }
             self.abandon_attempt(now, layer, &mut call);
             call.last_failure = (408, "Request Timeout".into());
             self.next_attempt(now, layer, snap, id, call);
@@ -514,6 +526,17 @@ impl Calls {
             self.abandon_attempt(now, layer, &mut call);
             respond_a(now, layer, &call, 487, "Request Terminated", &[], None);
             self.finish(call, why);
+        }
+    }
+
+    /// Marks the call's current gateway as down for [`GATEWAY_DOWN_FOR`].
+    fn gateway_silent(&mut self, call: &Call, now: Instant) {
+        if let Some(gw) = call.info.gateway_id {
+            tracing::info!(
+                gateway = gw,
+                "gateway did not answer an INVITE: tried last for 30 s"
+            );
+            self.down.insert(gw, now + GATEWAY_DOWN_FOR);
         }
     }
 

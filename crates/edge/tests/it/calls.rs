@@ -493,12 +493,7 @@ async fn weights_ten_and_one_share_calls_exactly() {
 
 #[tokio::test]
 async fn failover_on_503_and_on_silence_but_not_on_486() {
-    let mut lab = Lab::start(2, |c| {
-        c.accounts[1].carrier.gateway_failover = 1;
-        c.accounts[1].carrier.first_reply_timeout_s = 1;
-        c.entries[1].weight = 10;
-    })
-    .await;
+    let mut lab = Lab::start(2, failover_pair).await;
     // 503 from the first gateway: the second gets the call, the caller
     // sees only the final answer.
     let sent = lab.invite(NUMBER).await;
@@ -542,19 +537,22 @@ async fn failover_on_503_and_on_silence_but_not_on_486() {
     let busy = expect_final(&mut lab.caller).await;
     assert_eq!(busy.status(), Some(486));
 
-    // 486 from the first gateway is the caller's answer: no failover.
+    // 486 is the caller's answer, not failed over. Gateway 0, silent a
+    // moment ago, now comes last, so gateway 1 gets the call first.
     lab.invite(NUMBER).await;
-    let (g, inv) = either_invite(&mut lab.gateways).await;
-    lab.gateways[g]
+    let inv = expect_request(&mut lab.gateways[1], "INVITE").await;
+    lab.gateways[1]
         .respond(&inv, 486, "Busy Here")
         .await
         .unwrap();
     assert_eq!(expect_final(&mut lab.caller).await.status(), Some(486));
-    let other = 1 - g;
+    // Gateway 0 still hears the silent INVITE's retransmissions, nothing new.
+    let silent_id = silent.header("Call-ID");
+    let fresh =
+        |r: &Received| r.method().as_deref() == Some("INVITE") && r.header("Call-ID") != silent_id;
     assert!(
-        lab.gateways[other]
-            .recv_until(Duration::from_millis(300), |r| r.method().as_deref()
-                == Some("INVITE"))
+        lab.gateways[0]
+            .recv_until(Duration::from_millis(300), fresh)
             .await
             .unwrap()
             .is_none(),
@@ -1038,4 +1036,50 @@ async fn a_required_extension_tollgate_lacks_gets_420() {
     );
     assert!(lab.channels_back_to_zero().await);
     lab.edge.shutdown(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn a_silent_gateway_is_tried_last_for_a_while() {
+    let mut lab = Lab::start(2, failover_pair).await;
+    // Gateway 0 (weight 10) stays silent: the call moves to gateway 1
+    // after the first-reply timeout.
+    let first = failed_call_after_silence(&mut lab).await;
+    assert_eq!(first, Some(486));
+    // The next call would go to gateway 0 by weight; it goes to gateway 1
+    // at once instead.
+    lab.invite(NUMBER).await;
+    let quick = lab.gateways[1]
+        .recv_until(Duration::from_millis(500), |r| {
+            r.method().as_deref() == Some("INVITE")
+        })
+        .await
+        .unwrap()
+        .expect("the live gateway first");
+    lab.gateways[1]
+        .respond(&quick, 486, "Busy Here")
+        .await
+        .unwrap();
+    assert_eq!(expect_final(&mut lab.caller).await.status(), Some(486));
+    lab.edge.shutdown(Duration::from_millis(100)).await;
+}
+
+/// Two gateways weighted 10 and 1, one failover, a 1 s first-reply
+/// timeout.
+fn failover_pair(c: &mut Configuration) {
+    c.accounts[1].carrier.gateway_failover = 1;
+    c.accounts[1].carrier.first_reply_timeout_s = 1;
+    c.entries[1].weight = 10;
+}
+
+/// A call that gateway 0 ignores and gateway 1 then answers 486; the
+/// caller's final status.
+async fn failed_call_after_silence(lab: &mut Lab) -> Option<u16> {
+    lab.invite(NUMBER).await;
+    expect_request(&mut lab.gateways[0], "INVITE").await;
+    let moved = expect_request(&mut lab.gateways[1], "INVITE").await;
+    lab.gateways[1]
+        .respond(&moved, 486, "Busy Here")
+        .await
+        .unwrap();
+    expect_final(&mut lab.caller).await.status()
 }

@@ -78,33 +78,52 @@ impl Senders {
                 }
             }
             transport => {
-                let writer = self
-                    .stream
-                    .connections
-                    .writer(t.peer.flow, transport, t.peer.addr);
-                let writer = match writer {
-                    Some(w) => Some(w),
-                    None => self.open(transport, t.peer.addr).await,
-                };
-                if writer.is_none_or(|w| w.try_send(t.data).is_err()) {
-                    tracing::debug!(to = %t.peer.addr, "no connection, or its write queue is full");
+                let connections = &self.stream.connections;
+                if let Some(writer) = connections.writer(t.peer.flow, transport, t.peer.addr) {
+                    if writer.try_send(t.data).is_err() {
+                        tracing::debug!(to = %t.peer.addr, "connection write queue full");
+                    }
+                    return;
                 }
+                // Opening a connection waits on the network (a gateway that
+                // is down takes the whole connect timeout): never on the
+                // driver.
+                let Ok(tls) = self.tls_for(transport, t.peer.addr) else {
+                    tracing::debug!(to = %t.peer.addr, "no TLS client configuration");
+                    return;
+                };
+                let ctx = self.stream.clone();
+                let (remote, data) = (t.peer.addr, t.data);
+                tokio::spawn(async move {
+                    // Another message may have opened it meanwhile.
+                    let writer = match ctx.connections.writer(None, transport, remote) {
+                        Some(w) => Some(w),
+                        None => stream::connect(remote, transport, tls, ctx).await,
+                    };
+                    if writer.is_none_or(|w| w.try_send(data).is_err()) {
+                        tracing::debug!(to = %remote, "could not open a connection");
+                    }
+                });
             }
         }
     }
 
-    /// Opens a connection for a message whose connection is gone
-    /// (RFC 3261 §18.2.2) or that starts a new one.
-    async fn open(&self, transport: Transport, remote: SocketAddr) -> Option<mpsc::Sender<Bytes>> {
-        let tls = match transport {
+    /// What a new connection (RFC 3261 §18.2.2: the old one is gone, or a
+    /// request starts one) to `remote` needs for TLS; an error when TLS is
+    /// wanted and no client configuration exists.
+    fn tls_for(
+        &self,
+        transport: Transport,
+        remote: SocketAddr,
+    ) -> Result<Option<stream::TlsTarget>, ()> {
+        match transport {
             Transport::Tls => {
-                let connector = self.tls_client.clone()?;
+                let connector = self.tls_client.clone().ok_or(())?;
                 let name = rustls_pki_types::ServerName::IpAddress(remote.ip().into());
-                Some((connector, name))
+                Ok(Some((connector, name)))
             }
-            _ => None,
-        };
-        stream::connect(remote, transport, tls, self.stream.clone()).await
+            _ => Ok(None),
+        }
     }
 }
 

@@ -87,14 +87,18 @@ pub(crate) async fn accept_loop(
     }
 }
 
+/// How to wrap a new outgoing connection in TLS: the connector and the
+/// name to verify.
+pub(crate) type TlsTarget = (
+    tokio_rustls::TlsConnector,
+    rustls_pki_types::ServerName<'static>,
+);
+
 /// Opens a connection to `remote` and starts its task; returns the writer.
 pub(crate) async fn connect(
     remote: SocketAddr,
     transport: Transport,
-    tls: Option<(
-        tokio_rustls::TlsConnector,
-        rustls_pki_types::ServerName<'static>,
-    )>,
+    tls: Option<TlsTarget>,
     ctx: StreamContext,
 ) -> Option<mpsc::Sender<Bytes>> {
     let tcp = tokio::time::timeout(ctx.limits.partial_timeout, TcpStream::connect(remote))

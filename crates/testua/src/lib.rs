@@ -236,6 +236,14 @@ impl TestUa {
         Ok(Self::stream(Box::new(tcp), Transport::Tcp, local, server))
     }
 
+    /// A UA on the next connection `listener` accepts: it plays a server
+    /// (a carrier gateway the edge connects to).
+    pub async fn tcp_accept(listener: &tokio::net::TcpListener) -> io::Result<Self> {
+        let (tcp, remote) = listener.accept().await?;
+        let local = tcp.local_addr()?;
+        Ok(Self::stream(Box::new(tcp), Transport::Tcp, local, remote))
+    }
+
     /// A UA on a new TLS connection to `server`, verifying its certificate
     /// for `server_name` with `config`.
     pub async fn tls(

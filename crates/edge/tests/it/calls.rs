@@ -125,10 +125,13 @@ impl Lab {
         );
         let core = PolicyCore::new(snapshot.clone(), auth, None, calls, board.clone());
         let config = EdgeConfig {
-            listen: vec![Listen {
-                transport: Transport::Udp,
-                addr: "127.0.0.1:0".parse().unwrap(),
-            }],
+            listen: [Transport::Udp, Transport::Tcp]
+                .into_iter()
+                .map(|transport| Listen {
+                    transport,
+                    addr: "127.0.0.1:0".parse().unwrap(),
+                })
+                .collect(),
             timers: timers(),
             ..EdgeConfig::default()
         };
@@ -1082,4 +1085,70 @@ async fn failed_call_after_silence(lab: &mut Lab) -> Option<u16> {
         .await
         .unwrap();
     expect_final(&mut lab.caller).await.status()
+}
+
+#[tokio::test]
+async fn a_tcp_gateway_gets_the_call_over_a_connection_tollgate_opens() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.6:0").await.unwrap();
+    let gw_addr = listener.local_addr().unwrap();
+    let mut lab = Lab::start(1, |c| {
+        let e = &mut c.entries[1];
+        e.addresses = vec!["127.0.0.6".parse().unwrap()];
+        e.protocol = Protocol::Tcp;
+        e.port = gw_addr.port();
+    })
+    .await;
+    let sent = lab.invite(NUMBER).await;
+    let mut gw = tokio::time::timeout(WAIT, TestUa::tcp_accept(&listener))
+        .await
+        .expect("Tollgate connects")
+        .unwrap();
+    let at_gw = expect_request(&mut gw, "INVITE").await;
+    assert!(at_gw.header("Via").unwrap().starts_with("SIP/2.0/TCP "));
+    assert_eq!(
+        at_gw.uri(),
+        Some(format!("sip:441632960123@{gw_addr};transport=tcp"))
+    );
+    gw.send(gateway_answer(&gw, &at_gw, 200, "OK", "tcp"))
+        .await
+        .unwrap();
+    expect_request(&mut gw, "ACK").await;
+    let ok = expect_status(&mut lab.caller, 200).await;
+    let mut a = Dialog::from_answer(&sent, &ok);
+    let ack = lab.caller.in_dialog(&mut a, "ACK");
+    lab.caller.send(ack).await.unwrap();
+    let bye = lab.caller.in_dialog(&mut a, "BYE");
+    lab.caller.send(bye).await.unwrap();
+    let bye = expect_request(&mut gw, "BYE").await;
+    gw.respond(&bye, 200, "OK").await.unwrap();
+    expect_status(&mut lab.caller, 200).await;
+    assert!(lab.channels_back_to_zero().await);
+    lab.edge.shutdown(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn a_tcp_gateway_refusing_the_connection_is_failed_over() {
+    // Nothing listens on this port: the connection is refused (it is
+    // opened off the driver, which keeps answering meanwhile) and the call
+    // fails over to the UDP gateway after the first-reply timeout.
+    let mut lab = Lab::start(2, |c| {
+        failover_pair(c);
+        c.entries[1].protocol = Protocol::Tcp;
+        c.entries[1].addresses = vec!["127.0.0.7".parse().unwrap()];
+        c.entries[1].port = 9;
+    })
+    .await;
+    lab.invite(NUMBER).await;
+    let mut other = TestUa::udp_from("127.0.0.8:0".parse().unwrap(), lab.server)
+        .await
+        .unwrap();
+    let options = other.call("OPTIONS", &format!("sip:{}", lab.server)).await;
+    assert!(options.is_ok(), "the edge still answers");
+    let moved = expect_request(&mut lab.gateways[1], "INVITE").await;
+    lab.gateways[1]
+        .respond(&moved, 486, "Busy Here")
+        .await
+        .unwrap();
+    assert_eq!(expect_final(&mut lab.caller).await.status(), Some(486));
+    lab.edge.shutdown(Duration::from_millis(100)).await;
 }

@@ -253,6 +253,16 @@ async fn connect(lab: &mut Lab, g: usize) -> (Dialog, Dialog) {
     (a, Dialog::from_invite(&at_gw, &tag))
 }
 
+/// The caller acknowledges the answer `ok` to its INVITE `sent`, then
+/// hangs up.
+async fn ack_and_hang_up(ua: &mut TestUa, sent: &Received, ok: &Received) {
+    let mut a = Dialog::from_answer(sent, ok);
+    let ack = ua.in_dialog(&mut a, "ACK");
+    ua.send(ack).await.unwrap();
+    let bye = ua.in_dialog(&mut a, "BYE");
+    ua.send(bye).await.unwrap();
+}
+
 /// The INVITE that reached one of two gateways, and which.
 async fn either_invite(gateways: &mut [TestUa]) -> (usize, Received) {
     let [g0, g1] = gateways else {
@@ -324,11 +334,7 @@ async fn ip_authenticated_call_connects_and_hides_each_side_from_the_other() {
     assert_eq!(lab.board.channels_in_use(CUSTOMER), 1);
     assert_eq!(lab.board.channels_in_use(CARRIER), 1);
 
-    let mut a = Dialog::from_answer(&sent, &ok);
-    let ack = lab.caller.in_dialog(&mut a, "ACK");
-    lab.caller.send(ack).await.unwrap();
-    let bye = lab.caller.in_dialog(&mut a, "BYE");
-    lab.caller.send(bye).await.unwrap();
+    ack_and_hang_up(&mut lab.caller, &sent, &ok).await;
     expect_status(&mut lab.caller, 200).await;
     let gw = &mut lab.gateways[0];
     let bye = expect_request(gw, "BYE").await;
@@ -513,11 +519,7 @@ async fn failover_on_503_and_on_silence_but_not_on_486() {
         .unwrap();
     let ok = expect_final(&mut lab.caller).await;
     assert_eq!(ok.status(), Some(200), "{}", ok.text());
-    let mut a = Dialog::from_answer(&sent, &ok);
-    let ack = lab.caller.in_dialog(&mut a, "ACK");
-    lab.caller.send(ack).await.unwrap();
-    let bye = lab.caller.in_dialog(&mut a, "BYE");
-    lab.caller.send(bye).await.unwrap();
+    ack_and_hang_up(&mut lab.caller, &sent, &ok).await;
     expect_status(&mut lab.caller, 200).await;
     assert!(lab.channels_back_to_zero().await);
 
@@ -611,11 +613,7 @@ async fn carrier_challenges_are_answered_on_invite_and_bye() {
     let ack = expect_request(gw, "ACK").await;
     assert_eq!(ack.cseq(), retry.cseq());
     let ok = expect_status(&mut lab.caller, 200).await;
-    let mut a = Dialog::from_answer(&sent, &ok);
-    let ack = lab.caller.in_dialog(&mut a, "ACK");
-    lab.caller.send(ack).await.unwrap();
-    let bye = lab.caller.in_dialog(&mut a, "BYE");
-    lab.caller.send(bye).await.unwrap();
+    ack_and_hang_up(&mut lab.caller, &sent, &ok).await;
     let gw = &mut lab.gateways[0];
     let bye = expect_request(gw, "BYE").await;
     assert!(bye.cseq() > retry.cseq(), "BYE after the challenged CSeq");
@@ -811,11 +809,7 @@ async fn digest_call(which: usize) {
         .unwrap();
     let ok = expect_status(&mut ua, 200).await;
     assert_eq!(lab.board.list()[0].user_id, Some(1));
-    let mut a = Dialog::from_answer(&sent, &ok);
-    let ack = ua.in_dialog(&mut a, "ACK");
-    ua.send(ack).await.unwrap();
-    let bye = ua.in_dialog(&mut a, "BYE");
-    ua.send(bye).await.unwrap();
+    ack_and_hang_up(&mut ua, &sent, &ok).await;
     expect_status(&mut ua, 200).await;
     assert!(lab.channels_back_to_zero().await);
     lab.edge.shutdown(Duration::from_millis(100)).await;
@@ -1114,11 +1108,7 @@ async fn a_tcp_gateway_gets_the_call_over_a_connection_tollgate_opens() {
         .unwrap();
     expect_request(&mut gw, "ACK").await;
     let ok = expect_status(&mut lab.caller, 200).await;
-    let mut a = Dialog::from_answer(&sent, &ok);
-    let ack = lab.caller.in_dialog(&mut a, "ACK");
-    lab.caller.send(ack).await.unwrap();
-    let bye = lab.caller.in_dialog(&mut a, "BYE");
-    lab.caller.send(bye).await.unwrap();
+    ack_and_hang_up(&mut lab.caller, &sent, &ok).await;
     let bye = expect_request(&mut gw, "BYE").await;
     gw.respond(&bye, 200, "OK").await.unwrap();
     expect_status(&mut lab.caller, 200).await;

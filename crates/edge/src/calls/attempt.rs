@@ -175,6 +175,11 @@ impl Calls {
             refuse(layer, 400, "Bad Request");
             return;
         };
+        if facts.max_forwards == 0 {
+            // A loop through Tollgate (or something else) ends here.
+            refuse(layer, 483, "Too Many Hops");
+            return;
+        }
         let (account, side) = caller_side(identity, request_user);
         let Some(numbers) = prepare_numbers(&side.called, &facts.from_user, &side.rules) else {
             refuse(layer, self.config.dial_plan_code, "Blocked by dial plan");
@@ -254,6 +259,7 @@ impl Calls {
                 .unwrap_or_else(|| format!("sip:{}", peer.addr)),
             route_set: facts.record_route.clone(),
             cseq: 0,
+            max_forwards: 70,
         };
         let (entry_id, user_id) = match identity {
             Identity::Ip { entry, .. } => (Some(entry.id), None),
@@ -275,6 +281,7 @@ impl Calls {
                 answered: None,
             }),
             b_ack_waits: offer.is_none(),
+            a_max_forwards: facts.max_forwards,
             a,
             a_invite: data.clone(),
             a_server: sid,
@@ -445,6 +452,7 @@ impl Calls {
                 .map(|p| vec![format!("<sip:{p};lr{uri_params}>")])
                 .unwrap_or_default(),
             cseq: 0,
+            max_forwards: call.a_max_forwards - 1,
         };
         call.creds = match (&entry.username, &entry.password) {
             (u, Some(p)) if !u.is_empty() => Some(Credentials {

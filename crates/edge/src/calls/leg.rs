@@ -27,6 +27,8 @@ pub(crate) struct Facts {
     pub(crate) from_user: String,
     /// The Contact URI (without brackets).
     pub(crate) contact: Option<String>,
+    /// Max-Forwards (70 when absent).
+    pub(crate) max_forwards: u8,
     /// Record-Route values in received order, each as `<uri>`.
     pub(crate) record_route: Vec<String>,
     pub(crate) content_type: Option<String>,
@@ -66,6 +68,7 @@ impl Facts {
                 .map(|r| format!("<{}>", text(r.uri_text)))
                 .collect(),
             content_type: head.value(HeaderKind::ContentType).map(text),
+            max_forwards: head.max_forwards().unwrap_or(70),
             body,
         })
     }
@@ -88,6 +91,10 @@ pub(crate) struct Leg {
     pub(crate) route_set: Vec<String>,
     /// The CSeq of the last request we sent on this leg.
     pub(crate) cseq: u32,
+    /// Max-Forwards of requests we send: the caller's, less one, on the
+    /// B-leg (so a route that loops back through Tollgate dies out), 70 on
+    /// the A-leg.
+    pub(crate) max_forwards: u8,
 }
 
 impl Leg {
@@ -114,7 +121,7 @@ impl Leg {
         let branch = branch.map_or_else(|| format!("z9hG4bK{}", token()), String::from);
         let mut b = MessageBuilder::request(method, self.target.as_bytes())
             .header("Via", format!("{via};branch={branch};rport"))
-            .header("Max-Forwards", "70");
+            .header("Max-Forwards", self.max_forwards.to_string());
         for r in &self.route_set {
             b = b.header("Route", r);
         }

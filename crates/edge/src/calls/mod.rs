@@ -168,6 +168,8 @@ struct Call {
     /// The caller's INVITE, to build responses from.
     a_invite: Bytes,
     a_server: TxId,
+    /// The caller's Max-Forwards (at least 1).
+    a_max_forwards: u8,
     /// The B-leg of the current attempt (a dialog once answered).
     b: Option<Leg>,
     out: Option<Outgoing>,

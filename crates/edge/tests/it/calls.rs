@@ -253,6 +253,18 @@ async fn connect(lab: &mut Lab, g: usize) -> (Dialog, Dialog) {
     (a, Dialog::from_invite(&at_gw, &tag))
 }
 
+/// Ends a test whose call was refused before routing: the gateway heard
+/// nothing and no channel is held.
+async fn nothing_reached_the_carrier(mut lab: Lab) {
+    assert!(
+        lab.gateways[0]
+            .is_silent_for(Duration::from_millis(200))
+            .await
+    );
+    assert!(lab.channels_back_to_zero().await);
+    lab.edge.shutdown(Duration::from_millis(100)).await;
+}
+
 /// The caller acknowledges the answer `ok` to its INVITE `sent`, then
 /// hangs up.
 async fn ack_and_hang_up(ua: &mut TestUa, sent: &Received, ok: &Received) {
@@ -303,6 +315,7 @@ async fn ip_authenticated_call_connects_and_hides_each_side_from_the_other() {
     assert_ne!(at_gw.header("Call-ID"), sent.header("Call-ID"));
     assert_eq!(at_gw.uri(), Some(format!("sip:441632960123@{gw_addr}")));
     assert!(at_gw.body().contains("PCMA"), "no restriction configured");
+    assert_eq!(at_gw.header("Max-Forwards").as_deref(), Some("69"));
     gw.send(gateway_answer(gw, &at_gw, 180, "Ringing", "gwtag"))
         .await
         .unwrap();
@@ -1026,13 +1039,7 @@ async fn a_required_extension_tollgate_lacks_gets_420() {
         refused.header("Unsupported").as_deref(),
         Some("100rel, timer")
     );
-    assert!(
-        lab.gateways[0]
-            .is_silent_for(Duration::from_millis(200))
-            .await
-    );
-    assert!(lab.channels_back_to_zero().await);
-    lab.edge.shutdown(Duration::from_millis(100)).await;
+    nothing_reached_the_carrier(lab).await;
 }
 
 #[tokio::test]
@@ -1141,4 +1148,17 @@ async fn a_tcp_gateway_refusing_the_connection_is_failed_over() {
         .unwrap();
     assert_eq!(expect_final(&mut lab.caller).await.status(), Some(486));
     lab.edge.shutdown(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn an_invite_out_of_hops_gets_483() {
+    let mut lab = Lab::start(1, |_| {}).await;
+    let uri = lab.uri(NUMBER);
+    let invite = lab.caller.request("INVITE", &uri).build().unwrap();
+    let text = String::from_utf8(invite)
+        .unwrap()
+        .replace("Max-Forwards: 70", "Max-Forwards: 0");
+    lab.caller.send_raw(text.as_bytes()).await.unwrap();
+    assert_eq!(expect_final(&mut lab.caller).await.status(), Some(483));
+    nothing_reached_the_carrier(lab).await;
 }

@@ -21,7 +21,7 @@ use tollgate_sip::{Header, HeaderKind, Method, parse_datagram};
 
 use super::leg::{Facts, Leg, token, with_tag};
 use super::{
-    Abandoned, Call, Calls, Outgoing, Plan, Role, Side, Unacked, WAIT_RETRY, Waiting, respond_a,
+    Abandoned, Call, Calls, Outgoing, Plan, Role, Side, WAIT_RETRY, Waiting, respond_a,
     response_to, set_state, unix_ms,
 };
 use crate::core::ALLOW;
@@ -771,15 +771,9 @@ impl Calls {
             &[("Contact", &contact), ("Allow", ALLOW)],
             (!body.is_empty()).then_some((ct.as_str(), &body[..])),
         );
-        if let Some(data) = ok.filter(|_| !call.a.peer.transport.is_reliable()) {
-            let t1 = self.config.timers.t1;
-            call.unacked = Some(Unacked {
-                data: tollgate_sip::stamp_via(&data, call.a.peer.addr).map_or(data, Bytes::from),
-                peer: call.a.peer,
-                next: now + t1,
-                interval: t1,
-                give_up: now + self.config.timers.timeout(),
-            });
+        if let Some(data) = ok {
+            let peer = call.a.peer;
+            self.retransmit_until_ack(now, &mut call, data, peer);
         }
         // The caller's INVITE and the offer were needed to answer the
         // INVITE and to retry it; a long call should not carry them.

@@ -135,17 +135,21 @@ impl Calls {
         };
         match (method, id) {
             (Method::Ack, _) => {
-                if side == Side::A {
+                let acked = call
+                    .unacked
+                    .as_ref()
+                    .is_some_and(|u| u.peer == leg_of(&call, side).peer);
+                if acked {
                     call.unacked = None;
-                    if call.b_ack_waits && call.answered {
-                        let ct = facts.content_type.clone().unwrap_or_default();
-                        let body = filter_body(Some(&ct), &facts.body, &call.restricted);
-                        self.send_b_ack(
-                            layer,
-                            &mut call,
-                            (!body.is_empty()).then_some((ct.as_str(), &body[..])),
-                        );
-                    }
+                }
+                if side == Side::A && call.b_ack_waits && call.answered {
+                    let ct = facts.content_type.clone().unwrap_or_default();
+                    let body = filter_body(Some(&ct), &facts.body, &call.restricted);
+                    self.send_b_ack(
+                        layer,
+                        &mut call,
+                        (!body.is_empty()).then_some((ct.as_str(), &body[..])),
+                    );
                 }
                 self.keep(call_id, call);
             }
@@ -307,6 +311,7 @@ impl Calls {
         } else {
             &[]
         };
+        let near_peer = near.peer;
         if let Some(resp) = response_to(
             &relay.request,
             code,
@@ -315,7 +320,10 @@ impl Calls {
             extra,
             (!body.is_empty()).then_some((ct.as_str(), &body[..])),
         ) {
-            let _ = layer.respond(now, relay.server, resp);
+            let _ = layer.respond(now, relay.server, resp.clone());
+            if invite && (200..300).contains(&code) {
+                self.retransmit_until_ack(now, &mut call, resp, near_peer);
+            }
         }
         if code < 200 {
             let call_id = relay.call;

@@ -542,6 +542,23 @@ impl Calls {
         }
     }
 
+    /// Retransmits the 2xx `data` (to an INVITE or re-INVITE) to `peer`
+    /// over UDP until its ACK (RFC 3261 §13.3.1.4); the transaction layer
+    /// leaves that to the dialog.
+    fn retransmit_until_ack(&self, now: Instant, call: &mut Call, data: Bytes, peer: Peer) {
+        if peer.transport.is_reliable() {
+            return;
+        }
+        let t1 = self.config.timers.t1;
+        call.unacked = Some(Unacked {
+            data: tollgate_sip::stamp_via(&data, peer.addr).map_or(data, Bytes::from),
+            peer,
+            next: now + t1,
+            interval: t1,
+            give_up: now + self.config.timers.timeout(),
+        });
+    }
+
     /// Publishes the call's row.
     fn show(&self, call: &Call) {
         self.board.put(call.info.clone());

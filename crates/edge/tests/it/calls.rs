@@ -1162,3 +1162,39 @@ async fn an_invite_out_of_hops_gets_483() {
     assert_eq!(expect_final(&mut lab.caller).await.status(), Some(483));
     nothing_reached_the_carrier(lab).await;
 }
+
+#[tokio::test]
+async fn a_relayed_re_invite_answer_is_retransmitted_until_acked() {
+    let mut lab = Lab::start(1, |_| {}).await;
+    let (_a, mut b) = connect(&mut lab, 0).await;
+    // The carrier re-INVITEs; the caller answers; the carrier's ACK is
+    // late, so Tollgate repeats the 200 until it comes.
+    let gw = &mut lab.gateways[0];
+    let reinvite = gw
+        .in_dialog(&mut b, "INVITE")
+        .header("Contact", format!("<sip:gw@{}>", gw.local_addr()))
+        .body("application/sdp", ANSWER);
+    gw.send(reinvite).await.unwrap();
+    let at_caller = expect_request(&mut lab.caller, "INVITE").await;
+    let tag = at_caller.header("To").unwrap();
+    let tag = tag.rsplit("tag=").next().unwrap().to_owned();
+    let ok = TestUa::response(&at_caller, 200, "OK", &tag)
+        .header(
+            "Contact",
+            format!("<sip:caller@{}>", lab.caller.local_addr()),
+        )
+        .body("application/sdp", SDP);
+    lab.caller.send(ok).await.unwrap();
+    expect_request(&mut lab.caller, "ACK").await;
+    let gw = &mut lab.gateways[0];
+    let first = expect_status(gw, 200).await;
+    let again = expect_status(gw, 200).await;
+    assert_eq!(first.data, again.data, "the same 2xx, retransmitted");
+    let ack = gw.in_dialog(&mut b, "ACK");
+    gw.send(ack).await.unwrap();
+    // Drain what was in flight, then silence.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    while gw.recv(Duration::from_millis(10)).await.unwrap().is_some() {}
+    assert!(gw.is_silent_for(Duration::from_millis(500)).await);
+    lab.edge.shutdown(Duration::from_millis(100)).await;
+}

@@ -481,6 +481,7 @@ impl Calls {
             replied: false,
             ringing: false,
             auth_tried: false,
+            early: None,
             deadline: now + first_reply,
         });
         let info = Arc::make_mut(&mut call.info);
@@ -636,6 +637,9 @@ impl Calls {
                         out.replied = true;
                         out.deadline = now + pdd;
                     }
+                    if code > 100 && !facts.to_tag.is_empty() {
+                        out.early = Some((facts.to.clone(), facts.contact.clone()));
+                    }
                     if code > 100 && !out.ringing {
                         out.ringing = true;
                         out.deadline = now + ring;
@@ -743,9 +747,11 @@ impl Calls {
         facts: &Facts,
         reason: &str,
     ) {
-        call.out = None;
+        // The INVITE's CSeq, not the leg's latest: an early UPDATE may
+        // have moved that on.
+        let invite_cseq = call.out.take().map(|o| o.cseq);
         if let Some(b) = call.b.as_mut() {
-            call.b_invite_cseq = b.cseq;
+            call.b_invite_cseq = invite_cseq.unwrap_or(b.cseq);
             b.remote = facts.to.clone();
             if let Some(contact) = &facts.contact {
                 b.target = contact.clone();

@@ -174,7 +174,12 @@ impl Calls {
                 }
             }
             (_, Some(sid)) => {
-                if call.answered {
+                // Before the answer only the early dialog exists: no
+                // re-INVITE in it (RFC 3261 §14.1), and towards the carrier
+                // only once its provisional response set it up.
+                let early = method != Method::Invite
+                    && (side == Side::B || call.out.as_ref().is_some_and(|o| o.early.is_some()));
+                if call.answered || early {
                     self.relay(now, layer, &mut call, call_id, side, sid, data, &facts);
                 } else if let Some(resp) = response_to(
                     data,
@@ -214,14 +219,36 @@ impl Calls {
         } else {
             Vec::new()
         };
+        let early = if call.answered {
+            None
+        } else {
+            call.out.as_ref().and_then(|o| o.early.clone())
+        };
         let Some(other) = leg_mut(call, other_side(from)) else {
             return;
+        };
+        other.cseq += 1;
+        // In an early dialog the carrier's tag and Contact come from its
+        // provisional response; the leg keeps the INVITE's until the answer.
+        let mut early_leg;
+        let other: &mut Leg = match early.filter(|_| from == Side::A) {
+            Some((remote, target)) => {
+                early_leg = other.clone();
+                early_leg.remote = remote;
+                if let Some(t) = target {
+                    early_leg.target = t;
+                }
+                &mut early_leg
+            }
+            None => other,
         };
         let via = self.local.via(other.peer.transport, other.peer.addr.ip());
         let contact = self
             .local
             .contact(other.peer.transport, other.peer.addr.ip());
-        let (mut b, _) = other.request(Method::from_token(method.as_bytes()), &via, None, None);
+        let seq = other.cseq;
+        let (mut b, _) =
+            other.request(Method::from_token(method.as_bytes()), &via, None, Some(seq));
         if matches!(method.as_str(), "INVITE" | "UPDATE" | "SUBSCRIBE" | "REFER") {
             b = b.header("Contact", contact);
         }

@@ -136,6 +136,9 @@ struct Outgoing {
     ringing: bool,
     /// The challenge was answered once already.
     auth_tried: bool,
+    /// The early dialog a provisional response set up: the gateway's To
+    /// (with its tag) and Contact, for UPDATE or INFO before the answer.
+    early: Option<(String, Option<String>)>,
     /// When the current wait (first reply, PDD, ring) runs out.
     deadline: Instant,
 }

@@ -253,6 +253,20 @@ async fn connect(lab: &mut Lab, g: usize) -> (Dialog, Dialog) {
     (a, Dialog::from_invite(&at_gw, &tag))
 }
 
+/// Places a call that gateway 0 answers with the provisional `code` (To tag
+/// `tag`); returns the caller's INVITE, the gateway's and the provisional
+/// the caller got.
+async fn provisional_call(lab: &mut Lab, code: u16, tag: &str) -> (Received, Received, Received) {
+    let sent = lab.invite(NUMBER).await;
+    let gw = &mut lab.gateways[0];
+    let at_gw = expect_request(gw, "INVITE").await;
+    gw.send(gateway_answer(gw, &at_gw, code, "Progress", tag))
+        .await
+        .unwrap();
+    let provisional = expect_status(&mut lab.caller, code).await;
+    (sent, at_gw, provisional)
+}
+
 /// Ends a test whose call was refused before routing: the gateway heard
 /// nothing and no channel is held.
 async fn nothing_reached_the_carrier(mut lab: Lab) {
@@ -379,13 +393,7 @@ async fn callee_hang_up_is_relayed_and_releases_the_channel() {
 #[tokio::test]
 async fn cancel_before_answer_reaches_the_carrier_and_releases_the_channel() {
     let mut lab = Lab::start(1, |_| {}).await;
-    let sent = lab.invite(NUMBER).await;
-    let gw = &mut lab.gateways[0];
-    let at_gw = expect_request(gw, "INVITE").await;
-    gw.send(gateway_answer(gw, &at_gw, 180, "Ringing", "t1"))
-        .await
-        .unwrap();
-    expect_status(&mut lab.caller, 180).await;
+    let (sent, at_gw, _) = provisional_call(&mut lab, 180, "t1").await;
     assert_eq!(lab.board.channels_in_use(CUSTOMER), 1);
     let cancel = sent.with_head(|h| {
         tollgate_sip::MessageBuilder::request(
@@ -1196,5 +1204,54 @@ async fn a_relayed_re_invite_answer_is_retransmitted_until_acked() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     while gw.recv(Duration::from_millis(10)).await.unwrap().is_some() {}
     assert!(gw.is_silent_for(Duration::from_millis(500)).await);
+    lab.edge.shutdown(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn update_and_info_cross_in_the_early_dialog() {
+    let mut lab = Lab::start(1, |_| {}).await;
+    let (sent, at_gw, progress) = provisional_call(&mut lab, 183, "early").await;
+    // Caller → carrier: UPDATE in the early dialog.
+    let mut a = Dialog::from_answer(&sent, &progress);
+    let update = lab
+        .caller
+        .in_dialog(&mut a, "UPDATE")
+        .header(
+            "Contact",
+            format!("<sip:caller@{}>", lab.caller.local_addr()),
+        )
+        .body("application/sdp", SDP);
+    lab.caller.send(update).await.unwrap();
+    let gw = &mut lab.gateways[0];
+    let at_gw_update = expect_request(gw, "UPDATE").await;
+    assert!(at_gw_update.header("To").unwrap().contains("tag=early"));
+    assert_eq!(at_gw_update.cseq(), Some(2));
+    gw.send(TestUa::response(&at_gw_update, 200, "OK", "early").body("application/sdp", ANSWER))
+        .await
+        .unwrap();
+    let updated = expect_status(&mut lab.caller, 200).await;
+    assert_eq!(updated.cseq(), a.cseq.into());
+    // Carrier → caller: INFO in the early dialog.
+    let mut b = Dialog::from_invite(&at_gw, "early");
+    let info = gw
+        .in_dialog(&mut b, "INFO")
+        .body("application/dtmf-relay", "Signal=1\r\n");
+    gw.send(info).await.unwrap();
+    let at_caller = expect_request(&mut lab.caller, "INFO").await;
+    lab.caller.respond(&at_caller, 200, "OK").await.unwrap();
+    assert_eq!(
+        expect_status(&mut lab.gateways[0], 200).await.cseq(),
+        Some(b.cseq)
+    );
+    // The answer: the ACK carries the INVITE's CSeq, not the UPDATE's.
+    let gw = &mut lab.gateways[0];
+    gw.send(gateway_answer(gw, &at_gw, 200, "OK", "early"))
+        .await
+        .unwrap();
+    let ack = expect_request(gw, "ACK").await;
+    assert_eq!(ack.cseq(), at_gw.cseq());
+    let ok = expect_status(&mut lab.caller, 200).await;
+    ack_and_hang_up(&mut lab.caller, &sent, &ok).await;
+    assert!(lab.channels_back_to_zero().await);
     lab.edge.shutdown(Duration::from_millis(100)).await;
 }

@@ -180,7 +180,9 @@ impl Calls {
                 let early = method != Method::Invite
                     && (side == Side::B || call.out.as_ref().is_some_and(|o| o.early.is_some()));
                 if call.answered || early {
-                    self.relay(now, layer, &mut call, call_id, side, sid, data, &facts);
+                    self.relay(
+                        now, layer, &mut call, call_id, side, sid, data, &facts, None,
+                    );
                 } else if let Some(resp) = response_to(
                     data,
                     491,
@@ -198,7 +200,8 @@ impl Calls {
     }
 
     /// Sends the request `data` from `from` to the other leg with that
-    /// leg's next CSeq.
+    /// leg's next CSeq; with `auth` (the answer to the carrier's
+    /// challenge) it carries that header and is not answered again.
     #[allow(clippy::too_many_arguments)]
     fn relay(
         &mut self,
@@ -210,6 +213,7 @@ impl Calls {
         sid: TxId,
         data: &Bytes,
         facts: &Facts,
+        auth: Option<(&str, String)>,
     ) {
         let Some(method) = method_of(data) else {
             return;
@@ -255,6 +259,10 @@ impl Calls {
         for (name, value) in relayed_headers(data) {
             b = b.header(&name, value);
         }
+        let retried = auth.is_some();
+        if let Some((name, value)) = auth {
+            b = b.header(name, value);
+        }
         if !facts.body.is_empty() {
             let ct = facts.content_type.clone().unwrap_or_default();
             let body = filter_body(Some(&ct), &facts.body, &restricted);
@@ -274,6 +282,7 @@ impl Calls {
                         from,
                         server: sid,
                         request: data.clone(),
+                        retried,
                     })),
                 );
             }
@@ -311,6 +320,33 @@ impl Calls {
             self.keep(relay.call, call);
             return;
         };
+        if matches!(code, 401 | 407) && relay.from == Side::A && !relay.retried {
+            // The carrier challenges a request inside the dialog (a
+            // re-INVITE, say): answered with the gateway's credentials, once,
+            // never passed to the caller.
+            let method = method_of(&relay.request).unwrap_or_default();
+            let auth = call
+                .creds
+                .as_ref()
+                .zip(call.b.as_ref())
+                .and_then(|(c, b)| authorization(data, code, c, method.as_bytes(), &b.target));
+            if let (Some(auth), Some(original)) = (auth, Facts::read(&relay.request)) {
+                let (call_id, from, server) = (relay.call, relay.from, relay.server);
+                self.relay(
+                    now,
+                    layer,
+                    &mut call,
+                    call_id,
+                    from,
+                    server,
+                    &relay.request,
+                    &original,
+                    Some(auth),
+                );
+                self.keep(call_id, call);
+                return;
+            }
+        }
         let invite = method_of(&relay.request).as_deref() == Some("INVITE");
         let far = leg_mut(&mut call, other_side(relay.from));
         if let (true, Some(far)) = (invite && (200..300).contains(&code), far) {

@@ -121,6 +121,8 @@ struct Relay {
     server: TxId,
     /// The request as received, to build the response from.
     request: Bytes,
+    /// It already carries an answer to the carrier's challenge.
+    retried: bool,
 }
 
 /// The B-leg INVITE in flight.

@@ -1255,3 +1255,35 @@ async fn update_and_info_cross_in_the_early_dialog() {
     assert!(lab.channels_back_to_zero().await);
     lab.edge.shutdown(Duration::from_millis(100)).await;
 }
+
+#[tokio::test]
+async fn a_re_invite_the_carrier_challenges_is_answered_by_tollgate() {
+    let mut lab = Lab::start(1, |c| {
+        c.entries[1].username = "carrier-user".into();
+        c.entries[1].password = Some("gw-secret".into());
+    })
+    .await;
+    let (mut a, b) = connect(&mut lab, 0).await;
+    let reinvite = lab
+        .caller
+        .in_dialog(&mut a, "INVITE")
+        .header(
+            "Contact",
+            format!("<sip:caller@{}>", lab.caller.local_addr()),
+        )
+        .body("application/sdp", SDP);
+    lab.caller.send(reinvite).await.unwrap();
+    let gw = &mut lab.gateways[0];
+    let first = expect_request(gw, "INVITE").await;
+    gw.send(challenge_for(&first, "n3")).await.unwrap();
+    let retry = expect_request(gw, "INVITE").await;
+    assert_eq!(retry.cseq(), first.cseq().map(|c| c + 1));
+    check_credentials(&retry, "INVITE", "n3");
+    let tag = b.local.rsplit("tag=").next().unwrap().to_owned();
+    gw.send(gateway_answer(gw, &retry, 200, "OK", &tag))
+        .await
+        .unwrap();
+    let answer = expect_final(&mut lab.caller).await;
+    assert_eq!(answer.status(), Some(200), "the caller never sees the 407");
+    lab.edge.shutdown(Duration::from_millis(100)).await;
+}

@@ -253,6 +253,25 @@ async fn connect(lab: &mut Lab, g: usize) -> (Dialog, Dialog) {
     (a, Dialog::from_invite(&at_gw, &tag))
 }
 
+/// The caller's `method` (re-INVITE, UPDATE) inside `dialog`, with its
+/// Contact and the offer.
+fn caller_offer(
+    ua: &mut TestUa,
+    dialog: &mut Dialog,
+    method: &str,
+) -> tollgate_sip::MessageBuilder {
+    let contact = format!("<sip:caller@{}>", ua.local_addr());
+    ua.in_dialog(dialog, method)
+        .header("Contact", contact)
+        .body("application/sdp", SDP)
+}
+
+/// Gives the carrier's gateway the credentials its challenges get.
+fn gateway_credentials(c: &mut Configuration) {
+    c.entries[1].username = "carrier-user".into();
+    c.entries[1].password = Some("gw-secret".into());
+}
+
 /// Places a call that gateway 0 answers with the provisional `code` (To tag
 /// `tag`); returns the caller's INVITE, the gateway's and the provisional
 /// the caller got.
@@ -614,11 +633,7 @@ fn check_credentials(request: &Received, method: &str, nonce: &str) {
 
 #[tokio::test]
 async fn carrier_challenges_are_answered_on_invite_and_bye() {
-    let mut lab = Lab::start(1, |c| {
-        c.entries[1].username = "carrier-user".into();
-        c.entries[1].password = Some("gw-secret".into());
-    })
-    .await;
+    let mut lab = Lab::start(1, gateway_credentials).await;
     let sent = lab.invite(NUMBER).await;
     let gw = &mut lab.gateways[0];
     let first = expect_request(gw, "INVITE").await;
@@ -1213,14 +1228,7 @@ async fn update_and_info_cross_in_the_early_dialog() {
     let (sent, at_gw, progress) = provisional_call(&mut lab, 183, "early").await;
     // Caller → carrier: UPDATE in the early dialog.
     let mut a = Dialog::from_answer(&sent, &progress);
-    let update = lab
-        .caller
-        .in_dialog(&mut a, "UPDATE")
-        .header(
-            "Contact",
-            format!("<sip:caller@{}>", lab.caller.local_addr()),
-        )
-        .body("application/sdp", SDP);
+    let update = caller_offer(&mut lab.caller, &mut a, "UPDATE");
     lab.caller.send(update).await.unwrap();
     let gw = &mut lab.gateways[0];
     let at_gw_update = expect_request(gw, "UPDATE").await;
@@ -1258,20 +1266,9 @@ async fn update_and_info_cross_in_the_early_dialog() {
 
 #[tokio::test]
 async fn a_re_invite_the_carrier_challenges_is_answered_by_tollgate() {
-    let mut lab = Lab::start(1, |c| {
-        c.entries[1].username = "carrier-user".into();
-        c.entries[1].password = Some("gw-secret".into());
-    })
-    .await;
+    let mut lab = Lab::start(1, gateway_credentials).await;
     let (mut a, b) = connect(&mut lab, 0).await;
-    let reinvite = lab
-        .caller
-        .in_dialog(&mut a, "INVITE")
-        .header(
-            "Contact",
-            format!("<sip:caller@{}>", lab.caller.local_addr()),
-        )
-        .body("application/sdp", SDP);
+    let reinvite = caller_offer(&mut lab.caller, &mut a, "INVITE");
     lab.caller.send(reinvite).await.unwrap();
     let gw = &mut lab.gateways[0];
     let first = expect_request(gw, "INVITE").await;

@@ -586,6 +586,7 @@ impl Calls {
     }
 
     /// A response to the current B-leg INVITE of call `id`.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn on_invite_response(
         &mut self,
         now: Instant,
@@ -594,11 +595,12 @@ impl Calls {
         tx: TxId,
         id: u64,
         data: &Bytes,
+        facts: Facts,
     ) {
         let Some(mut call) = self.calls.remove(&id) else {
             return;
         };
-        let Some((code, reason)) = status_of(data) else {
+        let Some((code, reason)) = facts.status.clone() else {
             self.by_client.insert(tx, Role::Invite(id));
             self.keep(id, call);
             return;
@@ -615,11 +617,6 @@ impl Calls {
             return;
         }
         let Some(carrier_id) = call.out.as_ref().map(|o| o.carrier) else {
-            self.keep(id, call);
-            return;
-        };
-        let Some(facts) = Facts::read(data) else {
-            self.by_client.insert(tx, Role::Invite(id));
             self.keep(id, call);
             return;
         };
@@ -829,12 +826,9 @@ impl Calls {
         layer: &mut TransactionLayer,
         tx: TxId,
         mut ab: Box<Abandoned>,
-        data: &Bytes,
+        facts: Facts,
     ) {
-        let Some((code, _)) = status_of(data) else {
-            return;
-        };
-        match code {
+        match facts.code() {
             100..=199 => {
                 if !ab.cancel_sent {
                     let (branch, cseq) = (ab.branch.clone(), ab.cseq);
@@ -845,9 +839,6 @@ impl Calls {
             }
             200..=299 => {
                 // Answered after all: acknowledge and hang up at once.
-                let Some(facts) = Facts::read(data) else {
-                    return;
-                };
                 let mut leg = ab.leg;
                 leg.remote = facts.to;
                 if let Some(c) = facts.contact {
@@ -871,13 +862,6 @@ fn host_of(addr: std::net::SocketAddr) -> String {
         std::net::SocketAddr::V4(a) => a.ip().to_string(),
         std::net::SocketAddr::V6(a) => format!("[{}]", a.ip()),
     }
-}
-
-/// Code and reason of a response.
-pub(super) fn status_of(data: &[u8]) -> Option<(u16, String)> {
-    let mut headers = [Header::EMPTY; MAX_HEADERS];
-    let msg = parse_datagram(data, &mut headers).ok()?;
-    super::leg::status(&msg.head)
 }
 
 /// The Authorization (401) or Proxy-Authorization (407) header answering

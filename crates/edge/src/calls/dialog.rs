@@ -11,7 +11,7 @@ use tollgate_policy::Snapshot;
 use tollgate_sip::transaction::{MAX_HEADERS, Peer, TransactionLayer, TxId};
 use tollgate_sip::{Header, HeaderKind, Method, parse_datagram};
 
-use super::attempt::{Credentials, authorization, filter_body, status_of};
+use super::attempt::{Credentials, authorization, filter_body};
 use super::leg::{Facts, Leg, dialog_key};
 use super::{Call, Calls, Relay, Role, Side, response_to};
 
@@ -29,43 +29,41 @@ impl Calls {
         tx: TxId,
         data: &Bytes,
     ) {
-        let Some(role) = self.by_client.remove(&tx) else {
+        // The layer validated the response: it has what Facts needs.
+        let (Some(facts), Some(role)) = (Facts::read(data), self.by_client.remove(&tx)) else {
             return;
         };
-        let provisional = status_of(data).is_some_and(|(c, _)| c < 200);
+        let code = facts.code();
+        let provisional = code < 200;
         match role {
-            Role::Invite(id) => self.on_invite_response(now, layer, snap, tx, id, data),
-            Role::Abandoned(ab) => self.on_abandoned_response(now, layer, tx, ab, data),
+            Role::Invite(id) => self.on_invite_response(now, layer, snap, tx, id, data, facts),
+            Role::Abandoned(ab) => self.on_abandoned_response(now, layer, tx, ab, facts),
             Role::Bye {
                 leg,
                 retried,
                 creds,
-            } => {
-                let code = status_of(data).map(|(c, _)| c);
-                match (code, creds) {
-                    (Some(401 | 407), Some(creds)) if !retried => {
-                        let code = code.unwrap_or_default();
-                        self.send_bye_with(now, layer, *leg, Some(creds), Some((data, code)));
-                    }
-                    (_, creds) if provisional => {
-                        self.by_client.insert(
-                            tx,
-                            Role::Bye {
-                                leg,
-                                retried,
-                                creds,
-                            },
-                        );
-                    }
-                    _ => {}
+            } => match (code, creds) {
+                (401 | 407, Some(creds)) if !retried => {
+                    self.send_bye_with(now, layer, *leg, Some(creds), Some((data, code)));
                 }
-            }
+                (_, creds) if provisional => {
+                    self.by_client.insert(
+                        tx,
+                        Role::Bye {
+                            leg,
+                            retried,
+                            creds,
+                        },
+                    );
+                }
+                _ => {}
+            },
             Role::Cancel => {
                 if provisional {
                     self.by_client.insert(tx, Role::Cancel);
                 }
             }
-            Role::Relay(relay) => self.on_relay_response(now, layer, tx, relay, data),
+            Role::Relay(relay) => self.on_relay_response(now, layer, tx, relay, data, facts),
         }
     }
 
@@ -305,8 +303,9 @@ impl Calls {
         tx: TxId,
         relay: Box<Relay>,
         data: &Bytes,
+        facts: Facts,
     ) {
-        let Some((code, reason)) = status_of(data) else {
+        let Some((code, reason)) = facts.status.clone() else {
             return;
         };
         if code == 100 {
@@ -314,10 +313,6 @@ impl Calls {
             return;
         }
         let Some(mut call) = self.calls.remove(&relay.call) else {
-            return;
-        };
-        let Some(facts) = Facts::read(data) else {
-            self.keep(relay.call, call);
             return;
         };
         if matches!(code, 401 | 407) && relay.from == Side::A && !relay.retried {

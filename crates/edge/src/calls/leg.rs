@@ -16,9 +16,12 @@ pub(crate) fn token() -> String {
     )
 }
 
-/// The parts of a received request or response a call keeps.
+/// The parts of a received request or response a call keeps, read in one
+/// parse.
 #[derive(Debug, Default)]
 pub(crate) struct Facts {
+    /// Code and reason, for a response.
+    pub(crate) status: Option<(u16, String)>,
     pub(crate) call_id: String,
     pub(crate) from: String,
     pub(crate) to: String,
@@ -53,6 +56,7 @@ impl Facts {
             data.slice_ref(msg.body)
         };
         Some(Self {
+            status: status(head),
             call_id: text(head.call_id().ok()?),
             from: text(head.value(HeaderKind::From)?),
             to: text(head.value(HeaderKind::To)?),
@@ -152,7 +156,14 @@ pub(crate) fn with_tag(value: &str, tag: &str) -> String {
 }
 
 /// The status code and reason of a response head.
-pub(crate) fn status(head: &Head<'_, '_>) -> Option<(u16, String)> {
+fn status(head: &Head<'_, '_>) -> Option<(u16, String)> {
     let line = head.status_line()?;
     Some((line.code, text(line.reason)))
+}
+
+impl Facts {
+    /// The status code of a response (0 for a request).
+    pub(crate) fn code(&self) -> u16 {
+        self.status.as_ref().map_or(0, |(c, _)| *c)
+    }
 }

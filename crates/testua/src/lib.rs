@@ -244,6 +244,18 @@ impl TestUa {
         Ok(Self::stream(Box::new(tcp), Transport::Tcp, local, remote))
     }
 
+    /// A UA on the next TLS connection `listener` accepts, presenting
+    /// `config`'s certificate.
+    pub async fn tls_accept(
+        listener: &tokio::net::TcpListener,
+        config: Arc<rustls::ServerConfig>,
+    ) -> io::Result<Self> {
+        let (tcp, remote) = listener.accept().await?;
+        let local = tcp.local_addr()?;
+        let tls = tokio_rustls::TlsAcceptor::from(config).accept(tcp).await?;
+        Ok(Self::stream(Box::new(tls), Transport::Tls, local, remote))
+    }
+
     /// A UA on a new TLS connection to `server`, verifying its certificate
     /// for `server_name` with `config`.
     pub async fn tls(

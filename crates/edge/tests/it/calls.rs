@@ -115,6 +115,17 @@ impl Lab {
         calls: CallConfig,
         tweak: impl FnOnce(&mut Configuration),
     ) -> Self {
+        Self::start_full(gateways, calls, None, tweak).await
+    }
+
+    /// [`Lab::start_with`], trusting `tls_client` for TLS connections the
+    /// edge opens.
+    async fn start_full(
+        gateways: usize,
+        calls: CallConfig,
+        tls_client: Option<Arc<rustls::ClientConfig>>,
+        tweak: impl FnOnce(&mut Configuration),
+    ) -> Self {
         let snapshot = Arc::new(SharedSnapshot::new(Snapshot::default()));
         let board = Arc::new(CallBoard::new());
         let auth = Authenticator::new(
@@ -133,6 +144,7 @@ impl Lab {
                 })
                 .collect(),
             timers: timers(),
+            tls_client,
             ..EdgeConfig::default()
         };
         let edge = Edge::start(config, core).await.unwrap();
@@ -1113,27 +1125,57 @@ async fn failed_call_after_silence(lab: &mut Lab) -> Option<u16> {
 
 #[tokio::test]
 async fn a_tcp_gateway_gets_the_call_over_a_connection_tollgate_opens() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.6:0").await.unwrap();
+    stream_gateway_call(Transport::Tcp).await;
+}
+
+#[tokio::test]
+async fn a_tls_gateway_gets_the_call_over_a_verified_connection() {
+    stream_gateway_call(Transport::Tls).await;
+}
+
+/// A whole call to a gateway reached over `transport` (TCP, or TLS
+/// verified against the test CA), on a connection Tollgate opens.
+async fn stream_gateway_call(transport: Transport) {
+    let certs = crate::support::certs();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let gw_addr = listener.local_addr().unwrap();
-    let mut lab = Lab::start(1, |c| {
+    let (protocol, param) = match transport {
+        Transport::Tls => (Protocol::Tls, "tls"),
+        _ => (Protocol::Tcp, "tcp"),
+    };
+    let calls = CallConfig {
+        timers: timers(),
+        ..CallConfig::default()
+    };
+    let mut lab = Lab::start_full(1, calls, Some(certs.client.clone()), |c| {
         let e = &mut c.entries[1];
-        e.addresses = vec!["127.0.0.6".parse().unwrap()];
-        e.protocol = Protocol::Tcp;
+        e.addresses = vec!["127.0.0.1".parse().unwrap()];
+        e.protocol = protocol;
         e.port = gw_addr.port();
     })
     .await;
     let sent = lab.invite(NUMBER).await;
-    let mut gw = tokio::time::timeout(WAIT, TestUa::tcp_accept(&listener))
+    let accepted = async {
+        match transport {
+            Transport::Tls => TestUa::tls_accept(&listener, certs.server.clone()).await,
+            _ => TestUa::tcp_accept(&listener).await,
+        }
+    };
+    let mut gw = tokio::time::timeout(WAIT, accepted)
         .await
         .expect("Tollgate connects")
         .unwrap();
     let at_gw = expect_request(&mut gw, "INVITE").await;
-    assert!(at_gw.header("Via").unwrap().starts_with("SIP/2.0/TCP "));
+    let via = at_gw.header("Via").unwrap();
+    assert!(
+        via.starts_with(&format!("SIP/2.0/{} ", transport.via_token())),
+        "{via}"
+    );
     assert_eq!(
         at_gw.uri(),
-        Some(format!("sip:441632960123@{gw_addr};transport=tcp"))
+        Some(format!("sip:441632960123@{gw_addr};transport={param}"))
     );
-    gw.send(gateway_answer(&gw, &at_gw, 200, "OK", "tcp"))
+    gw.send(gateway_answer(&gw, &at_gw, 200, "OK", param))
         .await
         .unwrap();
     expect_request(&mut gw, "ACK").await;

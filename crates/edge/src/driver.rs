@@ -43,7 +43,10 @@ pub struct Edge {
 
 /// Where the driver sends from.
 struct Senders {
-    udp: Vec<Arc<UdpSocket>>,
+    /// Each UDP socket, and whether it is IPv4 (looked up once: a
+    /// message without a socket of its own picks one by family, and
+    /// asking the socket would be a system call per message).
+    udp: Vec<(Arc<UdpSocket>, bool)>,
     stream: StreamContext,
     tls_client: Option<tokio_rustls::TlsConnector>,
 }
@@ -56,12 +59,8 @@ impl Senders {
                     .peer
                     .flow
                     .and_then(|i| self.udp.get(usize::try_from(i).ok()?))
-                    .or_else(|| {
-                        self.udp.iter().find(|s| {
-                            s.local_addr()
-                                .is_ok_and(|a| a.is_ipv4() == t.peer.addr.is_ipv4())
-                        })
-                    });
+                    .or_else(|| self.udp.iter().find(|(_, v4)| *v4 == t.peer.addr.is_ipv4()))
+                    .map(|(s, _)| s);
                 let Some(socket) = socket else {
                     return;
                 };
@@ -187,7 +186,13 @@ impl Edge {
         drop(inbound_tx);
         let connections = stream_ctx.connections.clone();
         let senders = Senders {
-            udp: udp_sockets,
+            udp: udp_sockets
+                .into_iter()
+                .map(|s| {
+                    let v4 = s.local_addr().is_ok_and(|a| a.is_ipv4());
+                    (s, v4)
+                })
+                .collect(),
             stream: stream_ctx,
             tls_client: config
                 .tls_client

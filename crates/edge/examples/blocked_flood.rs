@@ -16,17 +16,7 @@ use std::time::{Duration, Instant};
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let server: SocketAddr = args
-        .next()
-        .expect("SERVER_ADDR")
-        .parse()
-        .expect("SERVER_ADDR is IP:PORT");
-    assert!(server.ip().is_loopback(), "load only ever goes to loopback");
-    let pid: u32 = args
-        .next()
-        .expect("SERVER_PID")
-        .parse()
-        .expect("SERVER_PID");
+    let (server, pid) = support::server_and_pid(&mut args);
     let flood_source: SocketAddr = format!("{}:0", args.next().expect("FLOOD_SOURCE"))
         .parse()
         .expect("FLOOD_SOURCE is an IP");

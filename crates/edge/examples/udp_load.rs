@@ -8,24 +8,14 @@
 
 mod support;
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::UdpSocket;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let server: SocketAddr = args
-        .next()
-        .expect("SERVER_ADDR")
-        .parse()
-        .expect("SERVER_ADDR is IP:PORT");
-    assert!(server.ip().is_loopback(), "load only ever goes to loopback");
-    let pid: u32 = args
-        .next()
-        .expect("SERVER_PID")
-        .parse()
-        .expect("SERVER_PID is a number");
+    let (server, pid) = support::server_and_pid(&mut args);
     let total: u64 = args
         .next()
         .map_or(200_000, |a| a.parse().expect("REQUESTS"));

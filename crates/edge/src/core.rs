@@ -50,10 +50,27 @@ pub(crate) fn response(
     reason: &str,
     extra: &[(&str, &str)],
 ) -> Option<Bytes> {
-    let tag = new_tag();
-    let mut b = MessageBuilder::response_to(head, code, reason, Some(tag.as_bytes()));
+    response_tagged(head, code, reason, &new_tag(), extra, None)
+}
+
+/// A response to the parsed request `head` with To tag `tag` (none when
+/// empty, or when the request's To has one already), `extra` headers and
+/// `body` (its type and bytes).
+pub(crate) fn response_tagged(
+    head: &Head<'_, '_>,
+    code: u16,
+    reason: &str,
+    tag: &str,
+    extra: &[(&str, &str)],
+    body: Option<(&str, &[u8])>,
+) -> Option<Bytes> {
+    let tag = (!tag.is_empty()).then_some(tag.as_bytes());
+    let mut b = MessageBuilder::response_to(head, code, reason, tag);
     for (name, value) in extra {
         b = b.header(name, value);
+    }
+    if let Some((content_type, body)) = body {
+        b = b.body(content_type, body.to_vec());
     }
     b.build().ok().map(Bytes::from)
 }
@@ -65,9 +82,21 @@ pub(crate) fn build_answer(
     reason: &str,
     extra: &[(&str, &str)],
 ) -> Option<Bytes> {
+    answer_to(data, code, reason, &new_tag(), extra, None)
+}
+
+/// [`response_tagged`] for the unparsed request `data`.
+pub(crate) fn answer_to(
+    data: &[u8],
+    code: u16,
+    reason: &str,
+    tag: &str,
+    extra: &[(&str, &str)],
+    body: Option<(&str, &[u8])>,
+) -> Option<Bytes> {
     let mut headers = [Header::EMPTY; MAX_HEADERS];
     let msg = parse_datagram(data, &mut headers).ok()?;
-    response(&msg.head, code, reason, extra)
+    response_tagged(&msg.head, code, reason, tag, extra, body)
 }
 
 /// Answers the request `data` of server transaction `id` with `code`.

@@ -24,11 +24,16 @@ struct BlockSet {
     nets: Vec<IpNet>,
 }
 
-/// Unix seconds now.
-pub(crate) fn unix_now() -> u64 {
+/// Unix milliseconds now.
+pub(crate) fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Unix seconds now.
+pub(crate) fn unix_now() -> u64 {
+    unix_ms() / 1000
 }
 
 /// The edge's protection: block list, detector, and what never gets blocked.

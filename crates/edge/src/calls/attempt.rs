@@ -19,12 +19,12 @@ use tollgate_sip::sdp::remove_codecs;
 use tollgate_sip::transaction::{MAX_HEADERS, Peer, TransactionLayer, Transport, TxId};
 use tollgate_sip::{Header, HeaderKind, Method, parse_datagram};
 
-use super::leg::{Facts, Leg, token, with_tag};
+use super::leg::{Facts, Leg, with_tag};
 use super::{
-    Abandoned, Call, Calls, Outgoing, Plan, Role, Side, WAIT_RETRY, Waiting, respond_a,
-    response_to, set_state, unix_ms,
+    Abandoned, Call, Calls, Outgoing, Plan, Role, Side, WAIT_RETRY, Waiting, respond_a, set_state,
 };
-use crate::core::ALLOW;
+use crate::core::{ALLOW, answer_to, new_tag};
+use crate::defense::unix_ms;
 
 /// The gateway credentials Tollgate answers a carrier's challenge with.
 #[derive(Clone, Debug)]
@@ -90,22 +90,9 @@ fn caller_side<'a>(
     }
 }
 
-/// True for an SDP body.
-fn is_sdp(content_type: Option<&str>) -> bool {
-    content_type.is_some_and(|ct| {
-        ct.split(';')
-            .next()
-            .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/sdp"))
-    })
-}
-
 /// `body` without the `restricted` codecs when it is SDP, else as it is.
-pub(super) fn filter_body(
-    content_type: Option<&str>,
-    body: &Bytes,
-    restricted: &[String],
-) -> Bytes {
-    if restricted.is_empty() || body.is_empty() || !is_sdp(content_type) {
+pub(super) fn filter_body(sdp: bool, body: &Bytes, restricted: &[String]) -> Bytes {
+    if restricted.is_empty() || body.is_empty() || !sdp {
         return body.clone();
     }
     let names: Vec<&str> = restricted.iter().map(String::as_str).collect();
@@ -163,9 +150,9 @@ impl Calls {
         request_user: &str,
     ) {
         metrics::counter!("tollgate_calls_attempted_total").increment(1);
-        let tag = token();
+        let tag = new_tag();
         let refuse = |layer: &mut TransactionLayer, code: u16, reason: &str| {
-            if let Some(resp) = response_to(data, code, reason, &tag, &[], None) {
+            if let Some(resp) = answer_to(data, code, reason, &tag, &[], None) {
                 let _ = layer.respond(now, sid, resp);
             }
             metrics::counter!("tollgate_calls_failed_total", "code" => code.to_string())
@@ -232,7 +219,7 @@ impl Calls {
             None
         } else {
             let ct = facts.content_type.clone().unwrap_or_default();
-            if is_sdp(Some(&ct)) && !side.restricted.is_empty() {
+            if facts.sdp && !side.restricted.is_empty() {
                 let names: Vec<&str> = side.restricted.iter().map(String::as_str).collect();
                 let filtered = remove_codecs(&facts.body, &names);
                 if filtered.audio_without_codec {
@@ -351,14 +338,12 @@ impl Calls {
             else {
                 continue;
             };
-            let gateways: Vec<(i64, u32)> = snap
-                .gateways(carrier_id)
-                .map(|g| (g.id, g.weight))
-                .collect();
+            let entries: Vec<&IpAuthEntry> = snap.gateways(carrier_id).collect();
+            let gateways: Vec<(i64, u32)> = entries.iter().map(|g| (g.id, g.weight)).collect();
             let admission = &self.admission;
             let now_ms = unix_ms();
             let usable = |gw| {
-                snap.gateways(carrier_id).any(|g| {
+                entries.iter().any(|g| {
                     g.id == gw
                         && !snap.gateway_addresses(gw).is_empty()
                         && admission.check(&gateway_limits(g, carrier), now_ms).is_ok()
@@ -440,10 +425,10 @@ impl Calls {
         // The carrier's tech prefix goes in front of the called number.
         let number = format!("{}{}", carrier.carrier.tech_prefix, call.info.callee);
         let local = self.local.address(transport, next_hop.ip());
-        let tag = token();
+        let tag = new_tag();
         let leg = Leg {
             peer,
-            call_id: format!("{}@tollgate", token()),
+            call_id: format!("{}@tollgate", new_tag()),
             local: format!("<sip:{}@{}>;tag={tag}", call.info.caller, host_of(local)),
             local_tag: tag,
             remote: format!("<sip:{number}@{}>", host_of(gateway_addr)),
@@ -645,8 +630,7 @@ impl Calls {
                     }
                 }
                 if code > 100 {
-                    let body =
-                        filter_body(facts.content_type.as_deref(), &facts.body, &call.restricted);
+                    let body = filter_body(facts.sdp, &facts.body, &call.restricted);
                     let contact = self
                         .local
                         .contact(call.a.peer.transport, call.a.peer.addr.ip());
@@ -760,7 +744,7 @@ impl Calls {
         if !call.b_ack_waits {
             self.send_b_ack(layer, &mut call, None);
         }
-        let body = filter_body(facts.content_type.as_deref(), &facts.body, &call.restricted);
+        let body = filter_body(facts.sdp, &facts.body, &call.restricted);
         let contact = self
             .local
             .contact(call.a.peer.transport, call.a.peer.addr.ip());
@@ -849,7 +833,7 @@ impl Calls {
                 if let Ok(d) = ack.build() {
                     layer.send_stateless(leg.peer, Bytes::from(d));
                 }
-                self.send_bye_on(now, layer, leg, None);
+                self.send_bye_with(now, layer, leg, None, None);
             }
             _ => {}
         }
@@ -892,7 +876,7 @@ pub(super) fn authorization(
                 ..c
             })
         })?;
-    let cnonce = token();
+    let cnonce = new_tag();
     let value = digest::answer(
         &challenge,
         &digest::Answer {

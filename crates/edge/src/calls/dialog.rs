@@ -13,7 +13,8 @@ use tollgate_sip::{Header, HeaderKind, Method, parse_datagram};
 
 use super::attempt::{Credentials, authorization, filter_body};
 use super::leg::{Facts, Leg, dialog_key};
-use super::{Call, Calls, Relay, Role, Side, response_to};
+use super::{Call, Calls, Relay, Role, Side};
+use crate::core::answer_to;
 
 /// Headers of a relayed request that mean something to the far end and
 /// reveal nothing of the near one.
@@ -30,7 +31,10 @@ impl Calls {
         data: &Bytes,
     ) {
         // The layer validated the response: it has what Facts needs.
-        let (Some(facts), Some(role)) = (Facts::read(data), self.by_client.remove(&tx)) else {
+        let Some(facts) = Facts::read(data) else {
+            return;
+        };
+        let Some(role) = self.by_client.remove(&tx) else {
             return;
         };
         let code = facts.code();
@@ -95,8 +99,7 @@ impl Calls {
                 }
             }
             Some(Role::Relay(relay)) => {
-                if let Some(resp) =
-                    response_to(&relay.request, 408, "Request Timeout", "", &[], None)
+                if let Some(resp) = answer_to(&relay.request, 408, "Request Timeout", "", &[], None)
                 {
                     let _ = layer.respond(now, relay.server, resp);
                 }
@@ -121,8 +124,7 @@ impl Calls {
             self.dialogs.get(&key).copied().map(|d| (d, f))
         });
         let Some(((call_id, side), facts)) = found else {
-            let refusal =
-                || response_to(data, 481, "Call/Transaction Does Not Exist", "", &[], None);
+            let refusal = || answer_to(data, 481, "Call/Transaction Does Not Exist", "", &[], None);
             if let (Some(sid), Some(resp)) = (id, refusal()) {
                 let _ = layer.respond(now, sid, resp);
             }
@@ -142,7 +144,7 @@ impl Calls {
                 }
                 if side == Side::A && call.b_ack_waits && call.answered {
                     let ct = facts.content_type.clone().unwrap_or_default();
-                    let body = filter_body(Some(&ct), &facts.body, &call.restricted);
+                    let body = filter_body(facts.sdp, &facts.body, &call.restricted);
                     self.send_b_ack(
                         layer,
                         &mut call,
@@ -153,7 +155,7 @@ impl Calls {
             }
             (Method::Bye, Some(sid)) => {
                 let tag = leg_of(&call, side).local_tag.clone();
-                if let Some(resp) = response_to(data, 200, "OK", &tag, &[], None) {
+                if let Some(resp) = answer_to(data, 200, "OK", &tag, &[], None) {
                     let _ = layer.respond(now, sid, resp);
                 }
                 if call.answered {
@@ -181,7 +183,7 @@ impl Calls {
                     self.relay(
                         now, layer, &mut call, call_id, side, sid, data, &facts, None,
                     );
-                } else if let Some(resp) = response_to(
+                } else if let Some(resp) = answer_to(
                     data,
                     491,
                     "Request Pending",
@@ -263,7 +265,7 @@ impl Calls {
         }
         if !facts.body.is_empty() {
             let ct = facts.content_type.clone().unwrap_or_default();
-            let body = filter_body(Some(&ct), &facts.body, &restricted);
+            let body = filter_body(facts.sdp, &facts.body, &restricted);
             b = b.body(&ct, body.to_vec());
         }
         let peer = other.peer;
@@ -286,8 +288,7 @@ impl Calls {
             }
             None => {
                 let tag = leg_of(call, from).local_tag.clone();
-                if let Some(resp) = response_to(data, 500, "Server Internal Error", &tag, &[], None)
-                {
+                if let Some(resp) = answer_to(data, 500, "Server Internal Error", &tag, &[], None) {
                     let _ = layer.respond(now, sid, resp);
                 }
             }
@@ -362,7 +363,7 @@ impl Calls {
         };
         let near = leg_of(&call, relay.from);
         let contact = self.local.contact(near.peer.transport, near.peer.addr.ip());
-        let body = filter_body(facts.content_type.as_deref(), &facts.body, &restricted);
+        let body = filter_body(facts.sdp, &facts.body, &restricted);
         let ct = facts.content_type.unwrap_or_default();
         let extra: &[(&str, &str)] = if invite && code < 300 {
             &[("Contact", contact.as_str())]
@@ -370,7 +371,7 @@ impl Calls {
             &[]
         };
         let near_peer = near.peer;
-        if let Some(resp) = response_to(
+        if let Some(resp) = answer_to(
             &relay.request,
             code,
             &reason,
@@ -411,20 +412,9 @@ impl Calls {
         }
     }
 
-    /// Sends BYE on `leg` (a leg no call holds any more).
-    pub(super) fn send_bye_on(
-        &mut self,
-        now: Instant,
-        layer: &mut TransactionLayer,
-        leg: Leg,
-        creds: Option<Credentials>,
-    ) {
-        self.send_bye_with(now, layer, leg, creds, None);
-    }
-
     /// Sends BYE on `leg` with the next CSeq; with `challenge` (a 401/407
     /// to the previous BYE) it carries the answer and is not retried again.
-    fn send_bye_with(
+    pub(super) fn send_bye_with(
         &mut self,
         now: Instant,
         layer: &mut TransactionLayer,

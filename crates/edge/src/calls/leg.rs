@@ -7,15 +7,6 @@ use bytes::Bytes;
 use tollgate_sip::transaction::{MAX_HEADERS, Peer};
 use tollgate_sip::{Head, Header, HeaderKind, MessageBuilder, Method, parse_datagram};
 
-/// A fresh, unpredictable token for tags, Call-IDs and branches.
-pub(crate) fn token() -> String {
-    format!(
-        "{:016x}{:08x}",
-        rand::random::<u64>(),
-        rand::random::<u32>()
-    )
-}
-
 /// The parts of a received request or response a call keeps, read in one
 /// parse.
 #[derive(Debug, Default)]
@@ -35,6 +26,8 @@ pub(crate) struct Facts {
     /// Record-Route values in received order, each as `<uri>`.
     pub(crate) record_route: Vec<String>,
     pub(crate) content_type: Option<String>,
+    /// The body is SDP (`application/sdp`).
+    pub(crate) sdp: bool,
     pub(crate) body: Bytes,
 }
 
@@ -72,6 +65,9 @@ impl Facts {
                 .map(|r| format!("<{}>", text(r.uri_text)))
                 .collect(),
             content_type: head.value(HeaderKind::ContentType).map(text),
+            sdp: head
+                .content_type()
+                .is_ok_and(|ct| ct.is("application", "sdp")),
             max_forwards: head.max_forwards().unwrap_or(70),
             body,
         })
@@ -122,7 +118,10 @@ impl Leg {
             self.cseq += 1;
             self.cseq
         });
-        let branch = branch.map_or_else(|| format!("z9hG4bK{}", token()), String::from);
+        let branch = branch.map_or_else(
+            || format!("z9hG4bK{}", crate::core::new_tag()),
+            String::from,
+        );
         let mut b = MessageBuilder::request(method, self.target.as_bytes())
             .header("Via", format!("{via};branch={branch};rport"))
             .header("Max-Forwards", self.max_forwards.to_string());

@@ -25,15 +25,16 @@ pub use board::CallBoard;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tollgate_policy::admission::{Admission, Breach, Limit, Scope};
 use tollgate_policy::routing::GatewayPicker;
 use tollgate_policy::{AccountId, CallInfo, CallState, EntryId, Snapshot};
-use tollgate_sip::transaction::{MAX_HEADERS, Peer, TimerConfig, TransactionLayer, TxId};
-use tollgate_sip::{Header, MessageBuilder, parse_datagram};
+use tollgate_sip::transaction::{Peer, TimerConfig, TransactionLayer, TxId};
 
+use crate::core::answer_to;
+use crate::defense::unix_ms;
 use leg::Leg;
 use local::Local;
 
@@ -264,13 +265,6 @@ pub(crate) struct Calls {
 /// after the others.
 const GATEWAY_DOWN_FOR: Duration = Duration::from_secs(30);
 
-/// Unix milliseconds now.
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
 impl Calls {
     pub(crate) fn new(config: CallConfig, board: Arc<CallBoard>) -> Self {
         Self {
@@ -499,8 +493,7 @@ impl Calls {
             }
             Err(Breach::Cps(_)) if now < w.until => {
                 if w.next_trying <= now {
-                    if let Some(trying) = response_to(&call.a_invite, 100, "Trying", "", &[], None)
-                    {
+                    if let Some(trying) = answer_to(&call.a_invite, 100, "Trying", "", &[], None) {
                         let _ = layer.respond(now, call.a_server, trying);
                     }
                     w.next_trying = now + Duration::from_secs(1);
@@ -581,32 +574,9 @@ fn respond_a(
     extra: &[(&str, &str)],
     body: Option<(&str, &[u8])>,
 ) -> Option<Bytes> {
-    let data = response_to(&call.a_invite, code, reason, &call.a.local_tag, extra, body)?;
+    let data = answer_to(&call.a_invite, code, reason, &call.a.local_tag, extra, body)?;
     let _ = layer.respond(now, call.a_server, data.clone());
     Some(data)
-}
-
-/// A response to `request` with To tag `tag` (none when empty, or when the
-/// request's To has one), `extra` headers and `body`.
-fn response_to(
-    request: &[u8],
-    code: u16,
-    reason: &str,
-    tag: &str,
-    extra: &[(&str, &str)],
-    body: Option<(&str, &[u8])>,
-) -> Option<Bytes> {
-    let mut headers = [Header::EMPTY; MAX_HEADERS];
-    let msg = parse_datagram(request, &mut headers).ok()?;
-    let tag = (!tag.is_empty()).then_some(tag.as_bytes());
-    let mut b = MessageBuilder::response_to(&msg.head, code, reason, tag);
-    for (name, value) in extra {
-        b = b.header(name, value);
-    }
-    if let Some((ct, body)) = body {
-        b = b.body(ct, body.to_vec());
-    }
-    b.build().ok().map(Bytes::from)
 }
 
 /// What the caller and carrier see of a call's state.

@@ -3,9 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
-use crate::{Store, StoreError};
+use crate::{Actor, StoreFuture, now_ms};
 
 /// One audited change.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -59,111 +58,66 @@ pub struct AuditFilter {
     pub offset: Option<u32>,
 }
 
-/// Writes `event` (its `id` is ignored) inside the caller's transaction.
-pub(crate) async fn record(
-    conn: &mut SqliteConnection,
-    event: &AuditEvent,
-) -> Result<(), StoreError> {
-    let json = |v: &Option<Value>| v.as_ref().map(Value::to_string);
-    sqlx::query(
-        "INSERT INTO audit (at, actor, actor_ip, action, entity, entity_id, account_id, message, before, after)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(event.at)
-    .bind(&event.actor)
-    .bind(&event.actor_ip)
-    .bind(&event.action)
-    .bind(&event.entity)
-    .bind(&event.entity_id)
-    .bind(event.account_id)
-    .bind(&event.message)
-    .bind(json(&event.before))
-    .bind(json(&event.after))
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-impl Store {
-    /// Records that `actor` hung up the live call `call` (calls live in the
-    /// edge, not in the database; the event is all that is written).
-    pub async fn record_hangup(
-        &self,
-        actor: &crate::Actor,
-        call: &tollgate_policy::CallInfo,
-    ) -> Result<(), StoreError> {
-        let event = AuditEvent {
+impl AuditEvent {
+    /// An event stamped now, by `actor`, without before/after documents.
+    pub fn new(
+        actor: &Actor,
+        action: &str,
+        entity: &str,
+        entity_id: String,
+        account_id: Option<i64>,
+        message: String,
+    ) -> Self {
+        Self {
             id: 0,
-            at: crate::now_ms(),
+            at: now_ms(),
             actor: actor.name.clone(),
             actor_ip: actor.ip.clone(),
-            action: "hangup".into(),
-            entity: "call".into(),
-            entity_id: call.id.to_string(),
-            account_id: Some(call.account_id),
-            message: format!(
+            action: action.into(),
+            entity: entity.into(),
+            entity_id,
+            account_id,
+            message,
+            before: None,
+            after: None,
+        }
+    }
+}
+
+impl AuditEvent {
+    /// The event for an operator hanging up a live call (calls live in the
+    /// edge, not in the database: the event is all that is written).
+    pub fn hangup(
+        actor: &Actor,
+        call: &tollgate_policy::CallInfo,
+    ) -> Result<Self, serde_json::Error> {
+        let mut event = Self::new(
+            actor,
+            "hangup",
+            "call",
+            call.id.to_string(),
+            Some(call.account_id),
+            format!(
                 "call {} from {} to {} hung up",
                 call.id, call.caller, call.callee
             ),
-            before: Some(serde_json::to_value(call)?),
-            after: None,
-        };
-        let mut tx = self.write().await?;
-        record(&mut tx, &event).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Lists audit events, newest first.
-    pub async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>, StoreError> {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "SELECT id, at, actor, actor_ip, action, entity, entity_id, account_id, message, before, after FROM audit WHERE 1 = 1",
         );
-        if let Some(v) = filter.account_id {
-            q.push(" AND account_id = ").push_bind(v);
-        }
-        if let Some(v) = &filter.entity {
-            q.push(" AND entity = ").push_bind(v.clone());
-        }
-        if let Some(v) = &filter.entity_id {
-            q.push(" AND entity_id = ").push_bind(v.clone());
-        }
-        if let Some(v) = filter.since {
-            q.push(" AND at >= ").push_bind(v);
-        }
-        if let Some(v) = filter.until {
-            q.push(" AND at <= ").push_bind(v);
-        }
-        if let Some(v) = &filter.actor {
-            q.push(" AND actor = ").push_bind(v.clone());
-        }
-        q.push(" ORDER BY id DESC LIMIT ")
-            .push_bind(i64::from(filter.limit.unwrap_or(100).min(1000)))
-            .push(" OFFSET ")
-            .push_bind(i64::from(filter.offset.unwrap_or(0)));
-        let rows = q.build().fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|r| {
-                let json = |col: &str| -> Result<Option<Value>, StoreError> {
-                    let text: Option<String> = r.try_get(col)?;
-                    Ok(text
-                        .map(|t| serde_json::from_str::<Value>(&t))
-                        .transpose()?)
-                };
-                Ok(AuditEvent {
-                    id: r.try_get("id")?,
-                    at: r.try_get("at")?,
-                    actor: r.try_get("actor")?,
-                    actor_ip: r.try_get("actor_ip")?,
-                    action: r.try_get("action")?,
-                    entity: r.try_get("entity")?,
-                    entity_id: r.try_get("entity_id")?,
-                    account_id: r.try_get("account_id")?,
-                    message: r.try_get("message")?,
-                    before: json("before")?,
-                    after: json("after")?,
-                })
-            })
-            .collect()
+        event.before = Some(serde_json::to_value(call)?);
+        Ok(event)
     }
+}
+
+/// Reading the audit log, and the events that are not part of a
+/// configuration change.
+pub trait AuditLog {
+    /// Records that `actor` hung up a live call (`action: hangup`,
+    /// `entity: call`, the call's row in `before`).
+    fn record_hangup<'a>(
+        &'a self,
+        actor: &'a Actor,
+        call: &'a tollgate_policy::CallInfo,
+    ) -> StoreFuture<'a, ()>;
+
+    /// Events matching `filter`, newest first.
+    fn audit<'a>(&'a self, filter: &'a AuditFilter) -> StoreFuture<'a, Vec<AuditEvent>>;
 }

@@ -1,19 +1,9 @@
-//! Accounts, IP authentication entries, SIP users and routes: one generic
-//! create / update / delete / get / list over a [`Document`] table, each
-//! write with its audit event and version bump in the same transaction.
+//! Accounts, IP authentication entries, SIP users and routes: the
+//! configuration the edge runs on, each change validated and audited.
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-use serde_json::Value;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{AssertSqlSafe, Row, SqliteConnection};
-use tollgate_policy::validate::{check_user_channels, shared_address_warnings};
-use tollgate_policy::{
-    Account, Configuration, FieldError, Ha1Set, IpAuthEntry, Route, SipUser, Warning,
-};
+use tollgate_policy::{Account, Configuration, IpAuthEntry, Route, SipUser, Warning};
 
-use crate::audit::{AuditEvent, record};
-use crate::{Store, StoreError, now_ms};
+use crate::StoreFuture;
 
 /// Who makes a change, for the audit log.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,621 +24,89 @@ impl Actor {
     }
 }
 
-/// A configuration entity stored as a JSON document plus key columns.
-pub(crate) trait Document: Serialize + DeserializeOwned + Clone + Send + Sync {
-    /// The table.
-    const TABLE: &'static str;
-    /// The audit log's entity name.
-    const ENTITY: &'static str;
-    /// True when writing one may change the firewall list.
-    const TOUCHES_FIREWALL: bool = false;
-    fn id(&self) -> i64;
-    fn set_id(&mut self, id: i64);
-    fn account_id(&self) -> Option<i64>;
-    /// Columns written besides `data` (a `None` value leaves the column as
-    /// it is on update).
-    fn columns(&self) -> Vec<(&'static str, Option<String>)>;
-    /// Restores what the JSON document does not hold (secrets).
-    fn restore(&mut self, _row: &SqliteRow) -> Result<(), StoreError> {
-        Ok(())
-    }
-    /// True when the write carries a secret (shown as `"***"`).
-    fn has_secret(&self) -> bool {
-        false
-    }
-    /// Rules that need other rows; run inside the write's transaction.
-    async fn check(&self, _conn: &mut SqliteConnection) -> Result<Vec<Warning>, StoreError> {
-        Ok(Vec::new())
-    }
-    /// Side effects on other tables, inside the write's transaction, after
-    /// the row is written.
-    async fn after_write(
-        &self,
-        _conn: &mut SqliteConnection,
-        _actor: &Actor,
-    ) -> Result<(), StoreError> {
-        Ok(())
-    }
-    /// A short label for audit messages.
-    fn label(&self) -> String {
-        format!("{} {}", Self::ENTITY, self.id())
-    }
-}
-
-/// The entity as the audit log shows it: secrets as `"***"`.
-fn redacted<D: Document>(doc: &D) -> Result<Value, StoreError> {
-    let mut v = serde_json::to_value(doc)?;
-    if doc.has_secret()
-        && let Value::Object(map) = &mut v
-    {
-        map.insert("password".into(), Value::String("***".into()));
-    }
-    Ok(v)
-}
-
-async fn load_all<D: Document>(
-    conn: &mut SqliteConnection,
-    filter: &str,
-    value: Option<i64>,
-) -> Result<Vec<D>, StoreError> {
-    let sql = format!("SELECT * FROM {} {filter} ORDER BY id", D::TABLE);
-    // Table and column names come from `Document` constants, never input.
-    let mut q = sqlx::query(AssertSqlSafe(sql));
-    if let Some(v) = value {
-        q = q.bind(v);
-    }
-    let rows = q.fetch_all(&mut *conn).await?;
-    rows.iter()
-        .map(|row| {
-            let mut doc: D = serde_json::from_str(&row.try_get::<String, _>("data")?)?;
-            doc.set_id(row.try_get("id")?);
-            doc.restore(row)?;
-            Ok(doc)
-        })
-        .collect()
-}
-
-async fn load_one<D: Document>(conn: &mut SqliteConnection, id: i64) -> Result<D, StoreError> {
-    load_all::<D>(conn, "WHERE id = ?", Some(id))
-        .await?
-        .pop()
-        .ok_or(StoreError::NotFound {
-            entity: D::ENTITY,
-            id: id.to_string(),
-        })
-}
-
-async fn bump(conn: &mut SqliteConnection) -> Result<u64, StoreError> {
-    let v: i64 = sqlx::query_scalar(
-        "UPDATE config_version SET version = version + 1 WHERE id = 1 RETURNING version",
-    )
-    .fetch_one(conn)
-    .await?;
-    Ok(u64::try_from(v).unwrap_or(0))
-}
-
-/// Unique-constraint failures become a 409 naming the field.
-fn map_unique(e: sqlx::Error, field: &str) -> StoreError {
-    match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
-            StoreError::conflict(field, "is already in use")
-        }
-        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
-            StoreError::invalid(FieldError::new("account_id", "no such account"))
-        }
-        _ => StoreError::Database(e),
-    }
-}
-
-/// Inserts one document and its audit event inside `conn`'s transaction.
-async fn insert<D: Document>(
-    conn: &mut SqliteConnection,
-    actor: &Actor,
-    mut doc: D,
-) -> Result<(D, Vec<Warning>), StoreError> {
-    let warnings = doc.check(conn).await?;
-    let columns = doc.columns();
-    let names: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
-    let sql = format!(
-        "INSERT INTO {} (data{}) VALUES (?{}) RETURNING id",
-        D::TABLE,
-        names.iter().map(|n| format!(", {n}")).collect::<String>(),
-        ", ?".repeat(names.len()),
-    );
-    // Table and column names come from `Document` constants, never input.
-    let mut q = sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql)).bind(serde_json::to_string(&doc)?);
-    for (_, value) in &columns {
-        q = q.bind(value.clone());
-    }
-    let id = q
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(|e| map_unique(e, names.first().copied().unwrap_or("id")))?;
-    doc.set_id(id);
-    let mut ev = event(
-        actor,
-        "create",
-        D::ENTITY,
-        id,
-        doc.account_id(),
-        format!("{} created", doc.label()),
-    );
-    ev.after = Some(redacted(&doc)?);
-    record(conn, &ev).await?;
-    doc.after_write(conn, actor).await?;
-    Ok((doc, warnings))
-}
-
-fn event(
-    actor: &Actor,
-    action: &str,
-    entity: &str,
-    entity_id: i64,
-    account_id: Option<i64>,
-    message: String,
-) -> AuditEvent {
-    AuditEvent {
-        id: 0,
-        at: now_ms(),
-        actor: actor.name.clone(),
-        actor_ip: actor.ip.clone(),
-        action: action.into(),
-        entity: entity.into(),
-        entity_id: entity_id.to_string(),
-        account_id,
-        message,
-        before: None,
-        after: None,
-    }
-}
-
-impl Store {
-    /// A write transaction that takes the database's write lock at once
-    /// (`BEGIN IMMEDIATE`): concurrent writers queue on the busy timeout
-    /// instead of failing when a read lock cannot be upgraded.
-    pub(crate) async fn write(
-        &self,
-    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
-    }
-
-    /// Writes `doc` as a new row; returns it with its id and any warnings.
-    pub(crate) async fn create<D: Document>(
-        &self,
-        actor: &Actor,
-        doc: D,
-    ) -> Result<(D, Vec<Warning>), StoreError> {
-        let mut created = self.create_many(actor, vec![doc], false).await?;
-        Ok(created.pop().expect("one document in, one out"))
-    }
-
-    /// Writes every document in one transaction: all of them or none. For a
-    /// `bulk` request, errors name the failing element (`entries[3].…`).
-    pub(crate) async fn create_many<D: Document>(
-        &self,
-        actor: &Actor,
-        docs: Vec<D>,
-        bulk: bool,
-    ) -> Result<Vec<(D, Vec<Warning>)>, StoreError> {
-        let mut tx = self.write().await?;
-        let mut out = Vec::with_capacity(docs.len());
-        for (i, doc) in docs.into_iter().enumerate() {
-            let written = insert(&mut tx, actor, doc).await.map_err(|e| match e {
-                StoreError::Invalid {
-                    mut error,
-                    conflict,
-                } if bulk => {
-                    error.field = format!("entries[{i}].{}", error.field);
-                    StoreError::Invalid { error, conflict }
-                }
-                other => other,
-            })?;
-            out.push(written);
-        }
-        let version = bump(&mut tx).await?;
-        tx.commit().await?;
-        self.committed(version);
-        if D::TOUCHES_FIREWALL {
-            self.firewall_changed();
-        }
-        Ok(out)
-    }
-
-    /// Replaces row `doc.id()`; secret columns given as `None` keep their
-    /// stored value.
-    pub(crate) async fn update<D: Document>(
-        &self,
-        actor: &Actor,
-        doc: D,
-    ) -> Result<(D, Vec<Warning>), StoreError> {
-        let mut tx = self.write().await?;
-        let before: D = load_one(&mut tx, doc.id()).await?;
-        let warnings = doc.check(&mut tx).await?;
-        let columns: Vec<_> = doc
-            .columns()
-            .into_iter()
-            .filter(|(_, v)| v.is_some())
-            .collect();
-        let sql = format!(
-            "UPDATE {} SET data = ?{} WHERE id = ?",
-            D::TABLE,
-            columns
-                .iter()
-                .map(|(n, _)| format!(", {n} = ?"))
-                .collect::<String>(),
+/// Calls `$m!(Type, create, update, delete, get, list)` with the method
+/// names of every configuration entity, so the trait and each backend's
+/// implementation list the same set.
+macro_rules! for_each_entity {
+    ($m:ident) => {
+        $m!(
+            Account,
+            create_account,
+            update_account,
+            delete_account,
+            account,
+            accounts
         );
-        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(serde_json::to_string(&doc)?);
-        for (_, value) in &columns {
-            q = q.bind(value.clone());
-        }
-        let field = columns.first().map_or("id", |(n, _)| *n);
-        q.bind(doc.id())
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| map_unique(e, field))?;
-        let after: D = load_one(&mut tx, doc.id()).await?;
-        let mut ev = event(
-            actor,
-            "update",
-            D::ENTITY,
-            doc.id(),
-            doc.account_id(),
-            format!("{} updated", doc.label()),
+        $m!(
+            IpAuthEntry,
+            create_ip_auth,
+            update_ip_auth,
+            delete_ip_auth,
+            ip_auth,
+            ip_auths
         );
-        ev.before = Some(redacted(&before)?);
-        ev.after = Some(redacted(&doc)?);
-        record(&mut tx, &ev).await?;
-        doc.after_write(&mut tx, actor).await?;
-        let version = bump(&mut tx).await?;
-        tx.commit().await?;
-        self.committed(version);
-        if D::TOUCHES_FIREWALL {
-            self.firewall_changed();
-        }
-        Ok((after, warnings))
-    }
-
-    /// Deletes row `id`.
-    pub(crate) async fn delete<D: Document>(
-        &self,
-        actor: &Actor,
-        id: i64,
-    ) -> Result<D, StoreError> {
-        let mut tx = self.write().await?;
-        let before: D = load_one(&mut tx, id).await?;
-        sqlx::query(AssertSqlSafe(format!(
-            "DELETE FROM {} WHERE id = ?",
-            D::TABLE
-        )))
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        let mut ev = event(
-            actor,
-            "delete",
-            D::ENTITY,
-            id,
-            before.account_id(),
-            format!("{} deleted", before.label()),
+        $m!(
+            SipUser,
+            create_sip_user,
+            update_sip_user,
+            delete_sip_user,
+            sip_user,
+            sip_users
         );
-        ev.before = Some(redacted(&before)?);
-        record(&mut tx, &ev).await?;
-        let version = bump(&mut tx).await?;
-        tx.commit().await?;
-        self.committed(version);
-        Ok(before)
-    }
-
-    /// Reads row `id`.
-    pub(crate) async fn get<D: Document>(&self, id: i64) -> Result<D, StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        load_one(&mut conn, id).await
-    }
-
-    /// Every row, or those of one account.
-    pub(crate) async fn list<D: Document>(
-        &self,
-        account: Option<i64>,
-    ) -> Result<Vec<D>, StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        match account {
-            Some(a) => load_all(&mut conn, "WHERE account_id = ?", Some(a)).await,
-            None => load_all(&mut conn, "", None).await,
-        }
-    }
-
-    /// The whole configuration and its version, read consistently, for
-    /// compiling a snapshot.
-    pub async fn load(&self) -> Result<(Configuration, u64), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let version: i64 = sqlx::query_scalar("SELECT version FROM config_version WHERE id = 1")
-            .fetch_one(&mut *tx)
-            .await?;
-        let config = Configuration {
-            accounts: load_all(&mut tx, "", None).await?,
-            entries: load_all(&mut tx, "", None).await?,
-            users: load_all(&mut tx, "", None).await?,
-            routes: load_all(&mut tx, "", None).await?,
-        };
-        tx.commit().await?;
-        Ok((config, u64::try_from(version).unwrap_or(0)))
-    }
+        $m!(
+            Route,
+            create_route,
+            update_route,
+            delete_route,
+            route,
+            routes
+        );
+    };
 }
+pub(crate) use for_each_entity;
 
-impl Document for Account {
-    const TABLE: &'static str = "accounts";
-    const ENTITY: &'static str = "account";
-    fn id(&self) -> i64 {
-        self.id
-    }
-    fn set_id(&mut self, id: i64) {
-        self.id = id;
-    }
-    fn account_id(&self) -> Option<i64> {
-        (self.id != 0).then_some(self.id)
-    }
-    fn columns(&self) -> Vec<(&'static str, Option<String>)> {
-        let kind = serde_json::to_value(self.kind)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned));
-        vec![("name", Some(self.name.clone())), ("kind", kind)]
-    }
-    async fn check(&self, _conn: &mut SqliteConnection) -> Result<Vec<Warning>, StoreError> {
-        self.validate().map_err(StoreError::invalid)?;
-        Ok(Vec::new())
-    }
-    fn label(&self) -> String {
-        format!("account {:?}", self.name)
-    }
-}
-
-impl Document for IpAuthEntry {
-    const TABLE: &'static str = "ip_auth_entries";
-    const ENTITY: &'static str = "ip_auth";
-    const TOUCHES_FIREWALL: bool = true;
-    async fn after_write(
-        &self,
-        conn: &mut SqliteConnection,
-        actor: &Actor,
-    ) -> Result<(), StoreError> {
-        crate::firewall::lift_for_entry(conn, actor, self).await
-    }
-    fn id(&self) -> i64 {
-        self.id
-    }
-    fn set_id(&mut self, id: i64) {
-        self.id = id;
-    }
-    fn account_id(&self) -> Option<i64> {
-        Some(self.account_id)
-    }
-    fn columns(&self) -> Vec<(&'static str, Option<String>)> {
-        vec![
-            ("account_id", Some(self.account_id.to_string())),
-            ("uac_password", self.password.clone()),
-        ]
-    }
-    fn restore(&mut self, row: &SqliteRow) -> Result<(), StoreError> {
-        self.password = row.try_get("uac_password")?;
-        Ok(())
-    }
-    fn has_secret(&self) -> bool {
-        self.password.is_some()
-    }
-    async fn check(&self, conn: &mut SqliteConnection) -> Result<Vec<Warning>, StoreError> {
-        self.validate().map_err(StoreError::invalid)?;
-        let others: Vec<Self> =
-            load_all(conn, "WHERE account_id != ?", Some(self.account_id)).await?;
-        Ok(shared_address_warnings(self, &others))
-    }
-}
-
-impl Document for SipUser {
-    const TABLE: &'static str = "sip_users";
-    const ENTITY: &'static str = "sip_user";
-    fn id(&self) -> i64 {
-        self.id
-    }
-    fn set_id(&mut self, id: i64) {
-        self.id = id;
-    }
-    fn account_id(&self) -> Option<i64> {
-        Some(self.account_id)
-    }
-    fn columns(&self) -> Vec<(&'static str, Option<String>)> {
-        // An empty HA1 set means "unchanged" on update.
-        let keep = self.ha1 == Ha1Set::default();
-        let ha1 = |v: &String| (!keep).then(|| v.clone());
-        vec![
-            ("username", Some(self.username.clone())),
-            ("account_id", Some(self.account_id.to_string())),
-            ("ha1_md5", ha1(&self.ha1.md5)),
-            ("ha1_sha256", ha1(&self.ha1.sha256)),
-            ("ha1_sha512_256", ha1(&self.ha1.sha512_256)),
-        ]
-    }
-    fn restore(&mut self, row: &SqliteRow) -> Result<(), StoreError> {
-        self.ha1 = Ha1Set {
-            md5: row.try_get("ha1_md5")?,
-            sha256: row.try_get("ha1_sha256")?,
-            sha512_256: row.try_get("ha1_sha512_256")?,
-        };
-        Ok(())
-    }
-    fn has_secret(&self) -> bool {
-        self.ha1 != Ha1Set::default()
-    }
-    async fn check(&self, conn: &mut SqliteConnection) -> Result<Vec<Warning>, StoreError> {
-        self.validate().map_err(StoreError::invalid)?;
-        let account: Account = load_one(conn, self.account_id)
-            .await
-            .map_err(|_| StoreError::invalid(FieldError::new("account_id", "no such account")))?;
-        let mut users: Vec<Self> =
-            load_all(conn, "WHERE account_id = ?", Some(self.account_id)).await?;
-        users.retain(|u| u.id != self.id);
-        users.push(self.clone());
-        check_user_channels(&account, &users).map_err(StoreError::invalid)?;
-        Ok(Vec::new())
-    }
-    fn label(&self) -> String {
-        format!("sip user {:?}", self.username)
-    }
-}
-
-impl Document for Route {
-    const TABLE: &'static str = "routes";
-    const ENTITY: &'static str = "route";
-    fn id(&self) -> i64 {
-        self.id
-    }
-    fn set_id(&mut self, id: i64) {
-        self.id = id;
-    }
-    fn account_id(&self) -> Option<i64> {
-        Some(self.account_id)
-    }
-    fn columns(&self) -> Vec<(&'static str, Option<String>)> {
-        vec![("account_id", Some(self.account_id.to_string()))]
-    }
-    async fn check(&self, conn: &mut SqliteConnection) -> Result<Vec<Warning>, StoreError> {
-        let accounts: Vec<Account> = load_all(conn, "", None).await?;
-        self.validate(&accounts).map_err(StoreError::invalid)?;
-        Ok(Vec::new())
-    }
-}
-
-/// The public operations, one set per entity, over the generic ones.
-macro_rules! entity_api {
+/// One entity's operations in the [`Entities`] trait.
+macro_rules! declare_entity_methods {
     ($ty:ty, $create:ident, $update:ident, $delete:ident, $get:ident, $list:ident) => {
-        impl Store {
-            #[doc = concat!("Creates a `", stringify!($ty), "` (validated, audited); returns it with its id and any warnings.")]
-            pub async fn $create(&self, actor: &Actor, doc: $ty) -> Result<($ty, Vec<Warning>), StoreError> {
-                self.create(actor, doc).await
-            }
-            #[doc = concat!("Replaces a `", stringify!($ty), "` (validated, audited).")]
-            pub async fn $update(&self, actor: &Actor, doc: $ty) -> Result<($ty, Vec<Warning>), StoreError> {
-                self.update(actor, doc).await
-            }
-            #[doc = concat!("Deletes a `", stringify!($ty), "` (audited); returns what was deleted.")]
-            pub async fn $delete(&self, actor: &Actor, id: i64) -> Result<$ty, StoreError> {
-                self.delete(actor, id).await
-            }
-            #[doc = concat!("Reads one `", stringify!($ty), "`.")]
-            pub async fn $get(&self, id: i64) -> Result<$ty, StoreError> {
-                self.get(id).await
-            }
-            #[doc = concat!("Lists `", stringify!($ty), "`s, all or one account's.")]
-            pub async fn $list(&self, account: Option<i64>) -> Result<Vec<$ty>, StoreError> {
-                self.list(account).await
-            }
-        }
+        #[doc = concat!("Creates a `", stringify!($ty), "` (validated, audited); returns it with its id and any warnings.")]
+        fn $create<'a>(&'a self, actor: &'a Actor, doc: $ty) -> StoreFuture<'a, ($ty, Vec<Warning>)>;
+        #[doc = concat!("Replaces a `", stringify!($ty), "` (validated, audited); secrets left empty keep their stored value.")]
+        fn $update<'a>(&'a self, actor: &'a Actor, doc: $ty) -> StoreFuture<'a, ($ty, Vec<Warning>)>;
+        #[doc = concat!("Deletes a `", stringify!($ty), "` (audited); returns what was deleted.")]
+        fn $delete<'a>(&'a self, actor: &'a Actor, id: i64) -> StoreFuture<'a, $ty>;
+        #[doc = concat!("Reads one `", stringify!($ty), "`.")]
+        fn $get(&self, id: i64) -> StoreFuture<'_, $ty>;
+        #[doc = concat!("Lists `", stringify!($ty), "`s, all or one account's.")]
+        fn $list(&self, account: Option<i64>) -> StoreFuture<'_, Vec<$ty>>;
     };
 }
 
-entity_api!(
-    Account,
-    create_account,
-    update_account,
-    delete_account,
-    account,
-    accounts
-);
-entity_api!(
-    IpAuthEntry,
-    create_ip_auth,
-    update_ip_auth,
-    delete_ip_auth,
-    ip_auth,
-    ip_auths
-);
-entity_api!(
-    SipUser,
-    create_sip_user,
-    update_sip_user,
-    delete_sip_user,
-    sip_user,
-    sip_users
-);
-entity_api!(
-    Route,
-    create_route,
-    update_route,
-    delete_route,
-    route,
-    routes
-);
+/// The stored configuration. Every write validates (rules that need other
+/// rows included), records its audit event and bumps the configuration
+/// version in one transaction, then tells the version's subscribers.
+pub trait Entities {
+    for_each_entity!(declare_entity_methods);
 
-impl Store {
     /// Creates several entries all-or-nothing (bulk IP entry); errors name
     /// the failing element (`entries[3].addresses[0]`).
-    pub async fn create_ip_auth_bulk(
-        &self,
-        actor: &Actor,
+    fn create_ip_auth_bulk<'a>(
+        &'a self,
+        actor: &'a Actor,
         entries: Vec<IpAuthEntry>,
-    ) -> Result<Vec<(IpAuthEntry, Vec<Warning>)>, StoreError> {
-        self.create_many(actor, entries, true).await
-    }
+    ) -> StoreFuture<'a, Vec<(IpAuthEntry, Vec<Warning>)>>;
+
+    /// Deletes several entries in one transaction: all of them or none.
+    fn delete_ip_auth_bulk<'a>(&'a self, actor: &'a Actor, ids: &'a [i64]) -> StoreFuture<'a, ()>;
 
     /// Stores a SIP user's new HA1 set (computed by the caller from the new
-    /// password), audited as `password_reset`.
-    pub async fn reset_sip_password(
-        &self,
-        actor: &Actor,
+    /// password), audited as `password_reset`; returns the user as stored.
+    fn reset_sip_password<'a>(
+        &'a self,
+        actor: &'a Actor,
         user: SipUser,
-    ) -> Result<SipUser, StoreError> {
-        let mut tx = self.write().await?;
-        let before: SipUser = load_one(&mut tx, user.id).await?;
-        sqlx::query(
-            "UPDATE sip_users SET ha1_md5 = ?, ha1_sha256 = ?, ha1_sha512_256 = ? WHERE id = ?",
-        )
-        .bind(&user.ha1.md5)
-        .bind(&user.ha1.sha256)
-        .bind(&user.ha1.sha512_256)
-        .bind(user.id)
-        .execute(&mut *tx)
-        .await?;
-        let mut ev = event(
-            actor,
-            "password_reset",
-            SipUser::ENTITY,
-            user.id,
-            Some(user.account_id),
-            format!("{} password reset", before.label()),
-        );
-        ev.after = Some(serde_json::json!({ "password": "***" }));
-        record(&mut tx, &ev).await?;
-        let version = bump(&mut tx).await?;
-        tx.commit().await?;
-        self.committed(version);
-        let mut conn = self.pool.acquire().await?;
-        load_one(&mut conn, user.id).await
-    }
-}
+    ) -> StoreFuture<'a, SipUser>;
 
-impl Store {
-    /// Deletes several entries in one transaction: all of them or none.
-    pub async fn delete_ip_auth_bulk(&self, actor: &Actor, ids: &[i64]) -> Result<(), StoreError> {
-        let mut tx = self.write().await?;
-        for &id in ids {
-            let before: IpAuthEntry = load_one(&mut tx, id).await?;
-            sqlx::query("DELETE FROM ip_auth_entries WHERE id = ?")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            let mut ev = event(
-                actor,
-                "delete",
-                IpAuthEntry::ENTITY,
-                id,
-                Some(before.account_id),
-                format!("{} deleted", before.label()),
-            );
-            ev.before = Some(redacted(&before)?);
-            record(&mut tx, &ev).await?;
-        }
-        let version = bump(&mut tx).await?;
-        tx.commit().await?;
-        self.committed(version);
-        Ok(())
-    }
+    /// The whole configuration and its version, read consistently, for
+    /// compiling a snapshot.
+    fn load(&self) -> StoreFuture<'_, (Configuration, u64)>;
 }

@@ -1,12 +1,13 @@
 //! Tollgate's persistence: the configuration (accounts, IP authentication
 //! entries, SIP users, routes), admin tokens, the firewall list and the
-//! audit log, in an embedded SQLite file by default.
+//! audit log, behind the [`ConfigStore`] trait; an embedded SQLite file
+//! ([`SqliteStore`]) is the backend.
 //!
 //! ```text
-//!   API / CLI ──► Store::create_*/update_*/delete_* ──► one SQL transaction:
+//!   API / CLI ──► store.create_*/update_*/delete_*  ──► one SQL transaction:
 //!                                                       the change + its audit event + version bump
-//!                 Store::subscribe() ◄── watch::Receiver<version> ◄── commit
-//!                 Store::load()      ──► Configuration ──► policy::Snapshot::build
+//!                 store.subscribe() ◄── watch::Receiver<version> ◄── commit
+//!                 store.load()      ──► Configuration ──► policy::Snapshot::build
 //! ```
 //!
 //! Nothing is changed without its audit event and no event exists for a
@@ -20,16 +21,21 @@
 mod audit;
 mod entities;
 mod firewall;
+mod sqlite;
 mod tokens;
 
-pub use audit::{AuditEvent, AuditFilter};
-pub use entities::Actor;
-pub use firewall::{Block, BlockSource, block_address};
+pub use audit::{AuditEvent, AuditFilter, AuditLog};
+pub use entities::{Actor, Entities};
+pub use firewall::{Block, BlockSource, FirewallList, block_address};
+pub use sqlite::SqliteStore;
+pub use tokens::Tokens;
 
-use std::str::FromStr;
+use std::fmt::Debug;
+use std::ops::Deref;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use tokio::sync::watch;
 use tollgate_policy::FieldError;
 
@@ -84,79 +90,64 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// The configuration database.
-#[derive(Clone, Debug)]
-pub struct Store {
-    pool: SqlitePool,
-    realm: String,
-    version: watch::Sender<u64>,
-    firewall: watch::Sender<u64>,
+/// A boxed store operation: the traits below are used as `dyn` objects, so
+/// their async methods return boxed futures.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// Everything a backend provides: the configuration, the audit log, the
+/// firewall list and admin tokens, plus the change notifications the edge
+/// follows. The SQLite file is the one backend today; another (PostgreSQL for
+/// several nodes) implements this trait and callers, who hold a [`Store`],
+/// do not change.
+pub trait ConfigStore: Entities + AuditLog + FirewallList + Tokens + Send + Sync + Debug {
+    /// The digest realm SIP users' HA1 hashes are computed for.
+    fn realm(&self) -> &str;
+
+    /// The configuration version: bumped by every committed change.
+    fn version(&self) -> u64;
+
+    /// Notified with the new version after every committed change.
+    fn subscribe(&self) -> watch::Receiver<u64>;
+
+    /// Notified after every change to the firewall list (blocks, unblocks,
+    /// and IP entries that may lift automatic blocks).
+    fn subscribe_firewall(&self) -> watch::Receiver<u64>;
+
+    /// Closes the backend's connections.
+    fn close(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
 }
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+/// The handle callers hold: a shared backend, chosen by [`Store::open`]
+/// from the database URL. Cloning it is cheap.
+#[derive(Clone, Debug)]
+pub struct Store(Arc<dyn ConfigStore>);
 
 impl Store {
     /// Opens (creating and migrating on first use) the database at `url`
     /// (`sqlite://FILE` or `sqlite::memory:`). `realm` is the digest realm
     /// SIP users' HA1 hashes are computed for.
     pub async fn open(url: &str, realm: &str) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .foreign_keys(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .busy_timeout(std::time::Duration::from_secs(5));
-        // An in-memory database exists per connection: keep exactly one.
-        let max = if url.contains(":memory:") { 1 } else { 4 };
-        let pool = SqlitePoolOptions::new()
-            .max_connections(max)
-            .connect_with(options)
-            .await?;
-        MIGRATOR.run(&pool).await.map_err(sqlx::Error::from)?;
-        let version: i64 = sqlx::query_scalar("SELECT version FROM config_version WHERE id = 1")
-            .fetch_one(&pool)
-            .await?;
-        let (version, _) = watch::channel(u64::try_from(version).unwrap_or(0));
-        Ok(Self {
-            pool,
-            realm: realm.to_owned(),
-            version,
-            firewall: watch::channel(0).0,
-        })
+        if url.starts_with("sqlite:") {
+            Ok(Self::new(Arc::new(SqliteStore::open(url, realm).await?)))
+        } else {
+            Err(StoreError::invalid(FieldError::new(
+                "store.url",
+                "this build stores its data in SQLite only: use sqlite://FILE",
+            )))
+        }
     }
 
-    /// The digest realm.
-    pub fn realm(&self) -> &str {
-        &self.realm
+    /// A store over any backend.
+    pub fn new(backend: Arc<dyn ConfigStore>) -> Self {
+        Self(backend)
     }
+}
 
-    /// The configuration version: bumped by every committed change.
-    pub fn version(&self) -> u64 {
-        *self.version.borrow()
-    }
+impl Deref for Store {
+    type Target = dyn ConfigStore;
 
-    /// Notified with the new version after every committed change.
-    pub fn subscribe(&self) -> watch::Receiver<u64> {
-        self.version.subscribe()
-    }
-
-    /// Notified after every change to the firewall list (blocks, unblocks,
-    /// and IP entries that may lift automatic blocks).
-    pub fn subscribe_firewall(&self) -> watch::Receiver<u64> {
-        self.firewall.subscribe()
-    }
-
-    pub(crate) fn firewall_changed(&self) {
-        self.firewall.send_modify(|v| *v += 1);
-    }
-
-    /// Closes the pool (all connections).
-    pub async fn close(&self) {
-        self.pool.close().await;
-    }
-
-    /// Called after a commit: tell subscribers.
-    pub(crate) fn committed(&self, version: u64) {
-        self.version.send_replace(version);
+    fn deref(&self) -> &Self::Target {
+        &*self.0
     }
 }
 

@@ -396,3 +396,34 @@ async fn configuring_a_blocked_switch_lifts_its_automatic_block() {
     );
     assert_eq!(events[0].actor, "admin");
 }
+
+#[tokio::test]
+async fn a_database_url_without_a_backend_is_refused_naming_the_field() {
+    let err = Store::open("postgres://db.example/tollgate", "tollgate")
+        .await
+        .unwrap_err();
+    match err {
+        StoreError::Invalid { error, .. } => {
+            assert_eq!(error.field, "store.url");
+            assert!(error.message.contains("sqlite://"), "{}", error.message);
+        }
+        other => panic!("expected a field error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_store_handle_works_over_a_backend_given_to_it() {
+    let backend = SqliteStore::open("sqlite::memory:", "example.net")
+        .await
+        .unwrap();
+    let store = Store::new(Arc::new(backend));
+    assert_eq!(store.realm(), "example.net");
+    let mut changes = store.subscribe();
+    let (created, _) = store
+        .create_account(&admin(), account("acme", AccountKind::Customer))
+        .await
+        .unwrap();
+    changes.changed().await.unwrap();
+    assert_eq!(*changes.borrow(), store.version());
+    assert_eq!(store.account(created.id).await.unwrap().name, "acme");
+}

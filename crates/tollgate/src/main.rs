@@ -142,11 +142,6 @@ fn edge_config(config: &Config) -> anyhow::Result<tollgate_edge::EdgeConfig> {
 /// Opens the configuration database, creating and migrating it on first
 /// use.
 async fn open_store(config: &Config) -> anyhow::Result<tollgate_store::Store> {
-    if config.store.url.starts_with("postgres://") {
-        anyhow::bail!(
-            "store.url: PostgreSQL is not supported by this build yet; use sqlite://FILE"
-        );
-    }
     tollgate_store::Store::open(&config.store.url, &config.sip.realm)
         .await
         .with_context(|| format!("store.url: opening {}", config.store.url))

@@ -1,0 +1,200 @@
+//! The firewall list in SQLite; blocks and unblocks are written with their
+//! audit events in one transaction.
+
+use sqlx::Row;
+use tollgate_policy::Address;
+
+use super::SqliteStore;
+use super::audit::record;
+use crate::{
+    Actor, AuditEvent, Block, BlockSource, FirewallList, StoreError, StoreFuture, block_address,
+    now_ms,
+};
+
+impl FirewallList for SqliteStore {
+    fn blocks(&self) -> StoreFuture<'_, Vec<Block>> {
+        Box::pin(self.read_blocks())
+    }
+
+    fn block<'a>(
+        &'a self,
+        actor: &'a Actor,
+        address: &'a str,
+        reason: &'a str,
+        source: BlockSource,
+        duration_s: Option<u32>,
+        notes: &'a str,
+    ) -> StoreFuture<'a, Block> {
+        Box::pin(self.write_block(actor, address, reason, source, duration_s, notes))
+    }
+
+    fn unblock<'a>(
+        &'a self,
+        actor: &'a Actor,
+        address: &'a str,
+        why: &'a str,
+    ) -> StoreFuture<'a, Block> {
+        Box::pin(self.remove_block(actor, address, why))
+    }
+}
+
+impl SqliteStore {
+    async fn read_blocks(&self) -> Result<Vec<Block>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT address, reason, source, created_at, expires_at, hits, notes FROM firewall
+             WHERE expires_at IS NULL OR expires_at > ? ORDER BY created_at",
+        )
+        .bind(now_ms())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let source: String = r.try_get("source")?;
+                Ok(Block {
+                    address: r.try_get("address")?,
+                    reason: r.try_get("reason")?,
+                    source: if source == "auto" {
+                        BlockSource::Auto
+                    } else {
+                        BlockSource::Manual
+                    },
+                    created_at: r.try_get("created_at")?,
+                    expires_at: r.try_get("expires_at")?,
+                    hits: r.try_get("hits")?,
+                    notes: r.try_get("notes")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn write_block(
+        &self,
+        actor: &Actor,
+        address: &str,
+        reason: &str,
+        source: BlockSource,
+        duration_s: Option<u32>,
+        notes: &str,
+    ) -> Result<Block, StoreError> {
+        let address = block_address(address).map_err(StoreError::invalid)?;
+        let now = now_ms();
+        let block = Block {
+            address: address.clone(),
+            reason: reason.into(),
+            source,
+            created_at: now,
+            expires_at: duration_s.map(|d| now + i64::from(d) * 1000),
+            hits: 0,
+            notes: notes.into(),
+        };
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "INSERT OR REPLACE INTO firewall (address, reason, source, created_at, expires_at, hits, notes)
+             VALUES (?, ?, ?, ?, ?, 0, ?)",
+        )
+        .bind(&block.address)
+        .bind(&block.reason)
+        .bind(if source == BlockSource::Auto { "auto" } else { "manual" })
+        .bind(block.created_at)
+        .bind(block.expires_at)
+        .bind(&block.notes)
+        .execute(&mut *tx)
+        .await?;
+        let mut ev = AuditEvent::new(
+            actor,
+            "block",
+            "firewall",
+            address.clone(),
+            None,
+            format!("{address} blocked: {reason}"),
+        );
+        ev.after = Some(serde_json::to_value(&block)?);
+        record(&mut tx, &ev).await?;
+        tx.commit().await?;
+        self.firewall_changed();
+        Ok(block)
+    }
+
+    async fn remove_block(
+        &self,
+        actor: &Actor,
+        address: &str,
+        why: &str,
+    ) -> Result<Block, StoreError> {
+        let address = block_address(address).map_err(StoreError::invalid)?;
+        let existing = self
+            .read_blocks()
+            .await?
+            .into_iter()
+            .find(|b| b.address == address)
+            .ok_or_else(|| StoreError::NotFound {
+                entity: "firewall",
+                id: address.clone(),
+            })?;
+        let mut tx = self.write().await?;
+        sqlx::query("DELETE FROM firewall WHERE address = ?")
+            .bind(&address)
+            .execute(&mut *tx)
+            .await?;
+        let mut ev = AuditEvent::new(
+            actor,
+            "unblock",
+            "firewall",
+            address.clone(),
+            None,
+            format!("{address} unblocked: {why}"),
+        );
+        ev.before = Some(serde_json::to_value(&existing)?);
+        record(&mut tx, &ev).await?;
+        tx.commit().await?;
+        self.firewall_changed();
+        Ok(existing)
+    }
+}
+
+/// Lifts the automatic blocks covering an egress entry's addresses (a
+/// switch that called before it was configured), inside the entry's write
+/// transaction, each with an audit event saying why.
+pub(crate) async fn lift_for_entry(
+    conn: &mut sqlx::SqliteConnection,
+    actor: &Actor,
+    entry: &tollgate_policy::IpAuthEntry,
+) -> Result<(), StoreError> {
+    if entry.direction != tollgate_policy::Direction::Egress || !entry.enabled {
+        return Ok(());
+    }
+    let rows = sqlx::query("SELECT address FROM firewall WHERE source = 'auto'")
+        .fetch_all(&mut *conn)
+        .await?;
+    for row in rows {
+        let blocked: String = row.try_get("address")?;
+        let Some(net) = blocked.parse::<Address>().ok().and_then(|a| a.network()) else {
+            continue;
+        };
+        let covers = entry
+            .addresses
+            .iter()
+            .filter_map(Address::network)
+            .any(|a| net.contains(&a) || a.contains(&net.network()));
+        if covers {
+            sqlx::query("DELETE FROM firewall WHERE address = ?")
+                .bind(&blocked)
+                .execute(&mut *conn)
+                .await?;
+            metrics::counter!("tollgate_blocks_total", "event" => "lifted").increment(1);
+            let ev = AuditEvent::new(
+                actor,
+                "unblock",
+                "firewall",
+                blocked.clone(),
+                None,
+                format!(
+                    "{blocked} unblocked: it belongs to IP auth entry {} of account {}",
+                    entry.id, entry.account_id
+                ),
+            );
+            record(conn, &ev).await?;
+        }
+    }
+    Ok(())
+}

@@ -50,7 +50,10 @@ pub struct EdgeConfig {
     pub listen: Vec<Listen>,
     /// Transaction timers.
     pub timers: TimerConfig,
-    /// Live transactions allowed before new requests get 503.
+    /// Transactions allowed at once, lingering ones included, before new
+    /// requests get 503. A call over UDP keeps about 100
+    /// transaction-seconds (INVITE and BYE on both legs, most lingering
+    /// 64·T1), so the default serves some 5,000 calls per second.
     pub max_transactions: usize,
     /// Stream connection limits.
     pub stream: StreamLimits,
@@ -73,7 +76,7 @@ impl Default for EdgeConfig {
         Self {
             listen: Vec::new(),
             timers: TimerConfig::default(),
-            max_transactions: 100_000,
+            max_transactions: 500_000,
             stream: StreamLimits::default(),
             tls_server: None,
             tls_client: None,

@@ -53,6 +53,10 @@ pub(crate) struct SipConfig {
     /// RFC 3261 timer T4 (maximum time a message stays in the network),
     /// milliseconds.
     pub t4_ms: u64,
+    /// Transactions held at once (live ones, and finished ones lingering to
+    /// absorb retransmissions: about 100 transaction-seconds per call on
+    /// UDP); beyond it new requests get 503. Each costs about 1 kB.
+    pub max_transactions: usize,
 }
 
 impl Default for SipConfig {
@@ -68,6 +72,7 @@ impl Default for SipConfig {
             t1_ms: 500,
             t2_ms: 4_000,
             t4_ms: 5_000,
+            max_transactions: tollgate_edge::EdgeConfig::default().max_transactions,
         }
     }
 }
@@ -308,6 +313,9 @@ impl Config {
         if self.sip.t4_ms == 0 {
             return Err(invalid("sip.t4_ms", "must be positive"));
         }
+        if self.sip.max_transactions < 1_000 {
+            return Err(invalid("sip.max_transactions", "must be at least 1000"));
+        }
         self.advertise()?;
         if self.limits.max_call_duration_s == 0 {
             return Err(invalid("limits.max_call_duration_s", "must be at least 1"));
@@ -491,7 +499,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_field() {
-        let cases: [(&str, &str); 9] = [
+        let cases: [(&str, &str); 10] = [
             ("[sip]\ndigest_algorithms = []", "sip.digest_algorithms"),
             (
                 "[sip]\ndigest_algorithms = [\"MD5\", \"SHA-1\"]",
@@ -502,6 +510,7 @@ mod tests {
             ("[sip]\nt1_ms = 5000\nt2_ms = 100", "sip.t2_ms"),
             ("[api]\nlisten = \"localhost\"", "api.listen"),
             ("[store]\nurl = \"mysql://x\"", "store.url"),
+            ("[sip]\nmax_transactions = 10", "sip.max_transactions"),
             (
                 "[firewall]\ntrusted = [\"10.0.0.0/33\"]",
                 "firewall.trusted[0]",

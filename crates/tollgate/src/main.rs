@@ -133,6 +133,7 @@ fn edge_config(config: &Config) -> anyhow::Result<tollgate_edge::EdgeConfig> {
             t4: Duration::from_millis(config.sip.t4_ms),
             ..tollgate_edge::TimerConfig::default()
         },
+        max_transactions: config.sip.max_transactions,
         tls_server,
         tls_client,
         ..tollgate_edge::EdgeConfig::default()

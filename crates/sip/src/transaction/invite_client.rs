@@ -127,6 +127,11 @@ impl InviteClient {
             }
             _ => return,
         }
+        if code >= 200 {
+            // Lingering transactions are many: the request is never resent
+            // once a final response has arrived.
+            self.request = Bytes::new();
+        }
         out.event(Event::Response { id: self.id, data });
     }
 

@@ -150,7 +150,13 @@ impl InviteServer {
             }
             _ => return Err(TxError::InvalidState),
         }
-        self.last_response = Some(data.clone());
+        if code >= 200 {
+            // Lingering transactions are many (one per call for 32 s on
+            // UDP): keep only what the remaining states use.
+            self.request = Bytes::new();
+        }
+        // Accepted repeats nothing: the core retransmits its own 2xx.
+        self.last_response = (!matches!(self.state, State::Accepted { .. })).then(|| data.clone());
         out.send(self.reply_to, data);
         Ok(())
     }

@@ -236,7 +236,9 @@ pub struct TransactionLayer {
     config: TimerConfig,
     max_transactions: usize,
     next_id: u64,
-    entries: HashMap<TxId, Entry>,
+    /// Boxed: an entry is some 350 bytes and the table keeps about twice
+    /// as many slots as entries, most of them for lingering transactions.
+    entries: HashMap<TxId, Box<Entry>>,
     server_keys: HashMap<Vec<u8>, TxId>,
     client_keys: HashMap<Vec<u8>, TxId>,
     timers: BinaryHeap<Reverse<(Instant, TxId)>>,
@@ -421,13 +423,13 @@ impl TransactionLayer {
         }
         self.entries.insert(
             id,
-            Entry {
+            Box::new(Entry {
                 peer,
                 key,
                 server,
                 machine,
                 armed: None,
-            },
+            }),
         );
         self.settle(id);
     }
@@ -588,7 +590,8 @@ impl TransactionLayer {
         );
         let proceeding =
             |e: &Entry| matches!(&e.machine, Machine::InviteServer(m) if m.is_proceeding());
-        if let Some(invite) = invite.filter(|i| self.entries.get(i).is_some_and(proceeding)) {
+        if let Some(invite) = invite.filter(|i| self.entries.get(i).is_some_and(|e| proceeding(e)))
+        {
             self.events.push_back(Event::Cancelled { invite });
         }
     }

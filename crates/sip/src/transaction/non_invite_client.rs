@@ -81,6 +81,8 @@ impl NonInviteClient {
         match (&self.state, code) {
             (State::Trying | State::Proceeding, 100..=199) => self.state = State::Proceeding,
             (State::Trying | State::Proceeding, 200..=699) => {
+                // Never resent from here on; Completed may last T4.
+                self.request = Bytes::new();
                 let k = self.config.linger(self.peer.transport.is_reliable());
                 self.state = if k.is_zero() {
                     State::Terminated

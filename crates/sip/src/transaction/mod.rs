@@ -16,6 +16,7 @@
 //! malformed responses are dropped. The number of live transactions is
 //! bounded: beyond it new requests get a stateless 503.
 
+mod deadlines;
 mod invite_client;
 mod invite_server;
 mod non_invite_client;
@@ -24,8 +25,7 @@ mod timers;
 
 pub use timers::TimerConfig;
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -37,6 +37,7 @@ use crate::message::{Head, Header, StartLine};
 use crate::method::Method;
 use crate::parse::{parse_datagram, parse_datagram_head};
 use crate::validate::{check_request, check_response};
+use deadlines::Deadlines;
 use invite_client::InviteClient;
 use invite_server::InviteServer;
 use non_invite_client::NonInviteClient;
@@ -241,7 +242,7 @@ pub struct TransactionLayer {
     entries: HashMap<TxId, Box<Entry>>,
     server_keys: HashMap<Vec<u8>, TxId>,
     client_keys: HashMap<Vec<u8>, TxId>,
-    timers: BinaryHeap<Reverse<(Instant, TxId)>>,
+    timers: Deadlines<TxId>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stateless_options: bool,
@@ -341,7 +342,7 @@ impl TransactionLayer {
             entries: HashMap::new(),
             server_keys: HashMap::new(),
             client_keys: HashMap::new(),
-            timers: BinaryHeap::new(),
+            timers: Deadlines::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stateless_options: false,
@@ -409,7 +410,7 @@ impl TransactionLayer {
             if deadline != entry.armed {
                 entry.armed = deadline;
                 if let Some(at) = deadline {
-                    self.timers.push(Reverse((at, id)));
+                    self.timers.push(at, id);
                 }
             }
         }
@@ -697,11 +698,7 @@ impl TransactionLayer {
 
     /// Runs every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some(&Reverse((at, id))) = self.timers.peek() {
-            if at > now {
-                break;
-            }
-            self.timers.pop();
+        while let Some((at, id)) = self.timers.pop_due(now) {
             let mut out = Out {
                 transmits: &mut self.transmits,
                 events: &mut self.events,
@@ -709,7 +706,7 @@ impl TransactionLayer {
             let Some(entry) = self.entries.get_mut(&id) else {
                 continue;
             };
-            // A stale heap entry: the machine's deadline moved since.
+            // A stale deadline: the machine's moved since.
             if entry.armed != Some(at) {
                 continue;
             }
@@ -721,11 +718,11 @@ impl TransactionLayer {
 
     /// When [`TransactionLayer::handle_timeout`] should next be called.
     pub fn poll_timeout(&mut self) -> Option<Instant> {
-        while let Some(&Reverse((at, id))) = self.timers.peek() {
+        while let Some((at, id)) = self.timers.peek() {
             if self.entries.get(&id).and_then(|e| e.armed) == Some(at) {
                 return Some(at);
             }
-            self.timers.pop();
+            self.timers.pop_due(at);
         }
         None
     }

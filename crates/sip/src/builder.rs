@@ -163,15 +163,24 @@ impl MessageBuilder {
     }
 }
 
-/// Stamps the top Via of a response about to be sent with what the server
-/// saw of the request's source (RFC 3261 §18.2.1, RFC 3581 §4): `received`
-/// when sent-by is not the source address or `rport` was asked for, and
-/// `rport` filled with the source port when asked for. `None` when nothing
-/// needs to change (or the response cannot be read).
-pub fn stamp_via(response: &[u8], source: SocketAddr) -> Option<Vec<u8>> {
+/// Stamps the top Via of a message with what the server saw of the
+/// request's source (RFC 3261 §18.2.1, RFC 3581 §4): `received` when
+/// sent-by is not the source address or `rport` was asked for, and `rport`
+/// filled with the source port when asked for. `None` when nothing needs to
+/// change (or the message cannot be read).
+pub fn stamp_via(message: &[u8], source: SocketAddr) -> Option<Vec<u8>> {
     let mut headers = [Header::EMPTY; crate::transaction::MAX_HEADERS];
-    let msg = parse_datagram(response, &mut headers).ok()?;
-    let value = msg.head.value(HeaderKind::Via)?;
+    let msg = parse_datagram(message, &mut headers).ok()?;
+    stamp_parsed_via(message, &msg.head, source)
+}
+
+/// [`stamp_via`] for a message already parsed into `head`.
+pub(crate) fn stamp_parsed_via(
+    response: &[u8],
+    head: &crate::message::Head<'_, '_>,
+    source: SocketAddr,
+) -> Option<Vec<u8>> {
+    let value = head.value(HeaderKind::Via)?;
     let top_len = lex::find_unquoted(value, b',', true)
         .ok()?
         .unwrap_or(value.len());

@@ -167,8 +167,8 @@ impl InviteServer {
                 trying_at: Some(at),
             } if at <= now => {
                 self.state = State::Proceeding { trying_at: None };
+                // Built from the request as stamped on arrival.
                 if let Some(trying) = trying_for(&self.request) {
-                    let trying = super::stamped(trying, self.reply_to.addr);
                     self.last_response = Some(trying.clone());
                     out.send(self.reply_to, trying);
                 }

@@ -31,7 +31,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use crate::builder::{MessageBuilder, stamp_via};
+use crate::builder::{MessageBuilder, stamp_parsed_via, stamp_via};
 use crate::header::{HeaderKind, Via};
 use crate::message::{Head, Header, StartLine};
 use crate::method::Method;
@@ -220,8 +220,6 @@ impl Machine {
 
 #[derive(Debug)]
 struct Entry {
-    /// Where the request came from (server) or goes to (client).
-    peer: Peer,
     key: Vec<u8>,
     server: bool,
     machine: Machine,
@@ -416,7 +414,7 @@ impl TransactionLayer {
         }
     }
 
-    fn insert(&mut self, id: TxId, peer: Peer, key: Vec<u8>, server: bool, machine: Machine) {
+    fn insert(&mut self, id: TxId, key: Vec<u8>, server: bool, machine: Machine) {
         if server {
             self.server_keys.insert(key.clone(), id);
         } else {
@@ -425,7 +423,6 @@ impl TransactionLayer {
         self.entries.insert(
             id,
             Box::new(Entry {
-                peer,
                 key,
                 server,
                 machine,
@@ -499,6 +496,10 @@ impl TransactionLayer {
         let Some(key) = server_key(head, &req.top_via, method_class(req.method)) else {
             return;
         };
+        // The core gets the request with its top Via stamped (RFC 3261
+        // §18.2.1), so every response it builds from it is ready to send.
+        let data =
+            &stamp_parsed_via(data, head, peer.addr).map_or_else(|| data.clone(), Bytes::from);
         if let Some(&id) = self.server_keys.get(&key) {
             self.on_matched_request(now, id, req.method);
             return;
@@ -532,7 +533,7 @@ impl TransactionLayer {
                 } else {
                     Machine::NonInviteServer(NonInviteServer::new(reply_to, self.config))
                 };
-                self.insert(id, reply_to, key, true, machine);
+                self.insert(id, key, true, machine);
                 self.events.push_back(Event::Request {
                     id: Some(id),
                     peer,
@@ -582,13 +583,7 @@ impl TransactionLayer {
             // A fresh transaction in Trying accepts a final response.
             let _ = machine.respond(now, status, stamped(resp.into(), reply_to.addr), &mut out);
         }
-        self.insert(
-            id,
-            reply_to,
-            cancel_key,
-            true,
-            Machine::NonInviteServer(machine),
-        );
+        self.insert(id, cancel_key, true, Machine::NonInviteServer(machine));
         let proceeding =
             |e: &Entry| matches!(&e.machine, Machine::InviteServer(m) if m.is_proceeding());
         if let Some(invite) = invite.filter(|i| self.entries.get(i).is_some_and(|e| proceeding(e)))
@@ -622,11 +617,11 @@ impl TransactionLayer {
         self.settle(id);
     }
 
-    /// Sends a response on a server transaction.
+    /// Sends a response on a server transaction. Build it from the request
+    /// as the layer delivered it: its top Via already carries `received`
+    /// and `rport`.
     pub fn respond(&mut self, now: Instant, id: TxId, data: Bytes) -> Result<(), TxError> {
         let code = status_code(&data).ok_or(TxError::BadMessage)?;
-        let source = self.entries.get(&id).ok_or(TxError::Unknown)?.peer.addr;
-        let data = stamped(data, source);
         let mut out = Out {
             transmits: &mut self.transmits,
             events: &mut self.events,
@@ -679,7 +674,7 @@ impl TransactionLayer {
                 &mut out,
             ))
         };
-        self.insert(id, peer, key, false, machine);
+        self.insert(id, key, false, machine);
         Ok(id)
     }
 
@@ -690,9 +685,9 @@ impl TransactionLayer {
     }
 
     /// Answers a request that has no transaction (stateless OPTIONS) at
-    /// `peer`, its source: the top Via is stamped as for any response.
+    /// `peer`, its source; like [`TransactionLayer::respond`], build it from
+    /// the request as delivered, whose top Via is already stamped.
     pub fn respond_stateless(&mut self, peer: Peer, data: Bytes) {
-        let data = stamped(data, peer.addr);
         self.transmits.push_back(Transmit { peer, data });
     }
 

@@ -611,3 +611,42 @@ fn proceeding_server_repeats_its_provisional_response() {
     // response up, repeats included.
     assert_eq!(responses(&p.events[UAC]), [180, 180]);
 }
+
+#[test]
+fn requests_reach_the_core_with_their_top_via_stamped_once() {
+    let mut layer = TransactionLayer::new(TimerConfig::default(), 10);
+    let now = Instant::now();
+    // The sender says 127.0.0.1:5061 and asks for rport; the packet comes
+    // from elsewhere (a NAT).
+    let source = peer(40000, Transport::Udp);
+    let source = Peer {
+        addr: SocketAddr::from(([127, 0, 0, 9], 40000)),
+        ..source
+    };
+    layer.handle_message(now, source, Bytes::from(request("OPTIONS", "st1")));
+    let Some(Event::Request {
+        id: Some(id), data, ..
+    }) = layer.poll_event()
+    else {
+        panic!("the request reaches the core");
+    };
+    let text = std::str::from_utf8(&data).unwrap();
+    assert!(
+        text.contains(
+            "Via: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bKst1;rport=40000;received=127.0.0.9\r\n"
+        ),
+        "{text}"
+    );
+    // A response built from it leaves exactly as built.
+    let mut headers = [Header::EMPTY; MAX_HEADERS];
+    let head = parse_datagram(&data, &mut headers).unwrap().head;
+    let ok = Bytes::from(
+        MessageBuilder::response_to(&head, 200, "OK", Some(b"t1"))
+            .build()
+            .unwrap(),
+    );
+    layer.respond(now, id, ok.clone()).unwrap();
+    let sent = layer.poll_transmit().unwrap();
+    assert_eq!(sent.peer.addr, source.addr);
+    assert_eq!(sent.data, ok);
+}

@@ -125,18 +125,22 @@ impl MessageBuilder {
             self.fail(BuildError::HeaderName(name.to_owned()));
             return self;
         }
-        if HeaderKind::from_name(name.as_bytes()) == HeaderKind::ContentLength {
+        if name.eq_ignore_ascii_case("Content-Length") || name.eq_ignore_ascii_case("l") {
             self.fail(BuildError::ContentLength);
             return self;
         }
         self.head.extend_from_slice(name.as_bytes());
         self.head.extend_from_slice(b": ");
         let value = lex::trim(value.as_ref());
-        self.head.extend(
-            value
-                .iter()
-                .map(|&c| if c == b'\r' || c == b'\n' { b' ' } else { c }),
-        );
+        let start = self.head.len();
+        self.head.extend_from_slice(value);
+        if memchr::memchr2(b'\r', b'\n', value).is_some() {
+            for c in &mut self.head[start..] {
+                if *c == b'\r' || *c == b'\n' {
+                    *c = b' ';
+                }
+            }
+        }
         self.head.extend_from_slice(b"\r\n");
         self
     }

@@ -259,6 +259,9 @@ pub(crate) struct Calls {
     last_sweep: Option<Instant>,
     /// Gateways that did not answer at all, until when they come last.
     down: HashMap<EntryId, Instant>,
+    /// The channels-in-use gauge of each account seen, so a call does not
+    /// look it up (and format its label) in the metrics registry.
+    channel_gauges: HashMap<AccountId, metrics::Gauge>,
 }
 
 /// How long a gateway that did not answer an INVITE at all is tried only
@@ -281,6 +284,7 @@ impl Calls {
             timers: BinaryHeap::new(),
             last_sweep: None,
             down: HashMap::new(),
+            channel_gauges: HashMap::new(),
         }
     }
 
@@ -351,10 +355,14 @@ impl Calls {
     }
 
     /// Sets the channels-in-use gauge of `account`.
-    fn publish_channels(&self, account: AccountId) {
+    fn publish_channels(&mut self, account: AccountId) {
         let n = self.admission.in_use(Scope::Account(account));
         self.board.set_channels(account, n);
-        metrics::gauge!("tollgate_channels_in_use", "account" => account.to_string())
+        self.channel_gauges
+            .entry(account)
+            .or_insert_with(|| {
+                metrics::gauge!("tollgate_channels_in_use", "account" => account.to_string())
+            })
             .set(f64::from(n));
     }
 

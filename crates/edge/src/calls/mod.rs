@@ -360,9 +360,9 @@ impl Calls {
         self.board.set_channels(account, n);
         self.channel_gauges
             .entry(account)
-            .or_insert_with(|| {
-                metrics::gauge!("tollgate_channels_in_use", "account" => account.to_string())
-            })
+            .or_insert_with(
+                || metrics::gauge!("tollgate_channels_in_use", "account" => account.to_string()),
+            )
             .set(f64::from(n));
     }
 

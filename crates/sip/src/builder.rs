@@ -125,7 +125,7 @@ impl MessageBuilder {
             self.fail(BuildError::HeaderName(name.to_owned()));
             return self;
         }
-        if name.eq_ignore_ascii_case("Content-Length") || name.eq_ignore_ascii_case("l") {
+        if HeaderKind::from_name(name.as_bytes()) == HeaderKind::ContentLength {
             self.fail(BuildError::ContentLength);
             return self;
         }
@@ -178,6 +178,12 @@ pub fn stamp_via(message: &[u8], source: SocketAddr) -> Option<Vec<u8>> {
     stamp_parsed_via(message, &msg.head, source)
 }
 
+/// True when a top Via from `source` must be stamped: its sent-by is not
+/// the source address, or it asks for `rport`.
+pub(crate) fn needs_stamp(via: &Via<'_>, source: SocketAddr) -> bool {
+    via.rport() == Rport::Requested || via.host.ip() != Some(source.ip())
+}
+
 /// [`stamp_via`] for a message already parsed into `head`.
 pub(crate) fn stamp_parsed_via(
     response: &[u8],
@@ -190,9 +196,7 @@ pub(crate) fn stamp_parsed_via(
         .unwrap_or(value.len());
     let top = &value[..top_len];
     let via = Via::parse(lex::trim(top)).ok()?;
-    let rport_asked = via.rport() == Rport::Requested;
-    let host_is_source = via.host.ip() == Some(source.ip());
-    if host_is_source && !rport_asked {
+    if !needs_stamp(&via, source) {
         return None;
     }
     let base_len = lex::find_unquoted(top, b';', false)

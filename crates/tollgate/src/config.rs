@@ -55,7 +55,8 @@ pub(crate) struct SipConfig {
     pub t4_ms: u64,
     /// Transactions held at once (live ones, and finished ones lingering to
     /// absorb retransmissions: about 100 transaction-seconds per call on
-    /// UDP); beyond it new requests get 503. Each costs about 1 kB.
+    /// UDP); beyond it new requests get 503. A lingering one keeps its key
+    /// and at most its last response.
     pub max_transactions: usize,
 }
 

@@ -78,17 +78,17 @@ impl<T: Copy + Ord> Deadlines<T> {
 
     /// The smallest deadline, without removing it.
     pub(crate) fn peek(&mut self) -> Option<(Instant, T)> {
-        self.first().map(|(entry, _, _)| entry)
+        self.first().map(|(entry, _)| entry)
     }
 
     /// Removes and returns the smallest deadline if it is not after `now`.
     pub(crate) fn pop_due(&mut self, now: Instant) -> Option<(Instant, T)> {
-        let (entry, slot, index) = self.first()?;
+        let (entry, place) = self.first()?;
         if entry.0 > now {
             return None;
         }
-        match index {
-            Some(index) => {
+        match place {
+            Some((slot, index)) => {
                 let bucket = &mut self.slots[slot];
                 bucket.swap_remove(index);
                 self.near -= 1;
@@ -105,18 +105,18 @@ impl<T: Copy + Ord> Deadlines<T> {
         Some(entry)
     }
 
-    /// The smallest deadline, its slot and its index there (`None` when it
-    /// waits in the far heap).
-    fn first(&mut self) -> Option<((Instant, T), usize, Option<usize>)> {
+    /// The smallest deadline, with its slot and index on the wheel (`None`
+    /// when it waits in the far heap).
+    fn first(&mut self) -> Option<((Instant, T), Option<Place>)> {
         self.bring_near();
         let Some(slot) = self.first_occupied() else {
-            return self.far.peek().map(|&Reverse(entry)| (entry, 0, None));
+            return self.far.peek().map(|&Reverse(entry)| (entry, None));
         };
         let (index, entry) = self.slots[slot]
             .iter()
             .enumerate()
             .min_by_key(|(_, entry)| **entry)?;
-        Some((*entry, slot, Some(index)))
+        Some((*entry, Some((slot, index))))
     }
 
     /// Moves far deadlines that the wheel now reaches onto it.
@@ -144,6 +144,9 @@ impl<T: Copy + Ord> Deadlines<T> {
         })
     }
 }
+
+/// Where a deadline sits on the wheel: its slot and its index there.
+type Place = (usize, usize);
 
 fn slot_of(tick: u64) -> usize {
     (tick % SLOTS as u64) as usize

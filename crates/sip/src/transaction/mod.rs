@@ -31,7 +31,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use crate::builder::{MessageBuilder, stamp_parsed_via, stamp_via};
+use crate::builder::{MessageBuilder, needs_stamp, stamp_parsed_via, stamp_via};
 use crate::header::{HeaderKind, Via};
 use crate::message::{Head, Header, StartLine};
 use crate::method::Method;
@@ -496,14 +496,17 @@ impl TransactionLayer {
         let Some(key) = server_key(head, &req.top_via, method_class(req.method)) else {
             return;
         };
-        // The core gets the request with its top Via stamped (RFC 3261
-        // §18.2.1), so every response it builds from it is ready to send.
-        let data =
-            &stamp_parsed_via(data, head, peer.addr).map_or_else(|| data.clone(), Bytes::from);
         if let Some(&id) = self.server_keys.get(&key) {
             self.on_matched_request(now, id, req.method);
             return;
         }
+        // The core gets the request with its top Via stamped (RFC 3261
+        // §18.2.1), so every response it builds from it is ready to send.
+        // Most sources need nothing: the Via parsed above tells.
+        let stamped = needs_stamp(&req.top_via, peer.addr)
+            .then(|| stamp_parsed_via(data, head, peer.addr))
+            .flatten();
+        let data = &stamped.map_or_else(|| data.clone(), Bytes::from);
         match req.method {
             // An ACK without a transaction acknowledges a 2xx: the dialog's.
             Method::Ack => self.events.push_back(Event::Request {

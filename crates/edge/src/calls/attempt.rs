@@ -19,9 +19,9 @@ use tollgate_sip::sdp::remove_codecs;
 use tollgate_sip::transaction::{MAX_HEADERS, Peer, TransactionLayer, Transport, TxId};
 use tollgate_sip::{Header, HeaderKind, Method, parse_datagram};
 
-use super::leg::{Facts, Leg, with_tag};
+use super::leg::{Facts, Leg, leg_tag, with_tag};
 use super::{
-    Abandoned, Call, Calls, Outgoing, Plan, Role, Side, WAIT_RETRY, Waiting, respond_a, set_state,
+    Abandoned, Call, Calls, Outgoing, Plan, Role, WAIT_RETRY, Waiting, respond_a, set_state,
 };
 use crate::core::{ALLOW, answer_to, new_tag};
 use crate::defense::unix_ms;
@@ -150,7 +150,8 @@ impl Calls {
         request_user: &str,
     ) {
         metrics::counter!("tollgate_calls_attempted_total").increment(1);
-        let tag = new_tag();
+        let id = self.next_id + 1;
+        let tag = leg_tag(id);
         let refuse = |layer: &mut TransactionLayer, code: u16, reason: &str| {
             if let Some(resp) = answer_to(data, code, reason, &tag, &[], None) {
                 let _ = layer.respond(now, sid, resp);
@@ -232,8 +233,7 @@ impl Calls {
                 Some((ct, facts.body.clone()))
             }
         };
-        self.next_id += 1;
-        let id = self.next_id;
+        self.next_id = id;
         let a = Leg {
             peer,
             call_id: facts.call_id.clone(),
@@ -298,7 +298,6 @@ impl Calls {
             waiting,
         });
         self.publish_channels(account.id);
-        self.dialogs.insert(call.a.key(), (id, Side::A));
         self.by_server.insert(sid, id);
         if call.waiting.is_some() {
             self.show(&call);
@@ -425,7 +424,7 @@ impl Calls {
         // The carrier's tech prefix goes in front of the called number.
         let number = format!("{}{}", carrier.carrier.tech_prefix, call.info.callee);
         let local = self.local.address(transport, next_hop.ip());
-        let tag = new_tag();
+        let tag = leg_tag(id);
         let leg = Leg {
             peer,
             call_id: format!("{}@tollgate", new_tag()),
@@ -455,9 +454,6 @@ impl Calls {
             return false;
         };
         self.by_client.insert(tx, Role::Invite(id));
-        if let Some(b) = &call.b {
-            self.dialogs.insert(b.key(), (id, Side::B));
-        }
         call.out = Some(Outgoing {
             tx,
             branch,
@@ -523,7 +519,6 @@ impl Calls {
         let (Some(out), Some(mut leg)) = (call.out.take(), call.b.take()) else {
             return;
         };
-        self.dialogs.remove(&leg.key());
         if out.replied {
             self.send_cancel(now, layer, &mut leg, &out.branch, out.cseq);
         }
@@ -590,17 +585,6 @@ impl Calls {
             self.keep(id, call);
             return;
         };
-        if (200..300).contains(&code) && call.answered {
-            // A retransmitted 2xx: our ACK was lost.
-            match (&call.b_ack, &call.b) {
-                (Some(ack), Some(b)) => layer.send_stateless(b.peer, ack.clone()),
-                _ if !call.b_ack_waits => self.send_b_ack(layer, &mut call, None),
-                _ => {}
-            }
-            self.by_client.insert(tx, Role::Invite(id));
-            self.keep(id, call);
-            return;
-        }
         let Some(carrier_id) = call.out.as_ref().map(|o| o.carrier) else {
             self.keep(id, call);
             return;
@@ -648,10 +632,9 @@ impl Calls {
                 self.by_client.insert(tx, Role::Invite(id));
                 self.keep(id, call);
             }
-            200..=299 => {
-                self.answer(now, layer, id, call, &facts, &reason);
-                self.by_client.insert(tx, Role::Invite(id));
-            }
+            // Retransmissions of the 2xx find the call by its dialog
+            // (`on_stray_2xx`): the transaction has nothing left to do.
+            200..=299 => self.answer(now, layer, id, call, &facts, &reason),
             401 | 407
                 if call.creds.is_some() && call.out.as_ref().is_some_and(|o| !o.auth_tried) =>
             {
@@ -696,9 +679,7 @@ impl Calls {
         let carrier = call.out.as_ref().map(|o| o.carrier);
         self.release_gateway(&mut call);
         call.out = None;
-        if let Some(b) = call.b.take() {
-            self.dialogs.remove(&b.key());
-        }
+        call.b = None;
         let outcome = match (code, carrier.and_then(|c| snap.account(c))) {
             (401 | 407, _) => Outcome::Failover,
             (_, Some(carrier)) => judge_failure(carrier, code),

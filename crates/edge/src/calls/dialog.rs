@@ -12,7 +12,7 @@ use tollgate_sip::transaction::{MAX_HEADERS, Peer, TransactionLayer, TxId};
 use tollgate_sip::{Header, HeaderKind, Method, parse_datagram};
 
 use super::attempt::{Credentials, authorization, filter_body};
-use super::leg::{Facts, Leg, dialog_key};
+use super::leg::{Facts, Leg};
 use super::{Call, Calls, Relay, Role, Side};
 use crate::core::answer_to;
 
@@ -35,6 +35,9 @@ impl Calls {
             return;
         };
         let Some(role) = self.by_client.remove(&tx) else {
+            if (200..300).contains(&facts.code()) {
+                self.on_stray_2xx(layer, data, &facts);
+            }
             return;
         };
         let code = facts.code();
@@ -69,6 +72,46 @@ impl Calls {
             }
             Role::Relay(relay) => self.on_relay_response(now, layer, tx, relay, data, facts),
         }
+    }
+
+    /// A 2xx no call waits for: the answer to an INVITE or re-INVITE sent
+    /// again because our ACK was lost. It is ACKed again on its dialog,
+    /// found by our From tag; the ACK of a late offer, which carries the
+    /// caller's answer, is resent as it was.
+    fn on_stray_2xx(&mut self, layer: &mut TransactionLayer, data: &Bytes, facts: &Facts) {
+        let mut headers = [Header::EMPTY; MAX_HEADERS];
+        let Ok(msg) = parse_datagram(data, &mut headers) else {
+            return;
+        };
+        let (Ok(cseq), Ok(from)) = (msg.head.cseq(), msg.head.from()) else {
+            return;
+        };
+        let tag = String::from_utf8_lossy(from.tag().unwrap_or_default());
+        let Some((id, side)) = self.dialog_of(&facts.call_id, &tag) else {
+            return;
+        };
+        if cseq.method != Method::Invite {
+            return;
+        }
+        let Some(mut call) = self.calls.remove(&id) else {
+            return;
+        };
+        let answer = side == Side::B && cseq.seq == call.b_invite_cseq;
+        match (&call.b_ack, call.b.as_ref()) {
+            (Some(ack), Some(b)) if answer => layer.send_stateless(b.peer, ack.clone()),
+            _ if answer && call.b_ack_waits => {}
+            _ if call.answered => {
+                if let Some(leg) = leg_mut(&mut call, side) {
+                    let via = self.local.via(leg.peer.transport, leg.peer.addr.ip());
+                    let (ack, _) = leg.request(Method::Ack, &via, None, Some(cseq.seq));
+                    if let Ok(d) = ack.build() {
+                        layer.send_stateless(leg.peer, Bytes::from(d));
+                    }
+                }
+            }
+            _ => {}
+        }
+        self.keep(id, call);
     }
 
     /// A client transaction got no final response in time.
@@ -119,10 +162,8 @@ impl Calls {
         method: Method<'_>,
         data: &Bytes,
     ) {
-        let found = Facts::read(data).and_then(|f| {
-            let key = dialog_key(&f.call_id, &f.to_tag);
-            self.dialogs.get(&key).copied().map(|d| (d, f))
-        });
+        let found =
+            Facts::read(data).and_then(|f| self.dialog_of(&f.call_id, &f.to_tag).map(|d| (d, f)));
         let Some(((call_id, side), facts)) = found else {
             let refusal = || answer_to(data, 481, "Call/Transaction Does Not Exist", "", &[], None);
             if let (Some(sid), Some(resp)) = (id, refusal()) {

@@ -98,10 +98,10 @@ pub(crate) struct Leg {
 }
 
 impl Leg {
-    /// The dialog key requests from the peer carry: Call-ID and our tag
-    /// (their To tag).
-    pub(crate) fn key(&self) -> String {
-        dialog_key(&self.call_id, &self.local_tag)
+    /// This leg's dialog is the one of a request with `call_id` and our tag
+    /// `tag` in its To.
+    pub(crate) fn is_dialog(&self, call_id: &str, tag: &str) -> bool {
+        self.local_tag == tag && self.call_id == call_id
     }
 
     /// A request within this dialog with the next CSeq (or `cseq` when
@@ -140,13 +140,19 @@ impl Leg {
     }
 }
 
-/// The key of a dialog: Call-ID and Tollgate's own tag on it.
-pub(crate) fn dialog_key(call_id: &str, local_tag: &str) -> String {
-    let mut k = String::with_capacity(call_id.len() + local_tag.len() + 1);
-    k.push_str(call_id);
-    k.push('\0');
-    k.push_str(local_tag);
-    k
+/// A fresh tag for a leg of call `id`: sixteen random hex digits, then the
+/// call's id in hex. Requests inside the dialog carry it back in their To
+/// tag, so the call is found from the tag alone, without a table of
+/// dialogs; the random part (checked with the Call-ID, see
+/// [`Leg::is_dialog`]) keeps tags unguessable.
+pub(crate) fn leg_tag(id: u64) -> String {
+    format!("{:016x}{id:x}", rand::random::<u64>())
+}
+
+/// The call id a tag made by [`leg_tag`] names.
+pub(crate) fn call_of_tag(tag: &str) -> Option<u64> {
+    let id = tag.get(16..).filter(|id| (1..=16).contains(&id.len()))?;
+    u64::from_str_radix(id, 16).ok()
 }
 
 /// Appends `;tag=` to a header value that has none.

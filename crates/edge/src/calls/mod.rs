@@ -253,8 +253,6 @@ pub(crate) struct Calls {
     /// Caller INVITE server transactions.
     by_server: HashMap<TxId, u64>,
     by_client: HashMap<TxId, Role>,
-    /// Dialog keys (Call-ID and Tollgate's tag) to calls.
-    dialogs: HashMap<String, (u64, Side)>,
     timers: BinaryHeap<Reverse<(Instant, u64)>>,
     last_sweep: Option<Instant>,
     /// Gateways that did not answer at all, until when they come last.
@@ -280,7 +278,6 @@ impl Calls {
             next_id: 0,
             by_server: HashMap::new(),
             by_client: HashMap::new(),
-            dialogs: HashMap::new(),
             timers: BinaryHeap::new(),
             last_sweep: None,
             down: HashMap::new(),
@@ -304,6 +301,20 @@ impl Calls {
         match breach {
             Breach::Channels(_) => (self.config.channel_limit_code, "Channel limit reached"),
             Breach::Cps(_) => (self.config.cps_limit_code, "CPS limit reached"),
+        }
+    }
+
+    /// The call and side whose dialog a request with `call_id` and our
+    /// `tag` (its To tag) belongs to.
+    fn dialog_of(&self, call_id: &str, tag: &str) -> Option<(u64, Side)> {
+        let id = leg::call_of_tag(tag)?;
+        let call = self.calls.get(&id)?;
+        if call.a.is_dialog(call_id, tag) {
+            Some((id, Side::A))
+        } else if call.b.as_ref().is_some_and(|b| b.is_dialog(call_id, tag)) {
+            Some((id, Side::B))
+        } else {
+            None
         }
     }
 
@@ -344,10 +355,6 @@ impl Calls {
             .or(call.info.carrier_id)
         {
             self.publish_channels(carrier);
-        }
-        self.dialogs.remove(&call.a.key());
-        if let Some(b) = &call.b {
-            self.dialogs.remove(&b.key());
         }
         self.by_server.remove(&call.a_server);
         self.board.remove(call.info.id);

@@ -972,6 +972,47 @@ async fn a_late_offer_is_answered_in_the_callers_ack() {
     lab.caller.send(ack).await.unwrap();
     let ack = expect_request(&mut lab.gateways[0], "ACK").await;
     assert_eq!(ack.body(), SDP);
+    // The carrier did not hear that ACK: the same ACK, answer included,
+    // goes out again.
+    let gw = &mut lab.gateways[0];
+    gw.send(gateway_answer(gw, &at_gw, 200, "OK", "late"))
+        .await
+        .unwrap();
+    let again = expect_request(gw, "ACK").await;
+    assert_eq!(again.data, ack.data);
+    lab.edge.shutdown(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn a_retransmitted_answer_is_acknowledged_again() {
+    let mut lab = Lab::start(1, |_| {}).await;
+    lab.invite(NUMBER).await;
+    let gw = &mut lab.gateways[0];
+    let at_gw = expect_request(gw, "INVITE").await;
+    let ok = gateway_answer(gw, &at_gw, 200, "OK", "gwtag");
+    gw.send(ok).await.unwrap();
+    let first = expect_request(gw, "ACK").await;
+    for _ in 0..2 {
+        let ok = gateway_answer(gw, &at_gw, 200, "OK", "gwtag");
+        gw.send(ok).await.unwrap();
+        let again = expect_request(gw, "ACK").await;
+        assert_eq!(
+            again.header("CSeq"),
+            at_gw.header("CSeq").map(|c| c.replace("INVITE", "ACK"))
+        );
+        assert_eq!(again.header("Call-ID"), first.header("Call-ID"));
+        assert_eq!(again.header("To"), first.header("To"));
+    }
+    // A 2xx whose From tag names no dialog of Tollgate's gets nothing.
+    let from = at_gw.header("From").unwrap();
+    let tag = from.split("tag=").nth(1).unwrap().to_owned();
+    let forged = Received {
+        data: at_gw.text().replace(&tag, "00000000000000001").into(),
+    };
+    gw.send(gateway_answer(gw, &forged, 200, "OK", "gwtag"))
+        .await
+        .unwrap();
+    assert!(gw.is_silent_for(Duration::from_millis(300)).await);
     lab.edge.shutdown(Duration::from_millis(100)).await;
 }
 

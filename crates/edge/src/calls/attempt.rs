@@ -19,7 +19,7 @@ use tollgate_sip::sdp::remove_codecs;
 use tollgate_sip::transaction::{MAX_HEADERS, Peer, TransactionLayer, Transport, TxId};
 use tollgate_sip::{Header, HeaderKind, Method, parse_datagram};
 
-use super::leg::{Facts, Leg, leg_tag, with_tag};
+use super::leg::{Facts, Leg, Parts, leg_tag, with_tag};
 use super::{
     Abandoned, Call, Calls, Outgoing, Plan, Role, WAIT_RETRY, Waiting, respond_a, set_state,
 };
@@ -234,20 +234,21 @@ impl Calls {
             }
         };
         self.next_id = id;
-        let a = Leg {
+        let a = Leg::new(
             peer,
-            call_id: facts.call_id.clone(),
-            local: with_tag(&facts.to, &tag),
-            local_tag: tag,
-            remote: facts.from.clone(),
-            target: facts
-                .contact
-                .clone()
-                .unwrap_or_else(|| format!("sip:{}", peer.addr)),
-            route_set: facts.record_route.clone(),
-            cseq: 0,
-            max_forwards: 70,
-        };
+            &Parts {
+                call_id: &facts.call_id,
+                local: &with_tag(&facts.to, &tag),
+                local_tag: &tag,
+                remote: &facts.from,
+                target: &facts
+                    .contact
+                    .clone()
+                    .unwrap_or_else(|| format!("sip:{}", peer.addr)),
+                routes: &facts.record_route,
+            },
+            70,
+        );
         let (entry_id, user_id) = match identity {
             Identity::Ip { entry, .. } => (Some(entry.id), None),
             Identity::Digest { user, .. } => (None, Some(user.id)),
@@ -277,13 +278,12 @@ impl Calls {
             answered: false,
             held,
             gateway_held: Vec::new(),
-            plan: Plan {
+            plan: Some(Box::new(Plan {
                 carriers: route.carriers.iter().copied().collect(),
                 ..Plan::default()
-            },
-            offer,
+            })),
+            offer: offer.map(Box::new),
             restricted: side.restricted.to_vec(),
-            last_failure: (503, "No carrier available".into()),
             unacked: None,
             b_ack: None,
             b_invite_cseq: 0,
@@ -295,7 +295,7 @@ impl Calls {
             },
             ends_at: None,
             armed: None,
-            waiting,
+            waiting: waiting.map(Box::new),
         });
         self.publish_channels(account.id);
         self.by_server.insert(sid, id);
@@ -318,7 +318,7 @@ impl Calls {
         mut call: Box<Call>,
     ) {
         loop {
-            if let Some(gateway) = call.plan.gateways.pop_front() {
+            if let Some(gateway) = call.plan().gateways.pop_front() {
                 if self.send_invite(now, layer, snap, id, &mut call, gateway) {
                     self.show(&call);
                     self.keep(id, call);
@@ -326,8 +326,8 @@ impl Calls {
                 }
                 continue;
             }
-            let Some(carrier_id) = call.plan.carriers.pop_front() else {
-                let (code, reason) = call.last_failure.clone();
+            let Some(carrier_id) = call.plan().carriers.pop_front() else {
+                let (code, reason) = call.plan().last_failure.clone();
                 self.fail(now, layer, call, code, &reason);
                 return;
             };
@@ -361,10 +361,11 @@ impl Calls {
                     .filter(|&id| down(id) && usable(id)),
             );
             let tries = 1 + usize::from(carrier.carrier.gateway_failover);
-            call.plan.current = Some(carrier_id);
-            call.plan.gateways = order.into_iter().take(tries).collect();
-            if call.plan.gateways.is_empty() && !gateways.is_empty() {
-                call.last_failure = (503, "No carrier available".into());
+            let plan = call.plan();
+            plan.current = Some(carrier_id);
+            plan.gateways = order.into_iter().take(tries).collect();
+            if plan.gateways.is_empty() && !gateways.is_empty() {
+                plan.last_failure = (503, "No carrier available".into());
             }
         }
     }
@@ -380,7 +381,7 @@ impl Calls {
         call: &mut Call,
         gateway: i64,
     ) -> bool {
-        let Some(carrier_id) = call.plan.current else {
+        let Some(carrier_id) = call.plan.as_ref().and_then(|p| p.current) else {
             return false;
         };
         let (Some(carrier), Some(entry)) = (
@@ -425,24 +426,25 @@ impl Calls {
         let number = format!("{}{}", carrier.carrier.tech_prefix, call.info.callee);
         let local = self.local.address(transport, next_hop.ip());
         let tag = leg_tag(id);
-        let leg = Leg {
+        let leg = Leg::new(
             peer,
-            call_id: format!("{}@tollgate", new_tag()),
-            local: format!("<sip:{}@{}>;tag={tag}", call.info.caller, host_of(local)),
-            local_tag: tag,
-            remote: format!("<sip:{number}@{}>", host_of(gateway_addr)),
-            target: format!("sip:{number}@{gateway_addr}{uri_params}"),
-            route_set: proxy
-                .map(|p| vec![format!("<sip:{p};lr{uri_params}>")])
-                .unwrap_or_default(),
-            cseq: 0,
-            max_forwards: call.a_max_forwards - 1,
-        };
+            &Parts {
+                call_id: &format!("{}@tollgate", new_tag()),
+                local: &format!("<sip:{}@{}>;tag={tag}", call.info.caller, host_of(local)),
+                local_tag: &tag,
+                remote: &format!("<sip:{number}@{}>", host_of(gateway_addr)),
+                target: &format!("sip:{number}@{gateway_addr}{uri_params}"),
+                routes: &proxy
+                    .map(|p| format!("<sip:{p};lr{uri_params}>"))
+                    .unwrap_or_default(),
+            },
+            call.a_max_forwards - 1,
+        );
         call.creds = match (&entry.username, &entry.password) {
-            (u, Some(p)) if !u.is_empty() => Some(Credentials {
+            (u, Some(p)) if !u.is_empty() => Some(Box::new(Credentials {
                 username: u.clone(),
                 password: p.clone(),
-            }),
+            })),
             _ => None,
         };
         let first_reply =
@@ -454,7 +456,7 @@ impl Calls {
             return false;
         };
         self.by_client.insert(tx, Role::Invite(id));
-        call.out = Some(Outgoing {
+        call.out = Some(Box::new(Outgoing {
             tx,
             branch,
             cseq,
@@ -464,7 +466,7 @@ impl Calls {
             auth_tried: false,
             early: None,
             deadline: now + first_reply,
-        });
+        }));
         let info = Arc::make_mut(&mut call.info);
         info.carrier_id = Some(carrier_id);
         info.gateway_id = Some(gateway);
@@ -490,7 +492,7 @@ impl Calls {
         if let Some((name, value)) = auth {
             b = b.header(name, value);
         }
-        if let Some((ct, body)) = &call.offer {
+        if let Some((ct, body)) = call.offer.as_deref() {
             b = b.body(ct, body.to_vec());
         }
         let data = Bytes::from(b.build().ok()?);
@@ -501,7 +503,7 @@ impl Calls {
     /// Gives back the current gateway's channels.
     fn release_gateway(&mut self, call: &mut Call) {
         self.admission.release(call.gateway_held.drain(..));
-        if let Some(carrier) = call.plan.current {
+        if let Some(carrier) = call.plan.as_ref().and_then(|p| p.current) {
             self.publish_channels(carrier);
         }
     }
@@ -642,7 +644,7 @@ impl Calls {
                     .creds
                     .as_ref()
                     .zip(call.b.as_ref())
-                    .and_then(|(c, b)| authorization(data, code, c, b"INVITE", &b.target));
+                    .and_then(|(c, b)| authorization(data, code, c, b"INVITE", b.target()));
                 let resent =
                     auth.and_then(|a| self.send_b_invite(now, layer, &mut call, Some((a.0, a.1))));
                 match (resent, call.out.as_mut()) {
@@ -687,7 +689,7 @@ impl Calls {
         };
         match outcome {
             Outcome::Failover => {
-                call.last_failure = (code, reason);
+                call.plan().last_failure = (code, reason.into());
                 self.next_attempt(now, layer, snap, id, call);
             }
             Outcome::Answer(code, replaced) => {
@@ -714,13 +716,15 @@ impl Calls {
         let invite_cseq = call.out.take().map(|o| o.cseq);
         if let Some(b) = call.b.as_mut() {
             call.b_invite_cseq = invite_cseq.unwrap_or(b.cseq);
-            b.remote = facts.to.clone();
-            if let Some(contact) = &facts.contact {
-                b.target = contact.clone();
-            }
-            if !facts.record_route.is_empty() {
-                b.route_set = facts.record_route.iter().rev().cloned().collect();
-            }
+            // A UAC's route set is the Record-Route in reverse.
+            let routes = (!facts.record_route.is_empty()).then(|| {
+                facts
+                    .record_route
+                    .rsplit('\n')
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+            b.update(Some(&facts.to), facts.contact.as_deref(), routes.as_deref());
         }
         if !call.b_ack_waits {
             self.send_b_ack(layer, &mut call, None);
@@ -743,10 +747,11 @@ impl Calls {
             let peer = call.a.peer;
             self.retransmit_until_ack(now, &mut call, data, peer);
         }
-        // The caller's INVITE and the offer were needed to answer the
-        // INVITE and to retry it; a long call should not carry them.
+        // The caller's INVITE, the offer and the plan were needed to answer
+        // the INVITE and to retry it; a long call should not carry them.
         call.a_invite = Bytes::new();
         call.offer = None;
+        call.plan = None;
         call.answered = true;
         Arc::make_mut(&mut call.info).answered = Some(unix_ms());
         call.ends_at = Some(now + call.max_duration);
@@ -778,7 +783,7 @@ impl Calls {
             let data = Bytes::from(data);
             layer.send_stateless(b.peer, data.clone());
             if keep {
-                call.b_ack = Some(data);
+                call.b_ack = Some(Box::new(data));
             }
         }
         call.b_ack_waits = false;
@@ -805,10 +810,7 @@ impl Calls {
             200..=299 => {
                 // Answered after all: acknowledge and hang up at once.
                 let mut leg = ab.leg;
-                leg.remote = facts.to;
-                if let Some(c) = facts.contact {
-                    leg.target = c;
-                }
+                leg.update(Some(&facts.to), facts.contact.as_deref(), None);
                 let via = self.local.via(leg.peer.transport, leg.peer.addr.ip());
                 let (ack, _) = leg.request(Method::Ack, &via, None, Some(ab.cseq));
                 if let Ok(d) = ack.build() {

@@ -98,7 +98,7 @@ impl Calls {
         };
         let answer = side == Side::B && cseq.seq == call.b_invite_cseq;
         match (&call.b_ack, call.b.as_ref()) {
-            (Some(ack), Some(b)) if answer => layer.send_stateless(b.peer, ack.clone()),
+            (Some(ack), Some(b)) if answer => layer.send_stateless(b.peer, Bytes::clone(ack)),
             _ if answer && call.b_ack_waits => {}
             _ if call.answered => {
                 if let Some(leg) = leg_mut(&mut call, side) {
@@ -195,7 +195,7 @@ impl Calls {
                 self.keep(call_id, call);
             }
             (Method::Bye, Some(sid)) => {
-                let tag = leg_of(&call, side).local_tag.clone();
+                let tag = leg_of(&call, side).local_tag().to_owned();
                 if let Some(resp) = answer_to(data, 200, "OK", &tag, &[], None) {
                     let _ = layer.respond(now, sid, resp);
                 }
@@ -228,7 +228,7 @@ impl Calls {
                     data,
                     491,
                     "Request Pending",
-                    &leg_of(&call, side).local_tag,
+                    leg_of(&call, side).local_tag(),
                     &[],
                     None,
                 ) {
@@ -279,10 +279,7 @@ impl Calls {
         let other: &mut Leg = match early.filter(|_| from == Side::A) {
             Some((remote, target)) => {
                 early_leg = other.clone();
-                early_leg.remote = remote;
-                if let Some(t) = target {
-                    early_leg.target = t;
-                }
+                early_leg.update(Some(&remote), target.as_deref(), None);
                 &mut early_leg
             }
             None => other,
@@ -328,7 +325,7 @@ impl Calls {
                 );
             }
             None => {
-                let tag = leg_of(call, from).local_tag.clone();
+                let tag = leg_of(call, from).local_tag().to_owned();
                 if let Some(resp) = answer_to(data, 500, "Server Internal Error", &tag, &[], None) {
                     let _ = layer.respond(now, sid, resp);
                 }
@@ -366,7 +363,7 @@ impl Calls {
                 .creds
                 .as_ref()
                 .zip(call.b.as_ref())
-                .and_then(|(c, b)| authorization(data, code, c, method.as_bytes(), &b.target));
+                .and_then(|(c, b)| authorization(data, code, c, method.as_bytes(), b.target()));
             if let (Some(auth), Some(original)) = (auth, Facts::read(&relay.request)) {
                 let (call_id, from, server) = (relay.call, relay.from, relay.server);
                 self.relay(
@@ -387,9 +384,7 @@ impl Calls {
         let invite = method_of(&relay.request).as_deref() == Some("INVITE");
         let far = leg_mut(&mut call, other_side(relay.from));
         if let (true, Some(far)) = (invite && (200..300).contains(&code), far) {
-            if let Some(c) = &facts.contact {
-                far.target = c.clone();
-            }
+            far.update(None, facts.contact.as_deref(), None);
             let via = self.local.via(far.peer.transport, far.peer.addr.ip());
             let cseq = far.cseq;
             let (ack, _) = far.request(Method::Ack, &via, None, Some(cseq));
@@ -416,7 +411,7 @@ impl Calls {
             &relay.request,
             code,
             &reason,
-            &near.local_tag,
+            near.local_tag(),
             extra,
             (!body.is_empty()).then_some((ct.as_str(), &body[..])),
         ) {
@@ -460,11 +455,11 @@ impl Calls {
         now: Instant,
         layer: &mut TransactionLayer,
         mut leg: Leg,
-        creds: Option<Credentials>,
+        creds: Option<Box<Credentials>>,
         challenge: Option<(&Bytes, u16)>,
     ) {
         let via = self.local.via(leg.peer.transport, leg.peer.addr.ip());
-        let target = leg.target.clone();
+        let target = leg.target().to_owned();
         let (mut b, _) = leg.request(Method::Bye, &via, None, None);
         if let (Some((resp, code)), Some(c)) = (challenge, &creds) {
             match authorization(resp, code, c, b"BYE", &target) {

@@ -23,8 +23,9 @@ pub(crate) struct Facts {
     pub(crate) contact: Option<String>,
     /// Max-Forwards (70 when absent).
     pub(crate) max_forwards: u8,
-    /// Record-Route values in received order, each as `<uri>`.
-    pub(crate) record_route: Vec<String>,
+    /// Record-Route values in received order, each as `<uri>`, one per
+    /// line (a leg's route set, see [`Parts::routes`]).
+    pub(crate) record_route: String,
     pub(crate) content_type: Option<String>,
     /// The body is SDP (`application/sdp`).
     pub(crate) sdp: bool,
@@ -63,7 +64,8 @@ impl Facts {
                 .record_routes()
                 .filter_map(Result::ok)
                 .map(|r| format!("<{}>", text(r.uri_text)))
-                .collect(),
+                .collect::<Vec<_>>()
+                .join("\n"),
             content_type: head.value(HeaderKind::ContentType).map(text),
             sdp: head
                 .content_type()
@@ -75,20 +77,21 @@ impl Facts {
 }
 
 /// A dialog with one peer, as seen by Tollgate.
+///
+/// Its texts (Call-ID, both header values, our tag, the target and the
+/// route set) sit end to end in one allocation: a held call has two legs,
+/// and a hundred thousand held calls have to fit in a few hundred
+/// megabytes.
 #[derive(Debug, Clone)]
 pub(crate) struct Leg {
     /// Where requests on this leg go (and responses came from).
     pub(crate) peer: Peer,
-    pub(crate) call_id: String,
-    /// Our From (B-leg) or To (A-leg) header value, with our tag.
-    pub(crate) local: String,
-    pub(crate) local_tag: String,
-    /// The peer's header value, with its tag once known.
-    pub(crate) remote: String,
-    /// The peer's Contact: the Request-URI of requests we send.
-    pub(crate) target: String,
-    /// Route headers for requests we send, in order.
-    pub(crate) route_set: Vec<String>,
+    /// The [`Parts`] in order, the routes separated by newlines (which no
+    /// header value Tollgate keeps can hold).
+    text: Box<str>,
+    /// Where the Call-ID, local, local tag, remote and target end in
+    /// `text`; the routes take the rest.
+    ends: [u32; 5],
     /// The CSeq of the last request we sent on this leg.
     pub(crate) cseq: u32,
     /// Max-Forwards of requests we send: the caller's, less one, on the
@@ -97,11 +100,115 @@ pub(crate) struct Leg {
     pub(crate) max_forwards: u8,
 }
 
+/// The texts of a leg, borrowed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Parts<'a> {
+    pub(crate) call_id: &'a str,
+    /// Our From (B-leg) or To (A-leg) header value, with our tag.
+    pub(crate) local: &'a str,
+    pub(crate) local_tag: &'a str,
+    /// The peer's header value, with its tag once known.
+    pub(crate) remote: &'a str,
+    /// The peer's Contact: the Request-URI of requests we send.
+    pub(crate) target: &'a str,
+    /// Route header values for requests we send, in order, one per line.
+    pub(crate) routes: &'a str,
+}
+
+impl Parts<'_> {
+    /// The parts end to end, and where each but the last ends.
+    fn join(&self) -> (Box<str>, [u32; 5]) {
+        let parts = [
+            self.call_id,
+            self.local,
+            self.local_tag,
+            self.remote,
+            self.target,
+            self.routes,
+        ];
+        let mut text = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+        let mut ends = [0; 5];
+        for (i, part) in parts.iter().enumerate() {
+            text.push_str(part);
+            if let Some(end) = ends.get_mut(i) {
+                // Each part comes from one message (at most 64 KiB).
+                *end = u32::try_from(text.len()).unwrap_or(u32::MAX);
+            }
+        }
+        (text.into_boxed_str(), ends)
+    }
+}
+
 impl Leg {
+    /// A leg to `peer` with `parts`, no request sent yet.
+    pub(crate) fn new(peer: Peer, parts: &Parts<'_>, max_forwards: u8) -> Self {
+        let (text, ends) = parts.join();
+        Self {
+            peer,
+            text,
+            ends,
+            cseq: 0,
+            max_forwards,
+        }
+    }
+
+    /// Part `i` of the text.
+    fn part(&self, i: usize) -> &str {
+        let start = i.checked_sub(1).map_or(0, |p| self.ends[p] as usize);
+        let end = self.ends.get(i).map_or(self.text.len(), |&e| e as usize);
+        &self.text[start..end]
+    }
+
+    /// The texts, borrowed.
+    fn parts(&self) -> Parts<'_> {
+        Parts {
+            call_id: self.part(0),
+            local: self.part(1),
+            local_tag: self.part(2),
+            remote: self.part(3),
+            target: self.part(4),
+            routes: self.part(5),
+        }
+    }
+
+    pub(crate) fn call_id(&self) -> &str {
+        self.part(0)
+    }
+
+    /// Our tag on this dialog.
+    pub(crate) fn local_tag(&self) -> &str {
+        self.part(2)
+    }
+
+    /// The Request-URI of requests we send.
+    pub(crate) fn target(&self) -> &str {
+        self.part(4)
+    }
+
+    /// Replaces the peer's header value (once it carries a tag), the target
+    /// (a new Contact) or the route set (newline-separated), where given.
+    pub(crate) fn update(
+        &mut self,
+        remote: Option<&str>,
+        target: Option<&str>,
+        routes: Option<&str>,
+    ) {
+        let old = self.parts();
+        let (text, ends) = Parts {
+            remote: remote.unwrap_or(old.remote),
+            target: target.unwrap_or(old.target),
+            routes: routes.unwrap_or(old.routes),
+            ..old
+        }
+        .join();
+        self.text = text;
+        self.ends = ends;
+    }
+
     /// This leg's dialog is the one of a request with `call_id` and our tag
     /// `tag` in its To.
     pub(crate) fn is_dialog(&self, call_id: &str, tag: &str) -> bool {
-        self.local_tag == tag && self.call_id == call_id
+        self.local_tag() == tag && self.call_id() == call_id
     }
 
     /// A request within this dialog with the next CSeq (or `cseq` when
@@ -122,16 +229,17 @@ impl Leg {
             || format!("z9hG4bK{}", crate::core::new_tag()),
             String::from,
         );
-        let mut b = MessageBuilder::request(method, self.target.as_bytes())
+        let parts = self.parts();
+        let mut b = MessageBuilder::request(method, parts.target.as_bytes())
             .header("Via", format!("{via};branch={branch};rport"))
             .header("Max-Forwards", self.max_forwards.to_string());
-        for r in &self.route_set {
+        for r in parts.routes.split('\n').filter(|r| !r.is_empty()) {
             b = b.header("Route", r);
         }
         let b = b
-            .header("From", &self.local)
-            .header("To", &self.remote)
-            .header("Call-ID", &self.call_id)
+            .header("From", parts.local)
+            .header("To", parts.remote)
+            .header("Call-ID", parts.call_id)
             .header(
                 "CSeq",
                 format!("{seq} {}", String::from_utf8_lossy(method.as_bytes())),

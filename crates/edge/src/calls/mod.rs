@@ -22,6 +22,7 @@ mod local;
 
 pub use board::CallBoard;
 
+use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -97,7 +98,7 @@ enum Role {
     Bye {
         leg: Box<Leg>,
         retried: bool,
-        creds: Option<attempt::Credentials>,
+        creds: Option<Box<attempt::Credentials>>,
     },
     /// A CANCEL; nothing to do with its answer.
     Cancel,
@@ -163,6 +164,9 @@ struct Plan {
     /// The current carrier and its gateways still to try.
     current: Option<AccountId>,
     gateways: VecDeque<EntryId>,
+    /// The last failure seen from a carrier: what the caller gets when
+    /// every candidate failed.
+    last_failure: (u16, Cow<'static, str>),
 }
 
 /// One call.
@@ -178,27 +182,25 @@ struct Call {
     a_max_forwards: u8,
     /// The B-leg of the current attempt (a dialog once answered).
     b: Option<Leg>,
-    out: Option<Outgoing>,
+    out: Option<Box<Outgoing>>,
     answered: bool,
     /// Channels held on the caller's side (entry or user, account, route).
     held: Vec<Scope>,
     /// Channels held on the current gateway and its carrier.
     gateway_held: Vec<Scope>,
-    plan: Plan,
+    /// Where the call may still go; dropped at the answer.
+    plan: Option<Box<Plan>>,
     /// The offer for the carrier (codec-filtered) and its type.
-    offer: Option<(String, Bytes)>,
+    offer: Option<Box<(String, Bytes)>>,
     restricted: Vec<String>,
-    /// The last failure seen from a carrier: what the caller gets when
-    /// every candidate failed.
-    last_failure: (u16, String),
-    unacked: Option<Unacked>,
+    unacked: Option<Box<Unacked>>,
     /// The ACK sent for the B-leg's 2xx when it carried the caller's late
     /// answer, for its retransmissions.
-    b_ack: Option<Bytes>,
+    b_ack: Option<Box<Bytes>>,
     /// The CSeq of the B-leg INVITE that was answered (its ACK's).
     b_invite_cseq: u32,
     /// What the current gateway's challenges are answered with.
-    creds: Option<attempt::Credentials>,
+    creds: Option<Box<attempt::Credentials>>,
     /// With a late offer (INVITE without SDP) the B-leg ACK waits for the
     /// caller's ACK and carries its answer.
     b_ack_waits: bool,
@@ -206,7 +208,7 @@ struct Call {
     ends_at: Option<Instant>,
     armed: Option<Instant>,
     /// Over a CPS limit, waiting for the budget (the CPS buffer).
-    waiting: Option<Waiting>,
+    waiting: Option<Box<Waiting>>,
 }
 
 /// A call waiting for CPS budget before it is admitted.
@@ -225,6 +227,11 @@ struct Waiting {
 const WAIT_RETRY: Duration = Duration::from_millis(20);
 
 impl Call {
+    /// The plan, made anew (empty) if the call had dropped it.
+    fn plan(&mut self) -> &mut Plan {
+        self.plan.get_or_insert_with(Box::default)
+    }
+
     fn deadline(&self) -> Option<Instant> {
         [
             self.waiting.as_ref().map(|w| w.next_try),
@@ -480,7 +487,7 @@ impl Calls {
                 self.gateway_silent(&call, now);
             }
             self.abandon_attempt(now, layer, &mut call);
-            call.last_failure = (408, "Request Timeout".into());
+            call.plan().last_failure = (408, "Request Timeout".into());
             self.next_attempt(now, layer, snap, id, call);
             return;
         }
@@ -563,13 +570,13 @@ impl Calls {
             return;
         }
         let t1 = self.config.timers.t1;
-        call.unacked = Some(Unacked {
+        call.unacked = Some(Box::new(Unacked {
             data: tollgate_sip::stamp_via(&data, peer.addr).map_or(data, Bytes::from),
             peer,
             next: now + t1,
             interval: t1,
             give_up: now + self.config.timers.timeout(),
-        });
+        }));
     }
 
     /// Publishes the call's row.
@@ -589,7 +596,14 @@ fn respond_a(
     extra: &[(&str, &str)],
     body: Option<(&str, &[u8])>,
 ) -> Option<Bytes> {
-    let data = answer_to(&call.a_invite, code, reason, &call.a.local_tag, extra, body)?;
+    let data = answer_to(
+        &call.a_invite,
+        code,
+        reason,
+        call.a.local_tag(),
+        extra,
+        body,
+    )?;
     let _ = layer.respond(now, call.a_server, data.clone());
     Some(data)
 }

@@ -61,8 +61,9 @@ pub struct EdgeConfig {
     pub tls_server: Option<Arc<rustls::ServerConfig>>,
     /// Client TLS configuration for connections Tollgate opens.
     pub tls_client: Option<Arc<rustls::ClientConfig>>,
-    /// Received messages queued for the driver; beyond it UDP datagrams are
-    /// dropped (overload) and stream readers wait.
+    /// Messages from stream connections (TCP, TLS) queued for the driver;
+    /// beyond it their readers wait. UDP datagrams wait in their socket's
+    /// buffer, which the driver reads itself.
     pub inbound_queue: usize,
     /// Answer OPTIONS without a server transaction (see
     /// `TransactionLayer::set_stateless_options`).

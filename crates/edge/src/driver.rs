@@ -149,14 +149,6 @@ impl Edge {
                 Transport::Udp => {
                     let socket = Arc::new(UdpSocket::bind(listen.addr).await?);
                     local.push((Transport::Udp, socket.local_addr()?));
-                    let index = udp_sockets.len() as u64;
-                    tokio::spawn(udp::receive_loop(
-                        socket.clone(),
-                        index,
-                        inbound_tx.clone(),
-                        closed_rx.clone(),
-                        config.defense.clone(),
-                    ));
                     udp_sockets.push(socket);
                 }
                 transport => {
@@ -185,6 +177,7 @@ impl Edge {
         }
         drop(inbound_tx);
         let connections = stream_ctx.connections.clone();
+        let receiver = udp::UdpReceiver::new(udp_sockets.clone(), config.defense.clone());
         let senders = Senders {
             udp: udp_sockets
                 .into_iter()
@@ -203,7 +196,9 @@ impl Edge {
         core.bind(&local);
         let mut layer = TransactionLayer::new(config.timers, config.max_transactions);
         layer.set_stateless_options(config.stateless_options);
-        let driver = tokio::spawn(drive(layer, core, inbound_rx, senders, stop_rx, closed));
+        let driver = tokio::spawn(drive(
+            layer, core, receiver, inbound_rx, senders, stop_rx, closed,
+        ));
         Ok(Self {
             local,
             stop,
@@ -243,6 +238,7 @@ impl Edge {
 async fn drive(
     mut layer: TransactionLayer,
     mut core: impl Core,
+    mut udp: udp::UdpReceiver,
     mut inbound: mpsc::Receiver<Vec<Inbound>>,
     senders: Senders,
     mut stop: watch::Receiver<Option<Duration>>,
@@ -267,6 +263,10 @@ async fn drive(
                 for msg in batch.drain(..).flatten() {
                     layer.handle_message(now, msg.peer, msg.data);
                 }
+            }
+            () = udp.readable() => {
+                let now = std::time::Instant::now();
+                udp.read(|peer, data| layer.handle_message(now, peer, data));
             }
             _ = sleep_until(wake) => {
                 layer.handle_timeout(std::time::Instant::now());

@@ -19,7 +19,7 @@ use tollgate_sip::sdp::remove_codecs;
 use tollgate_sip::transaction::{MAX_HEADERS, Peer, TransactionLayer, Transport, TxId};
 use tollgate_sip::{Header, HeaderKind, Method, parse_datagram};
 
-use super::leg::{Facts, Leg, Parts, leg_tag, with_tag};
+use super::leg::{Facts, Leg, Parts, with_tag};
 use super::{
     Abandoned, Call, Calls, Outgoing, Plan, Role, WAIT_RETRY, Waiting, respond_a, set_state,
 };
@@ -151,7 +151,7 @@ impl Calls {
     ) {
         metrics::counter!("tollgate_calls_attempted_total").increment(1);
         let id = self.next_id + 1;
-        let tag = leg_tag(id);
+        let tag = self.tags.make(id);
         let refuse = |layer: &mut TransactionLayer, code: u16, reason: &str| {
             if let Some(resp) = answer_to(data, code, reason, &tag, &[], None) {
                 let _ = layer.respond(now, sid, resp);
@@ -425,7 +425,7 @@ impl Calls {
         // The carrier's tech prefix goes in front of the called number.
         let number = format!("{}{}", carrier.carrier.tech_prefix, call.info.callee);
         let local = self.local.address(transport, next_hop.ip());
-        let tag = leg_tag(id);
+        let tag = self.tags.make(id);
         let leg = Leg::new(
             peer,
             &Parts {

@@ -3,6 +3,8 @@
 //! UAC). Each leg has its own Call-ID, tags and CSeq space, so nothing of
 //! one side ever reaches the other.
 
+use std::hash::BuildHasher;
+
 use bytes::Bytes;
 use tollgate_sip::transaction::{MAX_HEADERS, Peer};
 use tollgate_sip::{Head, Header, HeaderKind, MessageBuilder, Method, parse_datagram};
@@ -248,19 +250,36 @@ impl Leg {
     }
 }
 
-/// A fresh tag for a leg of call `id`: sixteen random hex digits, then the
-/// call's id in hex. Requests inside the dialog carry it back in their To
-/// tag, so the call is found from the tag alone, without a table of
-/// dialogs; the random part (checked with the Call-ID, see
-/// [`Leg::is_dialog`]) keeps tags unguessable.
-pub(crate) fn leg_tag(id: u64) -> String {
-    format!("{:016x}{id:x}", rand::random::<u64>())
+/// Makes and reads Tollgate's tags on call legs. A tag is sixteen random
+/// hex digits, then the call's id masked with a keyed hash of them (sixteen
+/// more). Requests inside the dialog carry it back, so the call is found
+/// from the tag alone, without a table of dialogs; the mask keeps the tag
+/// from telling callers and carriers how many calls Tollgate has carried,
+/// and the random part (checked with the Call-ID, see [`Leg::is_dialog`])
+/// keeps it unguessable.
+#[derive(Debug, Default)]
+pub(crate) struct Tags {
+    /// The mask's key, random per process.
+    key: std::hash::RandomState,
 }
 
-/// The call id a tag made by [`leg_tag`] names.
-pub(crate) fn call_of_tag(tag: &str) -> Option<u64> {
-    let id = tag.get(16..).filter(|id| (1..=16).contains(&id.len()))?;
-    u64::from_str_radix(id, 16).ok()
+impl Tags {
+    /// A fresh tag for a leg of call `id`.
+    pub(crate) fn make(&self, id: u64) -> String {
+        let nonce = rand::random::<u64>();
+        format!("{nonce:016x}{:016x}", id ^ self.key.hash_one(nonce))
+    }
+
+    /// The call a tag made by [`Tags::make`] names (any other text gives
+    /// some id or none; the caller checks the leg).
+    pub(crate) fn call_of(&self, tag: &str) -> Option<u64> {
+        if tag.len() != 32 {
+            return None;
+        }
+        let nonce = u64::from_str_radix(tag.get(..16)?, 16).ok()?;
+        let masked = u64::from_str_radix(tag.get(16..)?, 16).ok()?;
+        Some(masked ^ self.key.hash_one(nonce))
+    }
 }
 
 /// Appends `;tag=` to a header value that has none.
@@ -278,5 +297,24 @@ impl Facts {
     /// The status code of a response (0 for a request).
     pub(crate) fn code(&self) -> u16 {
         self.status.as_ref().map_or(0, |(c, _)| *c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Tags;
+
+    #[test]
+    fn a_tag_names_its_call_to_the_tags_that_made_it_only() {
+        let tags = Tags::default();
+        let (one, two) = (tags.make(1), tags.make(2));
+        assert_eq!((tags.call_of(&one), tags.call_of(&two)), (Some(1), Some(2)));
+        assert_ne!(one, tags.make(1), "fresh each time");
+        // Consecutive calls' tags share no visible counter.
+        assert_ne!(one[16..31], two[16..31]);
+        assert_ne!(Tags::default().call_of(&one), Some(1), "another process");
+        for bad in ["", "abc", &one[1..], &format!("{}x", &one[1..])] {
+            assert_eq!(tags.call_of(bad), None, "{bad:?}");
+        }
     }
 }

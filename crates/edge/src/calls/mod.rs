@@ -253,6 +253,7 @@ pub(crate) struct Calls {
     admission: Admission,
     picker: GatewayPicker,
     local: Local,
+    tags: leg::Tags,
     /// Boxed: a call is over a kilobyte, and a map of them grows by
     /// doubling.
     calls: HashMap<u64, Box<Call>>,
@@ -277,6 +278,7 @@ impl Calls {
     pub(crate) fn new(config: CallConfig, board: Arc<CallBoard>) -> Self {
         Self {
             local: Local::new(config.advertise),
+            tags: leg::Tags::default(),
             config,
             board,
             admission: Admission::new(),
@@ -314,7 +316,7 @@ impl Calls {
     /// The call and side whose dialog a request with `call_id` and our
     /// `tag` (its To tag) belongs to.
     fn dialog_of(&self, call_id: &str, tag: &str) -> Option<(u64, Side)> {
-        let id = leg::call_of_tag(tag)?;
+        let id = self.tags.call_of(tag)?;
         let call = self.calls.get(&id)?;
         if call.a.is_dialog(call_id, tag) {
             Some((id, Side::A))

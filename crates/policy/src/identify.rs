@@ -110,58 +110,59 @@ fn transport_matches(entry: Protocol, came_on: Protocol) -> bool {
 }
 
 /// Highest nonce-count seen per nonce, so a replayed request is refused.
-/// Sharded by nonce, bounded in size: entries older than the nonce
-/// lifetime are dropped when a shard fills.
-/// Per nonce: the highest nonce-count seen and when the nonce was issued.
-type CountShard = Mutex<HashMap<Box<str>, (u32, u64)>>;
-
+/// Sharded by nonce and bounded in size: each shard keeps two generations
+/// of nonces, and when the current one fills it becomes the previous one
+/// and the oldest generation is forgotten. Every step is O(1), however
+/// many nonces are live; a nonce is remembered until two generations have
+/// filled after its last use (size the capacity for nonce lifetime times
+/// challenge rate).
 #[derive(Debug)]
 struct NonceCounts {
-    shards: Vec<CountShard>,
-    per_shard: usize,
+    shards: Vec<Mutex<Generations>>,
+    /// Nonces per generation in a shard.
+    per_generation: usize,
+}
+
+/// A shard's nonces, by generation: the highest nonce-count seen of each.
+#[derive(Debug, Default)]
+struct Generations {
+    current: HashMap<Box<str>, u32>,
+    previous: HashMap<Box<str>, u32>,
 }
 
 impl NonceCounts {
     fn new(capacity: usize) -> Self {
         let shards = 16;
         Self {
-            shards: (0..shards).map(|_| Mutex::new(HashMap::new())).collect(),
-            per_shard: (capacity / shards).max(16),
+            shards: (0..shards)
+                .map(|_| Mutex::new(Generations::default()))
+                .collect(),
+            per_generation: (capacity / shards / 2).max(8),
         }
     }
 
     /// Records `nc` for `nonce`; false when it does not exceed the last one.
-    fn advance(&self, nonce: &str, nc: u32, issued_at: u64, max_age: u64, now: u64) -> bool {
+    fn advance(&self, nonce: &str, nc: u32) -> bool {
         let shard = nonce.bytes().fold(0usize, |h, b| {
             h.wrapping_mul(31).wrapping_add(usize::from(b))
         });
-        let mut map = self.shards[shard % self.shards.len()]
+        let mut g = self.shards[shard % self.shards.len()]
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if map.len() >= self.per_shard {
-            map.retain(|_, (_, issued)| now.saturating_sub(*issued) <= max_age);
-            if map.len() >= self.per_shard {
-                // Still full of live nonces: forget the oldest.
-                if let Some(oldest) = map
-                    .iter()
-                    .min_by_key(|(_, (_, i))| *i)
-                    .map(|(k, _)| k.clone())
-                {
-                    map.remove(&oldest);
-                }
-            }
+        let last = g
+            .current
+            .get(nonce)
+            .or_else(|| g.previous.get(nonce))
+            .copied();
+        if last.is_some_and(|last| nc <= last) {
+            return false;
         }
-        match map.get_mut(nonce) {
-            Some((last, _)) if nc <= *last => false,
-            Some((last, _)) => {
-                *last = nc;
-                true
-            }
-            None => {
-                map.insert(nonce.into(), (nc, issued_at));
-                true
-            }
+        if g.current.len() >= self.per_generation && !g.current.contains_key(nonce) {
+            g.previous = std::mem::take(&mut g.current);
         }
+        g.previous.remove(nonce);
+        g.current.insert(nonce.into(), nc);
+        true
     }
 }
 
@@ -273,14 +274,14 @@ impl Authenticator {
             // ask again with ours.
             return Decision::Challenge { stale: false };
         }
-        let info = match self.signer.check(
+        match self.signer.check(
             creds.nonce,
             facts.now,
             self.nonce_lifetime,
             self.realm.as_bytes(),
             Some(facts.source.ip()),
         ) {
-            Ok(info) => info,
+            Ok(_) => {}
             Err(NonceError::Forged) => return Decision::Deny(Denial::ForgedNonce),
             Err(NonceError::Expired) => {
                 // Stale only when the credentials were otherwise right.
@@ -295,10 +296,7 @@ impl Authenticator {
         };
         let nc = creds.nonce_count().unwrap_or(1);
         let nonce = std::str::from_utf8(creds.nonce).unwrap_or_default();
-        if !self
-            .counts
-            .advance(nonce, nc, info.issued_at, self.nonce_lifetime, facts.now)
-        {
+        if !self.counts.advance(nonce, nc) {
             return Decision::Deny(Denial::Replay);
         }
         if !user.ip_whitelist.is_empty()

@@ -386,3 +386,28 @@ fn other_realms_and_algorithms_are_challenged_again() {
         Decision::Challenge { stale: false }
     );
 }
+
+#[test]
+fn nonce_counts_stay_bounded_and_refuse_replays_of_recent_nonces() {
+    let capacity = 16 * 2 * 8;
+    let counts = NonceCounts::new(capacity);
+    assert!(counts.advance("n0", 1));
+    assert!(!counts.advance("n0", 1), "replayed");
+    assert!(counts.advance("n0", 2));
+    for i in 0..10_000 {
+        assert!(counts.advance(&format!("x{i}"), 1));
+    }
+    let held: usize = counts
+        .shards
+        .iter()
+        .map(|s| {
+            let g = s.lock().unwrap();
+            g.current.len() + g.previous.len()
+        })
+        .sum();
+    assert!(held <= capacity, "{held} nonces held");
+    assert!(
+        !counts.advance("x9999", 1),
+        "the latest nonce is remembered"
+    );
+}

@@ -6,7 +6,8 @@
 //! them and every pop walks its height through cold memory. The wheel files
 //! a deadline in the slot of its 16 ms tick (a vector push) and finds the
 //! next one through a bitmap of occupied slots; within a slot, the exact
-//! instant decides. Deadlines beyond the wheel's 65 s horizon wait in a
+//! instant decides: the first occupied slot is sorted once when reached,
+//! then drained from its end. Deadlines beyond the wheel's 65 s horizon wait in a
 //! small heap until the wheel turns close enough.
 
 use std::cmp::Reverse;
@@ -33,6 +34,9 @@ pub(crate) struct Deadlines<T> {
     near: usize,
     /// Deadlines past the horizon.
     far: BinaryHeap<Reverse<(Instant, T)>>,
+    /// The slot kept sorted, smallest last: the first occupied one, sorted
+    /// once when reached so that draining it is a pop per deadline.
+    sorted: Option<usize>,
 }
 
 impl<T: Copy + Ord> Deadlines<T> {
@@ -45,6 +49,7 @@ impl<T: Copy + Ord> Deadlines<T> {
             occupied: [0; WORDS],
             near: 0,
             far: BinaryHeap::new(),
+            sorted: None,
         }
     }
 
@@ -64,6 +69,9 @@ impl<T: Copy + Ord> Deadlines<T> {
         } else {
             let slot = slot_of(tick);
             self.slots[slot].push((at, item));
+            if self.sorted == Some(slot) {
+                self.sorted = None;
+            }
             self.occupied[slot / 64] |= 1 << (slot % 64);
             self.near += 1;
         }
@@ -90,6 +98,7 @@ impl<T: Copy + Ord> Deadlines<T> {
         match place {
             Some((slot, index)) => {
                 let bucket = &mut self.slots[slot];
+                // The last of a sorted slot: removing it keeps the order.
                 bucket.swap_remove(index);
                 self.near -= 1;
                 if bucket.is_empty() {
@@ -112,11 +121,13 @@ impl<T: Copy + Ord> Deadlines<T> {
         let Some(slot) = self.first_occupied() else {
             return self.far.peek().map(|&Reverse(entry)| (entry, None));
         };
-        let (index, entry) = self.slots[slot]
-            .iter()
-            .enumerate()
-            .min_by_key(|(_, entry)| **entry)?;
-        Some((*entry, Some((slot, index))))
+        if self.sorted != Some(slot) {
+            self.slots[slot].sort_unstable_by(|a, b| b.cmp(a));
+            self.sorted = Some(slot);
+        }
+        let bucket = &self.slots[slot];
+        let index = bucket.len().checked_sub(1)?;
+        Some((bucket[index], Some((slot, index))))
     }
 
     /// Moves far deadlines that the wheel now reaches onto it.

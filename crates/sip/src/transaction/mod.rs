@@ -17,12 +17,14 @@
 //! bounded: beyond it new requests get a stateless 503.
 
 mod deadlines;
+mod ids;
 mod invite_client;
 mod invite_server;
 mod non_invite_client;
 mod non_invite_server;
 mod timers;
 
+pub use ids::{IdHasher, IdMap};
 pub use timers::TimerConfig;
 
 use std::collections::{HashMap, VecDeque};
@@ -237,7 +239,7 @@ pub struct TransactionLayer {
     next_id: u64,
     /// Boxed: an entry is some 350 bytes and the table keeps about twice
     /// as many slots as entries, most of them for lingering transactions.
-    entries: HashMap<TxId, Box<Entry>>,
+    entries: IdMap<TxId, Box<Entry>>,
     server_keys: HashMap<Vec<u8>, TxId>,
     client_keys: HashMap<Vec<u8>, TxId>,
     timers: Deadlines<TxId>,
@@ -337,7 +339,7 @@ impl TransactionLayer {
             config,
             max_transactions,
             next_id: 0,
-            entries: HashMap::new(),
+            entries: IdMap::default(),
             server_keys: HashMap::new(),
             client_keys: HashMap::new(),
             timers: Deadlines::new(),

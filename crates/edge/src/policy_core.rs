@@ -165,13 +165,14 @@ impl Core for PolicyCore {
                 // through identification.
                 let to_tag = || msg.head.to().is_ok_and(|t| t.tag().is_some());
                 if method == Method::Ack || (id.is_some() && to_tag()) {
-                    self.calls.in_dialog(now, layer, id, method, &data);
+                    self.calls.in_dialog(now, layer, id, method, &data, &msg);
                     return;
                 }
                 match (self.decide(&snapshot, peer, &msg.head), id) {
                     (Verdict::Call(identity, user), Some(sid)) => {
-                        self.calls
-                            .start(now, layer, &snapshot, sid, peer, &data, &identity, &user);
+                        self.calls.start(
+                            now, layer, &snapshot, sid, peer, &data, &msg, &identity, &user,
+                        );
                     }
                     (Verdict::Reply(Some(resp)), Some(sid)) => reply(layer, now, sid, resp),
                     // OPTIONS handed over without a transaction.

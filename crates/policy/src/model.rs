@@ -19,10 +19,12 @@ pub type UserId = i64;
 pub type RouteId = i64;
 
 /// Customer or carrier.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+// The default (a customer) serves code and tests; the API requires the field.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AccountKind {
     /// Sends calls to Tollgate.
+    #[default]
     Customer,
     /// Receives calls from Tollgate.
     Carrier,
@@ -98,7 +100,8 @@ impl Default for CarrierSettings {
 }
 
 /// A customer or carrier.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+// The default (an active customer, no name, no limits) serves code and tests.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Account {
     /// Identity (assigned by the store).
     #[serde(default)]

@@ -17,7 +17,7 @@ use tollgate_sip::digest::{self, Challenge};
 use tollgate_sip::header::AuthValue;
 use tollgate_sip::sdp::remove_codecs;
 use tollgate_sip::transaction::{MAX_HEADERS, Peer, TransactionLayer, Transport, TxId};
-use tollgate_sip::{Header, HeaderKind, Method, parse_datagram};
+use tollgate_sip::{Header, HeaderKind, Message, Method, parse_datagram};
 
 use super::leg::{Facts, Leg, Parts, with_tag};
 use super::{
@@ -134,9 +134,10 @@ fn gateway_limits(entry: &IpAuthEntry, carrier: &Account) -> [Limit; 2] {
 }
 
 impl Calls {
-    /// A new call from an identified caller's INVITE (`sid` is its server
-    /// transaction): refused at once (dial plan, route, limits, codecs) or
-    /// sent towards the first carrier gateway.
+    /// A new call from an identified caller's INVITE `data` (`msg` as
+    /// parsed; `sid` is its server transaction): refused at once (dial
+    /// plan, route, limits, codecs) or sent towards the first carrier
+    /// gateway.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn start(
         &mut self,
@@ -146,6 +147,7 @@ impl Calls {
         sid: TxId,
         peer: Peer,
         data: &Bytes,
+        msg: &Message<'_, '_>,
         identity: &Identity<'_>,
         request_user: &str,
     ) {
@@ -159,7 +161,7 @@ impl Calls {
             metrics::counter!("tollgate_calls_failed_total", "code" => code.to_string())
                 .increment(1);
         };
-        let Some(facts) = Facts::read(data) else {
+        let Some(facts) = Facts::of(data, msg) else {
             refuse(layer, 400, "Bad Request");
             return;
         };

@@ -9,7 +9,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use tollgate_policy::Snapshot;
 use tollgate_sip::transaction::{MAX_HEADERS, Peer, TransactionLayer, TxId};
-use tollgate_sip::{Header, HeaderKind, Method, parse_datagram};
+use tollgate_sip::{Header, HeaderKind, Message, Method, parse_datagram};
 
 use super::attempt::{Credentials, authorization, filter_body};
 use super::leg::{Facts, Leg};
@@ -153,7 +153,8 @@ impl Calls {
     }
 
     /// A request carrying a To tag (or an ACK): it belongs to a dialog of
-    /// a call, or gets 481. `id` is its server transaction (`None` for ACK).
+    /// a call, or gets 481. `id` is its server transaction (`None` for ACK);
+    /// `msg` is `data` parsed.
     pub(crate) fn in_dialog(
         &mut self,
         now: Instant,
@@ -161,9 +162,10 @@ impl Calls {
         id: Option<TxId>,
         method: Method<'_>,
         data: &Bytes,
+        msg: &Message<'_, '_>,
     ) {
-        let found =
-            Facts::read(data).and_then(|f| self.dialog_of(&f.call_id, &f.to_tag).map(|d| (d, f)));
+        let found = Facts::of(data, msg)
+            .and_then(|f| self.dialog_of(&f.call_id, &f.to_tag).map(|d| (d, f)));
         let Some(((call_id, side), facts)) = found else {
             let refusal = || answer_to(data, 481, "Call/Transaction Does Not Exist", "", &[], None);
             if let (Some(sid), Some(resp)) = (id, refusal()) {

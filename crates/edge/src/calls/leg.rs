@@ -7,7 +7,7 @@ use std::hash::BuildHasher;
 
 use bytes::Bytes;
 use tollgate_sip::transaction::{MAX_HEADERS, Peer};
-use tollgate_sip::{Head, Header, HeaderKind, MessageBuilder, Method, parse_datagram};
+use tollgate_sip::{Head, Header, HeaderKind, Message, MessageBuilder, Method, parse_datagram};
 
 /// The parts of a received request or response a call keeps, read in one
 /// parse.
@@ -42,7 +42,12 @@ impl Facts {
     /// Reads `data`; `None` when it lacks what every dialog needs.
     pub(crate) fn read(data: &Bytes) -> Option<Self> {
         let mut headers = [Header::EMPTY; MAX_HEADERS];
-        let msg = parse_datagram(data, &mut headers).ok()?;
+        Self::of(data, &parse_datagram(data, &mut headers).ok()?)
+    }
+
+    /// Reads `msg`, already parsed from `data`; `None` when it lacks what
+    /// every dialog needs.
+    pub(crate) fn of(data: &Bytes, msg: &Message<'_, '_>) -> Option<Self> {
         let head = &msg.head;
         let from = head.from().ok()?;
         let to = head.to().ok()?;

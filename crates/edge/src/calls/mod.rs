@@ -32,7 +32,7 @@ use bytes::Bytes;
 use tollgate_policy::admission::{Admission, Breach, Limit, Scope};
 use tollgate_policy::routing::GatewayPicker;
 use tollgate_policy::{AccountId, CallInfo, CallState, EntryId, Snapshot};
-use tollgate_sip::transaction::{Peer, TimerConfig, TransactionLayer, TxId};
+use tollgate_sip::transaction::{IdMap, Peer, TimerConfig, TransactionLayer, TxId};
 
 use crate::core::answer_to;
 use crate::defense::unix_ms;
@@ -256,11 +256,11 @@ pub(crate) struct Calls {
     tags: leg::Tags,
     /// Boxed: a call is over a kilobyte, and a map of them grows by
     /// doubling.
-    calls: HashMap<u64, Box<Call>>,
+    calls: IdMap<u64, Box<Call>>,
     next_id: u64,
     /// Caller INVITE server transactions.
-    by_server: HashMap<TxId, u64>,
-    by_client: HashMap<TxId, Role>,
+    by_server: IdMap<TxId, u64>,
+    by_client: IdMap<TxId, Role>,
     timers: BinaryHeap<Reverse<(Instant, u64)>>,
     last_sweep: Option<Instant>,
     /// Gateways that did not answer at all, until when they come last.
@@ -283,10 +283,10 @@ impl Calls {
             board,
             admission: Admission::new(),
             picker: GatewayPicker::new(),
-            calls: HashMap::new(),
+            calls: IdMap::default(),
             next_id: 0,
-            by_server: HashMap::new(),
-            by_client: HashMap::new(),
+            by_server: IdMap::default(),
+            by_client: IdMap::default(),
             timers: BinaryHeap::new(),
             last_sweep: None,
             down: HashMap::new(),

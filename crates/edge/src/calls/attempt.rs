@@ -13,25 +13,17 @@ use tollgate_policy::routing::{Outcome, judge_failure, select_route};
 use tollgate_policy::{
     Account, AccountStatus, CallInfo, CallState, Identity, IpAuthEntry, Protocol, Snapshot,
 };
-use tollgate_sip::digest::{self, Challenge};
-use tollgate_sip::header::AuthValue;
 use tollgate_sip::sdp::remove_codecs;
-use tollgate_sip::transaction::{MAX_HEADERS, Peer, TransactionLayer, Transport, TxId};
-use tollgate_sip::{Header, HeaderKind, Message, Method, parse_datagram};
+use tollgate_sip::transaction::{Peer, TransactionLayer, Transport, TxId};
+use tollgate_sip::{Message, Method};
 
+use super::carrier_auth::{CarrierNonce, Credentials};
 use super::leg::{Facts, Leg, Parts, with_tag};
 use super::{
     Abandoned, Call, Calls, Outgoing, Plan, Role, WAIT_RETRY, Waiting, respond_a, set_state,
 };
 use crate::core::{ALLOW, answer_to, new_tag};
 use crate::defense::unix_ms;
-
-/// The gateway credentials Tollgate answers a carrier's challenge with.
-#[derive(Clone, Debug)]
-pub(super) struct Credentials {
-    pub(super) username: String,
-    pub(super) password: String,
-}
 
 /// Who is calling, as the call needs it.
 struct CallerSide<'a> {
@@ -451,8 +443,14 @@ impl Calls {
         };
         let first_reply =
             Duration::from_secs(u64::from(carrier.carrier.first_reply_timeout_s.max(1)));
+        // A nonce this gateway gave before answers its challenge in advance.
+        let preemptive = match (&call.creds, self.carrier_nonces.get_mut(&gateway)) {
+            (Some(creds), Some(nonce)) => Some(nonce.answer(creds, b"INVITE", leg.target())),
+            _ => None,
+        };
         call.b = Some(leg);
-        let Some((tx, branch, cseq)) = self.send_b_invite(now, layer, call, None) else {
+        let sent = preemptive.is_some();
+        let Some((tx, branch, cseq)) = self.send_b_invite(now, layer, call, preemptive) else {
             self.release_gateway(call);
             call.b = None;
             return false;
@@ -466,6 +464,7 @@ impl Calls {
             replied: false,
             ringing: false,
             auth_tried: false,
+            preemptive: sent,
             early: None,
             deadline: now + first_reply,
         }));
@@ -600,6 +599,15 @@ impl Calls {
             )
         });
         let (pdd, ring) = timeouts.unwrap_or((Duration::from_secs(5), Duration::from_secs(60)));
+        let preemptive = call.out.as_ref().is_some_and(|o| o.preemptive);
+        if code >= 300 && !matches!(code, 401 | 407) && preemptive {
+            // A gateway refusing an INVITE that answered its challenge in
+            // advance may be refusing the credentials: the next INVITE
+            // waits to be challenged.
+            if let Some(gw) = call.info.gateway_id {
+                self.carrier_nonces.remove(&gw);
+            }
+        }
         match code {
             100..=199 => {
                 if let Some(out) = call.out.as_mut() {
@@ -642,19 +650,32 @@ impl Calls {
             401 | 407
                 if call.creds.is_some() && call.out.as_ref().is_some_and(|o| !o.auth_tried) =>
             {
+                let nonce = CarrierNonce::from_response(data, code);
                 let auth = call
                     .creds
                     .as_ref()
                     .zip(call.b.as_ref())
-                    .and_then(|(c, b)| authorization(data, code, c, b"INVITE", b.target()));
+                    .zip(nonce)
+                    .map(|((c, b), mut nonce)| (nonce.answer(c, b"INVITE", b.target()), nonce));
+                if let Some(gw) = call.info.gateway_id {
+                    match &auth {
+                        Some((_, nonce)) if nonce.reusable() => {
+                            self.carrier_nonces.insert(gw, nonce.clone());
+                        }
+                        _ => {
+                            self.carrier_nonces.remove(&gw);
+                        }
+                    }
+                }
                 let resent =
-                    auth.and_then(|a| self.send_b_invite(now, layer, &mut call, Some((a.0, a.1))));
+                    auth.and_then(|(a, _)| self.send_b_invite(now, layer, &mut call, Some(a)));
                 match (resent, call.out.as_mut()) {
                     (Some((new_tx, branch, cseq)), Some(out)) => {
                         out.tx = new_tx;
                         out.branch = branch;
                         out.cseq = cseq;
                         out.auth_tried = true;
+                        out.preemptive = false;
                         self.by_client.insert(new_tx, Role::Invite(id));
                         self.keep(id, call);
                     }
@@ -831,47 +852,4 @@ fn host_of(addr: std::net::SocketAddr) -> String {
         std::net::SocketAddr::V4(a) => a.ip().to_string(),
         std::net::SocketAddr::V6(a) => format!("[{}]", a.ip()),
     }
-}
-
-/// The Authorization (401) or Proxy-Authorization (407) header answering
-/// the first usable challenge of `response` for `method` on `uri`.
-pub(super) fn authorization(
-    response: &[u8],
-    code: u16,
-    creds: &Credentials,
-    method: &[u8],
-    uri: &str,
-) -> Option<(&'static str, String)> {
-    let mut headers = [Header::EMPTY; MAX_HEADERS];
-    let msg = parse_datagram(response, &mut headers).ok()?;
-    let (kind, name) = if code == 401 {
-        (HeaderKind::WwwAuthenticate, "Authorization")
-    } else {
-        (HeaderKind::ProxyAuthenticate, "Proxy-Authorization")
-    };
-    let challenge = msg
-        .head
-        .values(kind)
-        .filter_map(|v| AuthValue::parse(v).ok())
-        .find_map(|v| {
-            Challenge::parse(&v).ok().map(|c| Challenge {
-                realm: c.realm.into_owned().into(),
-                nonce: c.nonce.into_owned().into(),
-                opaque: c.opaque.map(|o| o.into_owned().into()),
-                ..c
-            })
-        })?;
-    let cnonce = new_tag();
-    let value = digest::answer(
-        &challenge,
-        &digest::Answer {
-            username: creds.username.as_bytes(),
-            password: creds.password.as_bytes(),
-            method,
-            uri: uri.as_bytes(),
-            cnonce: cnonce.as_bytes(),
-            nc: 1,
-        },
-    );
-    Some((name, value))
 }

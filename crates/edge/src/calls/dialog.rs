@@ -11,7 +11,8 @@ use tollgate_policy::Snapshot;
 use tollgate_sip::transaction::{MAX_HEADERS, Peer, TransactionLayer, TxId};
 use tollgate_sip::{Header, HeaderKind, Message, Method, parse_datagram};
 
-use super::attempt::{Credentials, authorization, filter_body};
+use super::attempt::filter_body;
+use super::carrier_auth::{Credentials, authorization};
 use super::leg::{Facts, Leg};
 use super::{Call, Calls, Relay, Role, Side};
 use crate::core::answer_to;

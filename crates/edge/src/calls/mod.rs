@@ -16,6 +16,7 @@
 
 mod attempt;
 mod board;
+mod carrier_auth;
 mod dialog;
 mod leg;
 mod local;
@@ -98,7 +99,7 @@ enum Role {
     Bye {
         leg: Box<Leg>,
         retried: bool,
-        creds: Option<Box<attempt::Credentials>>,
+        creds: Option<Box<carrier_auth::Credentials>>,
     },
     /// A CANCEL; nothing to do with its answer.
     Cancel,
@@ -140,6 +141,8 @@ struct Outgoing {
     ringing: bool,
     /// The challenge was answered once already.
     auth_tried: bool,
+    /// It carried credentials for a nonce the gateway gave earlier.
+    preemptive: bool,
     /// The early dialog a provisional response set up: the gateway's To
     /// (with its tag) and Contact, for UPDATE or INFO before the answer.
     early: Option<(String, Option<String>)>,
@@ -200,7 +203,7 @@ struct Call {
     /// The CSeq of the B-leg INVITE that was answered (its ACK's).
     b_invite_cseq: u32,
     /// What the current gateway's challenges are answered with.
-    creds: Option<Box<attempt::Credentials>>,
+    creds: Option<Box<carrier_auth::Credentials>>,
     /// With a late offer (INVITE without SDP) the B-leg ACK waits for the
     /// caller's ACK and carries its answer.
     b_ack_waits: bool,
@@ -265,6 +268,9 @@ pub(crate) struct Calls {
     last_sweep: Option<Instant>,
     /// Gateways that did not answer at all, until when they come last.
     down: HashMap<EntryId, Instant>,
+    /// The last reusable challenge of each gateway that challenged an
+    /// INVITE: the next INVITE to it carries the answer in advance.
+    carrier_nonces: HashMap<EntryId, carrier_auth::CarrierNonce>,
     /// The channels-in-use gauge of each account seen, so a call does not
     /// look it up (and format its label) in the metrics registry.
     channel_gauges: HashMap<AccountId, metrics::Gauge>,
@@ -290,6 +296,7 @@ impl Calls {
             timers: BinaryHeap::new(),
             last_sweep: None,
             down: HashMap::new(),
+            carrier_nonces: HashMap::new(),
             channel_gauges: HashMap::new(),
         }
     }

@@ -675,6 +675,37 @@ async fn carrier_challenges_are_answered_on_invite_and_bye() {
 }
 
 #[tokio::test]
+async fn a_carriers_nonce_answers_its_next_challenge_in_advance() {
+    let mut lab = Lab::start(1, gateway_credentials).await;
+    lab.invite(NUMBER).await;
+    let gw = &mut lab.gateways[0];
+    let first = expect_request(gw, "INVITE").await;
+    assert!(first.header("Proxy-Authorization").is_none());
+    gw.send(challenge_for(&first, "n1")).await.unwrap();
+    let retry = expect_request(gw, "INVITE").await;
+    check_credentials(&retry, "INVITE", "n1");
+    gw.respond(&retry, 486, "Busy Here").await.unwrap();
+    assert_eq!(expect_final(&mut lab.caller).await.status(), Some(486));
+
+    // The next call carries the answer to n1 with the next nonce-count.
+    lab.invite(NUMBER).await;
+    let gw = &mut lab.gateways[0];
+    let second = expect_request(gw, "INVITE").await;
+    check_credentials(&second, "INVITE", "n1");
+    let value = second.header("Proxy-Authorization").unwrap();
+    let auth = AuthValue::parse(value.as_bytes()).unwrap();
+    let creds = tollgate_sip::digest::Credentials::parse(&auth).unwrap();
+    assert_eq!(creds.nonce_count(), Some(2));
+    // Refused all the same: the one after waits for a challenge again.
+    gw.respond(&second, 403, "Forbidden").await.unwrap();
+    expect_final(&mut lab.caller).await;
+    lab.invite(NUMBER).await;
+    let third = expect_request(&mut lab.gateways[0], "INVITE").await;
+    assert!(third.header("Proxy-Authorization").is_none());
+    lab.edge.shutdown(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
 async fn a_second_challenge_or_none_to_answer_fails_over() {
     let mut lab = Lab::start(2, |c| {
         c.accounts[1].carrier.gateway_failover = 1;

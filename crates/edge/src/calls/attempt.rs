@@ -3,6 +3,7 @@
 //! another (weighted pick, failover, the carrier's challenge answered once)
 //! until one answers or every candidate has failed.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -213,7 +214,7 @@ impl Calls {
         let offer = if facts.body.is_empty() {
             None
         } else {
-            let ct = facts.content_type.clone().unwrap_or_default();
+            let ct = facts.content_type.as_deref().unwrap_or_default().to_owned();
             if facts.sdp && !side.restricted.is_empty() {
                 let names: Vec<&str> = side.restricted.iter().map(String::as_str).collect();
                 let filtered = remove_codecs(&facts.body, &names);
@@ -238,7 +239,7 @@ impl Calls {
                 target: &facts
                     .contact
                     .clone()
-                    .unwrap_or_else(|| format!("sip:{}", peer.addr)),
+                    .map_or_else(|| format!("sip:{}", peer.addr), Cow::into_owned),
                 routes: &facts.record_route,
             },
             70,
@@ -616,7 +617,10 @@ impl Calls {
                         out.deadline = now + pdd;
                     }
                     if code > 100 && !facts.to_tag.is_empty() {
-                        out.early = Some((facts.to.clone(), facts.contact.clone()));
+                        out.early = Some((
+                            facts.to.clone().into_owned(),
+                            facts.contact.clone().map(Cow::into_owned),
+                        ));
                     }
                     if code > 100 && !out.ringing {
                         out.ringing = true;
@@ -630,7 +634,7 @@ impl Calls {
                     let contact = self
                         .local
                         .contact(call.a.peer.transport, call.a.peer.addr.ip());
-                    let ct = facts.content_type.clone().unwrap_or_default();
+                    let ct = facts.content_type.as_deref().unwrap_or_default();
                     respond_a(
                         now,
                         layer,
@@ -638,7 +642,7 @@ impl Calls {
                         code,
                         &reason,
                         &[("Contact", &contact)],
-                        (!body.is_empty()).then_some((ct.as_str(), &body[..])),
+                        (!body.is_empty()).then_some((ct, &body[..])),
                     );
                 }
                 self.by_client.insert(tx, Role::Invite(id));
@@ -679,10 +683,10 @@ impl Calls {
                         self.by_client.insert(new_tx, Role::Invite(id));
                         self.keep(id, call);
                     }
-                    _ => self.attempt_failed(now, layer, snap, id, call, code, reason),
+                    _ => self.attempt_failed(now, layer, snap, id, call, code, reason.into()),
                 }
             }
-            _ => self.attempt_failed(now, layer, snap, id, call, code, reason),
+            _ => self.attempt_failed(now, layer, snap, id, call, code, reason.into()),
         }
     }
 
@@ -756,7 +760,7 @@ impl Calls {
         let contact = self
             .local
             .contact(call.a.peer.transport, call.a.peer.addr.ip());
-        let ct = facts.content_type.clone().unwrap_or_default();
+        let ct = facts.content_type.as_deref().unwrap_or_default();
         let ok = respond_a(
             now,
             layer,
@@ -764,7 +768,7 @@ impl Calls {
             200,
             reason,
             &[("Contact", &contact), ("Allow", ALLOW)],
-            (!body.is_empty()).then_some((ct.as_str(), &body[..])),
+            (!body.is_empty()).then_some((ct, &body[..])),
         );
         if let Some(data) = ok {
             let peer = call.a.peer;

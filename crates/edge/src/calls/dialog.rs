@@ -187,12 +187,12 @@ impl Calls {
                     call.unacked = None;
                 }
                 if side == Side::A && call.b_ack_waits && call.answered {
-                    let ct = facts.content_type.clone().unwrap_or_default();
+                    let ct = facts.content_type.as_deref().unwrap_or_default();
                     let body = filter_body(facts.sdp, &facts.body, &call.restricted);
                     self.send_b_ack(
                         layer,
                         &mut call,
-                        (!body.is_empty()).then_some((ct.as_str(), &body[..])),
+                        (!body.is_empty()).then_some((ct, &body[..])),
                     );
                 }
                 self.keep(call_id, call);
@@ -305,9 +305,9 @@ impl Calls {
             b = b.header(name, value);
         }
         if !facts.body.is_empty() {
-            let ct = facts.content_type.clone().unwrap_or_default();
+            let ct = facts.content_type.as_deref().unwrap_or_default();
             let body = filter_body(facts.sdp, &facts.body, &restricted);
-            b = b.body(&ct, body.to_vec());
+            b = b.body(ct, body.to_vec());
         }
         let peer = other.peer;
         let sent = b
@@ -403,7 +403,7 @@ impl Calls {
         let near = leg_of(&call, relay.from);
         let contact = self.local.contact(near.peer.transport, near.peer.addr.ip());
         let body = filter_body(facts.sdp, &facts.body, &restricted);
-        let ct = facts.content_type.unwrap_or_default();
+        let ct = facts.content_type.as_deref().unwrap_or_default();
         let extra: &[(&str, &str)] = if invite && code < 300 {
             &[("Contact", contact.as_str())]
         } else {
@@ -416,7 +416,7 @@ impl Calls {
             &reason,
             near.local_tag(),
             extra,
-            (!body.is_empty()).then_some((ct.as_str(), &body[..])),
+            (!body.is_empty()).then_some((ct, &body[..])),
         ) {
             let _ = layer.respond(now, relay.server, resp.clone());
             if invite && (200..300).contains(&code) {

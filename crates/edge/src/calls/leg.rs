@@ -3,6 +3,7 @@
 //! UAC). Each leg has its own Call-ID, tags and CSeq space, so nothing of
 //! one side ever reaches the other.
 
+use std::borrow::Cow;
 use std::hash::BuildHasher;
 
 use bytes::Bytes;
@@ -10,44 +11,44 @@ use tollgate_sip::transaction::{MAX_HEADERS, Peer};
 use tollgate_sip::{Head, Header, HeaderKind, Message, MessageBuilder, Method, parse_datagram};
 
 /// The parts of a received request or response a call keeps, read in one
-/// parse.
+/// parse. They borrow from the message (copied only when not UTF-8).
 #[derive(Debug, Default)]
-pub(crate) struct Facts {
+pub(crate) struct Facts<'a> {
     /// Code and reason, for a response.
-    pub(crate) status: Option<(u16, String)>,
-    pub(crate) call_id: String,
-    pub(crate) from: String,
-    pub(crate) to: String,
-    pub(crate) to_tag: String,
+    pub(crate) status: Option<(u16, Cow<'a, str>)>,
+    pub(crate) call_id: Cow<'a, str>,
+    pub(crate) from: Cow<'a, str>,
+    pub(crate) to: Cow<'a, str>,
+    pub(crate) to_tag: Cow<'a, str>,
     /// The user part of the From URI.
-    pub(crate) from_user: String,
+    pub(crate) from_user: Cow<'a, str>,
     /// The Contact URI (without brackets).
-    pub(crate) contact: Option<String>,
+    pub(crate) contact: Option<Cow<'a, str>>,
     /// Max-Forwards (70 when absent).
     pub(crate) max_forwards: u8,
     /// Record-Route values in received order, each as `<uri>`, one per
     /// line (a leg's route set, see [`Parts::routes`]).
     pub(crate) record_route: String,
-    pub(crate) content_type: Option<String>,
+    pub(crate) content_type: Option<Cow<'a, str>>,
     /// The body is SDP (`application/sdp`).
     pub(crate) sdp: bool,
     pub(crate) body: Bytes,
 }
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+fn text(b: &[u8]) -> Cow<'_, str> {
+    String::from_utf8_lossy(b)
 }
 
-impl Facts {
+impl<'a> Facts<'a> {
     /// Reads `data`; `None` when it lacks what every dialog needs.
-    pub(crate) fn read(data: &Bytes) -> Option<Self> {
+    pub(crate) fn read(data: &'a Bytes) -> Option<Self> {
         let mut headers = [Header::EMPTY; MAX_HEADERS];
         Self::of(data, &parse_datagram(data, &mut headers).ok()?)
     }
 
     /// Reads `msg`, already parsed from `data`; `None` when it lacks what
     /// every dialog needs.
-    pub(crate) fn of(data: &Bytes, msg: &Message<'_, '_>) -> Option<Self> {
+    pub(crate) fn of(data: &'a Bytes, msg: &Message<'a, '_>) -> Option<Self> {
         let head = &msg.head;
         let from = head.from().ok()?;
         let to = head.to().ok()?;
@@ -293,12 +294,12 @@ pub(crate) fn with_tag(value: &str, tag: &str) -> String {
 }
 
 /// The status code and reason of a response head.
-fn status(head: &Head<'_, '_>) -> Option<(u16, String)> {
+fn status<'a>(head: &Head<'a, '_>) -> Option<(u16, Cow<'a, str>)> {
     let line = head.status_line()?;
     Some((line.code, text(line.reason)))
 }
 
-impl Facts {
+impl Facts<'_> {
     /// The status code of a response (0 for a request).
     pub(crate) fn code(&self) -> u16 {
         self.status.as_ref().map_or(0, |(c, _)| *c)

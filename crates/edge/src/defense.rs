@@ -5,9 +5,14 @@
 //! A block decided here takes effect at once (it is added to the local list
 //! before anything else) and is handed to the store through a channel, from
 //! where it comes back with every other block when the list is reloaded.
+//! Until a list loaded after the store recorded it shows it, a reload does
+//! not drop it: a list read before the record (the first load at start-up,
+//! racing the first packets; or any reload while the write is under way)
+//! knows nothing of it.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -48,6 +53,21 @@ pub struct Defense {
     /// seconds): their next challenges are the normal digest handshake of
     /// a busy PBX, not a stranger that never logs in.
     authenticated: Mutex<HashMap<IpAddr, u64>>,
+    /// Blocks decided here that no loaded list has confirmed yet.
+    unconfirmed: Mutex<HashMap<IpAddr, Unconfirmed>>,
+    /// Loads of the block list begun so far (see [`Defense::begin_load`]).
+    loads: AtomicU64,
+}
+
+/// A block decided here, not yet seen in a loaded list.
+#[derive(Debug)]
+struct Unconfirmed {
+    /// When it runs out (Unix seconds).
+    until: u64,
+    /// The number of loads begun when the store had recorded it: a list
+    /// from a later load is authoritative about it (an operator may have
+    /// lifted it).
+    recorded: Option<u64>,
 }
 
 /// How long a successful digest login keeps an address's challenges from
@@ -75,6 +95,8 @@ impl Defense {
             snapshot,
             decisions,
             authenticated: Mutex::new(HashMap::new()),
+            unconfirmed: Mutex::new(HashMap::new()),
+            loads: AtomicU64::new(0),
         }
     }
 
@@ -106,8 +128,22 @@ impl Defense {
         set.ips.contains(&ip) || set.nets.iter().any(|n| n.contains(&ip))
     }
 
-    /// Replaces the block list (from the store's firewall table).
+    /// Replaces the block list with `addresses`, a list current now.
     pub fn replace(&self, addresses: impl IntoIterator<Item = IpNet>) {
+        self.replace_loaded(self.begin_load(), addresses);
+    }
+
+    /// Starts a load of the block list from the store: call it before
+    /// reading, and hand the number it returns to
+    /// [`Defense::replace_loaded`] with what was read.
+    pub fn begin_load(&self) -> u64 {
+        self.loads.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// Replaces the block list with `addresses`, read by load `load`. Blocks
+    /// decided here that the list does not show stay, unless they ran out
+    /// or the store had recorded them before the load began.
+    pub fn replace_loaded(&self, load: u64, addresses: impl IntoIterator<Item = IpNet>) {
         let mut set = BlockSet::default();
         for net in addresses {
             if net.prefix_len() == net.max_prefix_len() {
@@ -116,7 +152,33 @@ impl Defense {
                 set.nets.push(net);
             }
         }
+        let now = unix_now();
+        self.unconfirmed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|ip, u| {
+                let keep = !set.ips.contains(ip)
+                    && u.until > now
+                    && u.recorded.is_none_or(|recorded| load <= recorded);
+                if keep {
+                    set.ips.insert(*ip);
+                }
+                keep
+            });
         self.blocked.store(Arc::new(set));
+    }
+
+    /// The store recorded the block of `ip` decided here.
+    pub fn recorded(&self, ip: IpAddr) {
+        let loads = self.loads.load(Ordering::SeqCst);
+        if let Some(u) = self
+            .unconfirmed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_mut(&ip)
+        {
+            u.recorded = Some(loads);
+        }
     }
 
     /// Records what `ip` did; blocks it when a threshold is crossed, unless
@@ -141,6 +203,16 @@ impl Defense {
         {
             return;
         }
+        self.unconfirmed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(
+                ip,
+                Unconfirmed {
+                    until: now.saturating_add(decision.duration_s),
+                    recorded: None,
+                },
+            );
         let set = self.blocked.load();
         let mut ips = set.ips.clone();
         ips.insert(ip);
@@ -151,5 +223,58 @@ impl Defense {
         tracing::warn!(%ip, reason = %decision.reason, duration_s = decision.duration_s, "blocking");
         metrics::counter!("tollgate_blocks_total", "event" => "created").increment(1);
         let _ = self.decisions.send(decision);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tollgate_policy::threat::ThreatConfig;
+    use tollgate_policy::{Configuration, Snapshot};
+
+    use super::*;
+
+    /// A defense blocking after two challenges, and the address it blocked.
+    fn blocked(ip: &str) -> (Defense, IpAddr) {
+        let snapshot = Arc::new(SharedSnapshot::new(Snapshot::build(
+            &Configuration::default(),
+            1,
+        )));
+        let detector = ThreatDetector::new(ThreatConfig {
+            challenges: 2,
+            ..ThreatConfig::default()
+        });
+        let (tx, _) = mpsc::unbounded_channel();
+        let defense = Defense::new(detector, Vec::new(), snapshot, tx);
+        let ip: IpAddr = ip.parse().unwrap();
+        for _ in 0..10 {
+            defense.observe(ip, Signal::Challenged);
+        }
+        assert!(defense.is_blocked(ip));
+        (defense, ip)
+    }
+
+    #[test]
+    fn a_list_read_before_the_store_recorded_a_block_does_not_lift_it() {
+        let (defense, ip) = blocked("192.0.2.7");
+        // The first load at start-up, read before the block was recorded.
+        let early = defense.begin_load();
+        defense.replace([]);
+        assert!(defense.is_blocked(ip), "not recorded yet");
+        defense.recorded(ip);
+        defense.replace_loaded(early, []);
+        assert!(defense.is_blocked(ip), "read before the record");
+        // Recorded, then lifted by an operator: the next load says so.
+        let later = defense.begin_load();
+        defense.replace_loaded(later, []);
+        assert!(!defense.is_blocked(ip));
+    }
+
+    #[test]
+    fn a_block_confirmed_by_a_load_is_the_stores_from_then_on() {
+        let (defense, ip) = blocked("192.0.2.8");
+        defense.replace([IpNet::from(ip)]);
+        assert!(defense.is_blocked(ip));
+        defense.replace([]);
+        assert!(!defense.is_blocked(ip), "lifted in the store");
     }
 }

@@ -209,18 +209,19 @@ fn start_defense(
     let defense = std::sync::Arc::new(tollgate_edge::Defense::new(
         detector, trusted, snapshot, decisions,
     ));
-    let writer = store.clone();
+    let (writer, recorder) = (store.clone(), defense.clone());
     tokio::spawn(async move {
         let system = tollgate_store::Actor::system();
         while let Some(d) = pending.recv().await {
             let duration = u32::try_from(d.duration_s).ok();
             let address = d.address.to_string();
             let auto = tollgate_store::BlockSource::Auto;
-            if let Err(e) = writer
+            match writer
                 .block(&system, &address, &d.reason, auto, duration, "")
                 .await
             {
-                tracing::error!(error = %e, %address, "could not record a block");
+                Ok(_) => recorder.recorded(d.address),
+                Err(e) => tracing::error!(error = %e, %address, "could not record a block"),
             }
         }
     });
@@ -228,8 +229,12 @@ fn start_defense(
     let mut changes = store.subscribe_firewall();
     tokio::spawn(async move {
         loop {
+            let load = loaded.begin_load();
             match reader.blocks().await {
-                Ok(blocks) => loaded.replace(blocks.iter().filter_map(|b| parse_net(&b.address))),
+                Ok(blocks) => {
+                    let addresses = blocks.iter().filter_map(|b| parse_net(&b.address));
+                    loaded.replace_loaded(load, addresses);
+                }
                 Err(e) => tracing::error!(error = %e, "could not load the block list"),
             }
             // Reload on every change, and now and then so expired blocks go.

@@ -19,7 +19,7 @@ use tollgate_edge::{CallBoard, CallConfig, Core, PolicyCore, Transport};
 use tollgate_policy::*;
 use tollgate_sip::digest::Algorithm;
 use tollgate_sip::transaction::{MAX_HEADERS, Peer, TransactionLayer};
-use tollgate_sip::{Header, MessageBuilder, parse_datagram};
+use tollgate_sip::{Header, HeaderKind, MessageBuilder, parse_datagram};
 
 const EDGE: &str = "127.0.0.1:5060";
 const CALLER: &str = "127.0.0.2:5060";
@@ -86,16 +86,11 @@ fn udp(addr: &str) -> Peer {
     }
 }
 
-/// A header value of `data`.
-fn header(data: &[u8], name: &str) -> String {
+/// The `kind` header value of `data`.
+fn header(data: &[u8], kind: HeaderKind) -> String {
     let mut headers = [Header::EMPTY; MAX_HEADERS];
     let msg = parse_datagram(data, &mut headers).expect("Tollgate sent a parsable message");
-    let value = msg.head.headers().iter().find(|h| {
-        h.kind
-            .canonical_name()
-            .is_some_and(|n| n.eq_ignore_ascii_case(name))
-    });
-    String::from_utf8_lossy(value.expect("header present").value).into_owned()
+    String::from_utf8_lossy(msg.head.value(kind).expect("header present")).into_owned()
 }
 
 impl Lab {
@@ -206,7 +201,7 @@ impl Lab {
         let sent = self.deliver(GATEWAY, Self::gateway_answer(&b_invite, 200, true));
         Self::sent_to(&sent, GATEWAY, "ACK");
         let ok = Self::sent_to(&sent, CALLER, "SIP/2.0 200");
-        let to = header(&ok, "To");
+        let to = header(&ok, HeaderKind::To);
         self.deliver(CALLER, Self::caller_request(n, "ACK", 1, &to, false));
         let sent = self.deliver(CALLER, Self::caller_request(n, "BYE", 2, &to, false));
         Self::sent_to(&sent, CALLER, "SIP/2.0 200");

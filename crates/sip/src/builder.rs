@@ -186,7 +186,7 @@ pub(crate) fn needs_stamp(via: &Via<'_>, source: SocketAddr) -> bool {
 
 /// [`stamp_via`] for a message already parsed into `head`.
 pub(crate) fn stamp_parsed_via(
-    response: &[u8],
+    message: &[u8],
     head: &crate::message::Head<'_, '_>,
     source: SocketAddr,
 ) -> Option<Vec<u8>> {
@@ -217,12 +217,12 @@ pub(crate) fn stamp_parsed_via(
         }
     }
     stamped.extend_from_slice(format!(";received={}", source.ip()).as_bytes());
-    // Splice: the Via value is a span of `response`.
-    let start = top.as_ptr() as usize - response.as_ptr() as usize;
-    let mut out = Vec::with_capacity(response.len() + 32);
-    out.extend_from_slice(&response[..start]);
+    // Splice: the Via value is a span of `message`.
+    let start = top.as_ptr() as usize - message.as_ptr() as usize;
+    let mut out = Vec::with_capacity(message.len() + 32);
+    out.extend_from_slice(&message[..start]);
     out.extend_from_slice(&stamped);
-    out.extend_from_slice(&response[start + top_len..]);
+    out.extend_from_slice(&message[start + top_len..]);
     Some(out)
 }
 

@@ -234,7 +234,6 @@ impl Calls {
             &Parts {
                 call_id: &facts.call_id,
                 local: &with_tag(&facts.to, &tag),
-                local_tag: &tag,
                 remote: &facts.from,
                 target: &facts
                     .contact
@@ -426,7 +425,6 @@ impl Calls {
             &Parts {
                 call_id: &format!("{}@tollgate", new_tag()),
                 local: &format!("<sip:{}@{}>;tag={tag}", call.info.caller, host_of(local)),
-                local_tag: &tag,
                 remote: &format!("<sip:{number}@{}>", host_of(gateway_addr)),
                 target: &format!("sip:{number}@{gateway_addr}{uri_params}"),
                 routes: &proxy
@@ -500,6 +498,18 @@ impl Calls {
         let data = Bytes::from(b.build().ok()?);
         let tx = layer.send_request(now, leg.peer, data).ok()?;
         Some((tx, branch, leg.cseq))
+    }
+
+    /// Keeps `nonce` to answer `gateway`'s next challenge in advance when
+    /// it may be reused; otherwise forgets what the gateway gave before.
+    fn keep_nonce(&mut self, gateway: Option<i64>, nonce: Option<CarrierNonce>) {
+        let Some(gateway) = gateway else {
+            return;
+        };
+        match nonce.filter(CarrierNonce::reusable) {
+            Some(nonce) => self.carrier_nonces.insert(gateway, nonce),
+            None => self.carrier_nonces.remove(&gateway),
+        };
     }
 
     /// Gives back the current gateway's channels.
@@ -605,9 +615,7 @@ impl Calls {
             // A gateway refusing an INVITE that answered its challenge in
             // advance may be refusing the credentials: the next INVITE
             // waits to be challenged.
-            if let Some(gw) = call.info.gateway_id {
-                self.carrier_nonces.remove(&gw);
-            }
+            self.keep_nonce(call.info.gateway_id, None);
         }
         match code {
             100..=199 => {
@@ -654,25 +662,16 @@ impl Calls {
             401 | 407
                 if call.creds.is_some() && call.out.as_ref().is_some_and(|o| !o.auth_tried) =>
             {
-                let nonce = CarrierNonce::from_response(data, code);
-                let auth = call
+                let answered = call
                     .creds
                     .as_ref()
                     .zip(call.b.as_ref())
-                    .zip(nonce)
+                    .zip(CarrierNonce::from_response(data, code))
                     .map(|((c, b), mut nonce)| (nonce.answer(c, b"INVITE", b.target()), nonce));
-                if let Some(gw) = call.info.gateway_id {
-                    match &auth {
-                        Some((_, nonce)) if nonce.reusable() => {
-                            self.carrier_nonces.insert(gw, nonce.clone());
-                        }
-                        _ => {
-                            self.carrier_nonces.remove(&gw);
-                        }
-                    }
-                }
-                let resent =
-                    auth.and_then(|(a, _)| self.send_b_invite(now, layer, &mut call, Some(a)));
+                let (auth, nonce) = answered.unzip();
+                // The gateway's new challenge replaces what it gave before.
+                self.keep_nonce(call.info.gateway_id, nonce);
+                let resent = auth.and_then(|a| self.send_b_invite(now, layer, &mut call, Some(a)));
                 match (resent, call.out.as_mut()) {
                     (Some((new_tx, branch, cseq)), Some(out)) => {
                         out.tx = new_tx;

@@ -68,12 +68,18 @@ impl<'a> Facts<'a> {
                 Ok(tollgate_sip::header::Contact::Address(a)) => Some(text(a.uri_text)),
                 _ => None,
             }),
-            record_route: head
-                .record_routes()
-                .filter_map(Result::ok)
-                .map(|r| format!("<{}>", text(r.uri_text)))
-                .collect::<Vec<_>>()
-                .join("\n"),
+            record_route: head.record_routes().filter_map(Result::ok).fold(
+                String::new(),
+                |mut routes, r| {
+                    if !routes.is_empty() {
+                        routes.push('\n');
+                    }
+                    routes.push('<');
+                    routes.push_str(&text(r.uri_text));
+                    routes.push('>');
+                    routes
+                },
+            ),
             content_type: head.value(HeaderKind::ContentType).map(text),
             sdp: head
                 .content_type()
@@ -86,8 +92,8 @@ impl<'a> Facts<'a> {
 
 /// A dialog with one peer, as seen by Tollgate.
 ///
-/// Its texts (Call-ID, both header values, our tag, the target and the
-/// route set) sit end to end in one allocation: a held call has two legs,
+/// Its texts (Call-ID, both header values, the target and the route set)
+/// sit end to end in one allocation: a held call has two legs,
 /// and a hundred thousand held calls have to fit in a few hundred
 /// megabytes.
 #[derive(Debug, Clone)]
@@ -97,9 +103,9 @@ pub(crate) struct Leg {
     /// The [`Parts`] in order, the routes separated by newlines (which no
     /// header value Tollgate keeps can hold).
     text: Box<str>,
-    /// Where the Call-ID, local, local tag, remote and target end in
-    /// `text`; the routes take the rest.
-    ends: [u32; 5],
+    /// Where the Call-ID, local, remote and target end in `text`; the
+    /// routes take the rest.
+    ends: [u32; 4],
     /// The CSeq of the last request we sent on this leg.
     pub(crate) cseq: u32,
     /// Max-Forwards of requests we send: the caller's, less one, on the
@@ -112,9 +118,9 @@ pub(crate) struct Leg {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Parts<'a> {
     pub(crate) call_id: &'a str,
-    /// Our From (B-leg) or To (A-leg) header value, with our tag.
+    /// Our From (B-leg) or To (A-leg) header value, ending with our tag
+    /// (`;tag=…`).
     pub(crate) local: &'a str,
-    pub(crate) local_tag: &'a str,
     /// The peer's header value, with its tag once known.
     pub(crate) remote: &'a str,
     /// The peer's Contact: the Request-URI of requests we send.
@@ -125,17 +131,16 @@ pub(crate) struct Parts<'a> {
 
 impl Parts<'_> {
     /// The parts end to end, and where each but the last ends.
-    fn join(&self) -> (Box<str>, [u32; 5]) {
+    fn join(&self) -> (Box<str>, [u32; 4]) {
         let parts = [
             self.call_id,
             self.local,
-            self.local_tag,
             self.remote,
             self.target,
             self.routes,
         ];
         let mut text = String::with_capacity(parts.iter().map(|p| p.len()).sum());
-        let mut ends = [0; 5];
+        let mut ends = [0; 4];
         for (i, part) in parts.iter().enumerate() {
             text.push_str(part);
             if let Some(end) = ends.get_mut(i) {
@@ -172,10 +177,9 @@ impl Leg {
         Parts {
             call_id: self.part(0),
             local: self.part(1),
-            local_tag: self.part(2),
-            remote: self.part(3),
-            target: self.part(4),
-            routes: self.part(5),
+            remote: self.part(2),
+            target: self.part(3),
+            routes: self.part(4),
         }
     }
 
@@ -183,14 +187,14 @@ impl Leg {
         self.part(0)
     }
 
-    /// Our tag on this dialog.
+    /// Our tag on this dialog: the end of our header value.
     pub(crate) fn local_tag(&self) -> &str {
-        self.part(2)
+        self.part(1).rsplit_once(";tag=").map_or("", |(_, tag)| tag)
     }
 
     /// The Request-URI of requests we send.
     pub(crate) fn target(&self) -> &str {
-        self.part(4)
+        self.part(3)
     }
 
     /// Replaces the peer's header value (once it carries a tag), the target

@@ -96,10 +96,9 @@ impl<T: Copy + Ord> Deadlines<T> {
             return None;
         }
         match place {
-            Some((slot, index)) => {
+            Some(slot) => {
                 let bucket = &mut self.slots[slot];
-                // The last of a sorted slot: removing it keeps the order.
-                bucket.swap_remove(index);
+                bucket.pop();
                 self.near -= 1;
                 if bucket.is_empty() {
                     self.occupied[slot / 64] &= !(1 << (slot % 64));
@@ -114,9 +113,9 @@ impl<T: Copy + Ord> Deadlines<T> {
         Some(entry)
     }
 
-    /// The smallest deadline, with its slot and index on the wheel (`None`
-    /// when it waits in the far heap).
-    fn first(&mut self) -> Option<((Instant, T), Option<Place>)> {
+    /// The smallest deadline, with its slot on the wheel, where it is the
+    /// last entry (`None` when it waits in the far heap).
+    fn first(&mut self) -> Option<((Instant, T), Option<usize>)> {
         self.bring_near();
         let Some(slot) = self.first_occupied() else {
             return self.far.peek().map(|&Reverse(entry)| (entry, None));
@@ -125,9 +124,7 @@ impl<T: Copy + Ord> Deadlines<T> {
             self.slots[slot].sort_unstable_by(|a, b| b.cmp(a));
             self.sorted = Some(slot);
         }
-        let bucket = &self.slots[slot];
-        let index = bucket.len().checked_sub(1)?;
-        Some((bucket[index], Some((slot, index))))
+        Some((*self.slots[slot].last()?, Some(slot)))
     }
 
     /// Moves far deadlines that the wheel now reaches onto it.
@@ -155,9 +152,6 @@ impl<T: Copy + Ord> Deadlines<T> {
         })
     }
 }
-
-/// Where a deadline sits on the wheel: its slot and its index there.
-type Place = (usize, usize);
 
 fn slot_of(tick: u64) -> usize {
     (tick % SLOTS as u64) as usize

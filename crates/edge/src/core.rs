@@ -39,7 +39,19 @@ pub trait Core: Send + 'static {
 
 /// A fresh, unpredictable To tag.
 pub(crate) fn new_tag() -> String {
-    format!("{:016x}", rand::random::<u64>())
+    random_hex().to_string()
+}
+
+/// Sixteen fresh, unpredictable hex digits, written straight into the text
+/// that needs them (a branch, a Call-ID).
+pub(crate) fn random_hex() -> impl std::fmt::Display {
+    struct Hex(u64);
+    impl std::fmt::Display for Hex {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "{:016x}", self.0)
+        }
+    }
+    Hex(rand::random())
 }
 
 /// A response to the parsed request `head`, with a fresh To tag and the

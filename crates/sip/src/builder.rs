@@ -6,6 +6,7 @@
 //! header value can never smuggle a line break: CR and LF in values become
 //! spaces, which is what a folded value means anyway.
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 
 use crate::header::{HeaderKind, Rport, Via};
@@ -45,17 +46,21 @@ pub struct MessageBuilder {
 }
 
 impl MessageBuilder {
-    fn with_start_line(line: &[&[u8]]) -> Self {
-        let mut head = Vec::with_capacity(512);
-        for part in line {
-            head.extend_from_slice(part);
-        }
-        head.extend_from_slice(b"\r\n");
+    fn empty() -> Self {
         Self {
-            head,
+            head: Vec::with_capacity(512),
             body: Vec::new(),
             error: None,
         }
+    }
+
+    fn with_start_line(line: &[&[u8]]) -> Self {
+        let mut b = Self::empty();
+        for part in line {
+            b.head.extend_from_slice(part);
+        }
+        b.head.extend_from_slice(b"\r\n");
+        b
     }
 
     fn fail(&mut self, error: BuildError) {
@@ -75,9 +80,11 @@ impl MessageBuilder {
 
     /// Starts a response: `SIP/2.0 code reason`.
     pub fn response(code: u16, reason: &str) -> Self {
-        let code_text = code.to_string();
-        let mut b =
-            Self::with_start_line(&[b"SIP/2.0 ", code_text.as_bytes(), b" ", reason.as_bytes()]);
+        let mut b = Self::empty();
+        // Writing into a Vec cannot fail.
+        let _ = write!(b.head, "SIP/2.0 {code} ");
+        b.head.extend_from_slice(reason.as_bytes());
+        b.head.extend_from_slice(b"\r\n");
         if !(100..=699).contains(&code) {
             b.fail(BuildError::StatusCode(code));
         }
@@ -107,7 +114,7 @@ impl MessageBuilder {
                     let needs_tag =
                         to_tag.is_some() && request.to().is_ok_and(|t| t.tag().is_none());
                     b = match (needs_tag, to_tag) {
-                        (true, Some(tag)) => b.header("To", [h.value, b";tag=", tag].concat()),
+                        (true, Some(tag)) => b.header_parts("To", &[h.value, b";tag=", tag]),
                         _ => b.header("To", h.value),
                     };
                 }
@@ -120,21 +127,50 @@ impl MessageBuilder {
     /// Appends a header line. The name must be a token; CR and LF in the
     /// value are written as spaces. Content-Length may not be set (it is
     /// computed); Content-Type is written by [`MessageBuilder::body`].
-    pub fn header(mut self, name: &str, value: impl AsRef<[u8]>) -> Self {
+    pub fn header(self, name: &str, value: impl AsRef<[u8]>) -> Self {
+        self.write_header(name, |head| head.extend_from_slice(value.as_ref()))
+    }
+
+    /// [`MessageBuilder::header`] with the value formatted in place
+    /// (`format_args!`), so it needs no String of its own.
+    pub fn header_fmt(self, name: &str, value: std::fmt::Arguments<'_>) -> Self {
+        // Writing into a Vec cannot fail.
+        self.write_header(name, |head| {
+            let _ = head.write_fmt(value);
+        })
+    }
+
+    /// [`MessageBuilder::header`] with the value written from `parts` in
+    /// order.
+    fn header_parts(self, name: &str, parts: &[&[u8]]) -> Self {
+        self.write_header(name, |head| {
+            for part in parts {
+                head.extend_from_slice(part);
+            }
+        })
+    }
+
+    /// Writes one header line, its value written by `value`: then trimmed,
+    /// CR and LF in it turned into spaces.
+    fn write_header(mut self, name: &str, value: impl FnOnce(&mut Vec<u8>)) -> Self {
         if !lex::is_token(name.as_bytes()) {
             self.fail(BuildError::HeaderName(name.to_owned()));
             return self;
         }
-        if HeaderKind::from_name(name.as_bytes()) == HeaderKind::ContentLength {
+        if name.eq_ignore_ascii_case("Content-Length") || name.eq_ignore_ascii_case("l") {
             self.fail(BuildError::ContentLength);
             return self;
         }
         self.head.extend_from_slice(name.as_bytes());
         self.head.extend_from_slice(b": ");
-        let value = lex::trim(value.as_ref());
         let start = self.head.len();
-        self.head.extend_from_slice(value);
-        if memchr::memchr2(b'\r', b'\n', value).is_some() {
+        value(&mut self.head);
+        let written = &self.head[start..];
+        let leading = written.len() - lex::trim_start(written).len();
+        self.head.drain(start..start + leading);
+        let kept = lex::trim_end(&self.head[start..]).len();
+        self.head.truncate(start + kept);
+        if memchr::memchr2(b'\r', b'\n', &self.head[start..]).is_some() {
             for c in &mut self.head[start..] {
                 if *c == b'\r' || *c == b'\n' {
                     *c = b' ';
@@ -159,9 +195,8 @@ impl MessageBuilder {
         }
         let mut out = self.head;
         out.reserve(24 + self.body.len());
-        out.extend_from_slice(b"Content-Length: ");
-        out.extend_from_slice(self.body.len().to_string().as_bytes());
-        out.extend_from_slice(b"\r\n\r\n");
+        // Writing into a Vec cannot fail.
+        let _ = write!(out, "Content-Length: {}\r\n\r\n", self.body.len());
         out.extend_from_slice(&self.body);
         Ok(out)
     }
@@ -250,6 +285,20 @@ mod tests {
         );
         assert_eq!(m.body, b"v=0\r\n");
         assert_eq!(m.head.content_length(), Some(5));
+    }
+
+    #[test]
+    fn a_formatted_value_is_trimmed_and_cannot_break_the_line() {
+        let (seq, evil) = (7, "x\r\nVia: evil ");
+        let bytes = MessageBuilder::response(200, "OK")
+            .header_fmt("CSeq", format_args!("  {seq} BYE\t"))
+            .header_fmt("X-Note", format_args!("{evil}"))
+            .build()
+            .unwrap();
+        assert_eq!(
+            bytes,
+            b"SIP/2.0 200 OK\r\nCSeq: 7 BYE\r\nX-Note: x  Via: evil\r\nContent-Length: 0\r\n\r\n"
+        );
     }
 
     #[test]

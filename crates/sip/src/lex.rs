@@ -112,6 +112,12 @@ pub(crate) fn trim_start(s: &[u8]) -> &[u8] {
     &s[start..]
 }
 
+/// Removes trailing linear white space.
+pub(crate) fn trim_end(s: &[u8]) -> &[u8] {
+    let end = s.iter().rposition(|&b| !is_lws(b)).map_or(0, |i| i + 1);
+    &s[..end]
+}
+
 /// True when `s` contains linear white space anywhere.
 pub(crate) fn has_lws(s: &[u8]) -> bool {
     s.iter().any(|&b| is_lws(b))

@@ -23,7 +23,7 @@ use super::leg::{Facts, Leg, Parts, with_tag};
 use super::{
     Abandoned, Call, Calls, Outgoing, Plan, Role, WAIT_RETRY, Waiting, respond_a, set_state,
 };
-use crate::core::{ALLOW, answer_to, new_tag};
+use crate::core::{ALLOW, answer_to, random_hex};
 use crate::defense::unix_ms;
 
 /// Who is calling, as the call needs it.
@@ -423,7 +423,7 @@ impl Calls {
         let leg = Leg::new(
             peer,
             &Parts {
-                call_id: &format!("{}@tollgate", new_tag()),
+                call_id: &format!("{}@tollgate", random_hex()),
                 local: &format!("<sip:{}@{}>;tag={tag}", call.info.caller, host_of(local)),
                 remote: &format!("<sip:{number}@{}>", host_of(gateway_addr)),
                 target: &format!("sip:{number}@{gateway_addr}{uri_params}"),
@@ -633,8 +633,7 @@ impl Calls {
                     if code > 100 && !out.ringing {
                         out.ringing = true;
                         out.deadline = now + ring;
-                        set_state(&mut call, CallState::Ringing);
-                        self.show(&call);
+                        self.board.set_state(call.info.id, CallState::Ringing, None);
                     }
                 }
                 if code > 100 {
@@ -779,11 +778,10 @@ impl Calls {
         call.offer = None;
         call.plan = None;
         call.answered = true;
-        Arc::make_mut(&mut call.info).answered = Some(unix_ms());
         call.ends_at = Some(now + call.max_duration);
-        set_state(&mut call, CallState::Answered);
+        self.board
+            .set_state(call.info.id, CallState::Answered, Some(unix_ms()));
         metrics::counter!("tollgate_calls_answered_total").increment(1);
-        self.show(&call);
         self.keep(id, call);
     }
 

@@ -7,12 +7,22 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::Notify;
-use tollgate_policy::{CallInfo, LiveCalls};
+use tollgate_policy::{CallInfo, CallState, LiveCalls};
+
+/// A call's row: what stays put from one attempt to the next, shared with
+/// the call, and what changes as it goes on, written in place (a state
+/// change copies nothing).
+#[derive(Debug)]
+struct Row {
+    info: Arc<CallInfo>,
+    state: CallState,
+    answered: Option<u64>,
+}
 
 /// Live calls shared between the driver and the API.
 #[derive(Debug, Default)]
 pub struct CallBoard {
-    calls: Mutex<BTreeMap<u64, Arc<CallInfo>>>,
+    calls: Mutex<BTreeMap<u64, Row>>,
     channels: Mutex<BTreeMap<i64, u32>>,
     hangups: Mutex<Vec<u64>>,
     /// Set with every hang-up request, so the driver checks the list
@@ -37,15 +47,30 @@ impl CallBoard {
         self.len() == 0
     }
 
-    fn lock_calls(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Arc<CallInfo>>> {
+    fn lock_calls(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Row>> {
         // A panic elsewhere never leaves a half-written row: rows are
         // replaced whole, so the data is still good.
         self.calls.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Writes (or replaces) a call's row.
+    /// Writes (or replaces) a call's row, its state and answer time
+    /// included.
     pub(crate) fn put(&self, info: Arc<CallInfo>) {
-        self.lock_calls().insert(info.id, info);
+        let row = Row {
+            state: info.state,
+            answered: info.answered,
+            info,
+        };
+        self.lock_calls().insert(row.info.id, row);
+    }
+
+    /// Moves call `id` to `state`; `answered` (Unix milliseconds) when this
+    /// is the answer.
+    pub(crate) fn set_state(&self, id: u64, state: CallState, answered: Option<u64>) {
+        if let Some(row) = self.lock_calls().get_mut(&id) {
+            row.state = state;
+            row.answered = answered.or(row.answered);
+        }
     }
 
     /// Removes a call's row.
@@ -95,7 +120,14 @@ impl CallBoard {
 
 impl LiveCalls for CallBoard {
     fn list(&self) -> Vec<CallInfo> {
-        self.lock_calls().values().map(|c| (**c).clone()).collect()
+        self.lock_calls()
+            .values()
+            .map(|row| CallInfo {
+                state: row.state,
+                answered: row.answered,
+                ..(*row.info).clone()
+            })
+            .collect()
     }
 
     fn hang_up(&self, id: u64) -> bool {

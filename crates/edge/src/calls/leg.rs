@@ -238,13 +238,13 @@ impl Leg {
             self.cseq
         });
         let branch = branch.map_or_else(
-            || format!("z9hG4bK{}", crate::core::new_tag()),
+            || format!("z9hG4bK{}", crate::core::random_hex()),
             String::from,
         );
         let parts = self.parts();
         let mut b = MessageBuilder::request(method, parts.target.as_bytes())
-            .header("Via", format!("{via};branch={branch};rport"))
-            .header("Max-Forwards", self.max_forwards.to_string());
+            .header_fmt("Via", format_args!("{via};branch={branch};rport"))
+            .header_fmt("Max-Forwards", format_args!("{}", self.max_forwards));
         for r in parts.routes.split('\n').filter(|r| !r.is_empty()) {
             b = b.header("Route", r);
         }
@@ -252,9 +252,9 @@ impl Leg {
             .header("From", parts.local)
             .header("To", parts.remote)
             .header("Call-ID", parts.call_id)
-            .header(
+            .header_fmt(
                 "CSeq",
-                format!("{seq} {}", String::from_utf8_lossy(method.as_bytes())),
+                format_args!("{seq} {}", String::from_utf8_lossy(method.as_bytes())),
             );
         (b, branch)
     }

@@ -28,6 +28,7 @@ pub use ids::{IdHasher, IdMap};
 pub use timers::TimerConfig;
 
 use std::collections::{HashMap, VecDeque};
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -242,6 +243,9 @@ pub struct TransactionLayer {
     entries: IdMap<TxId, Box<Entry>>,
     server_keys: HashMap<Vec<u8>, TxId>,
     client_keys: HashMap<Vec<u8>, TxId>,
+    /// Where a message's key is built to be looked up: lookups, one or
+    /// more per message, allocate nothing.
+    key: Vec<u8>,
     timers: Deadlines<TxId>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
@@ -259,14 +263,15 @@ fn method_class(method: Method<'_>) -> &[u8] {
 
 /// The server-side key (RFC 3261 §17.2.3): branch, sent-by and method when
 /// the branch carries the magic cookie; otherwise the RFC 2543 fields
-/// (Request-URI, Call-ID, From tag, CSeq number, top Via).
-fn server_key(head: &Head<'_, '_>, via: &Via<'_>, method: &[u8]) -> Option<Vec<u8>> {
+/// (Request-URI, Call-ID, From tag, CSeq number, top Via). Written into
+/// `key`; `None` when the request lacks a part of it.
+fn server_key(head: &Head<'_, '_>, via: &Via<'_>, method: &[u8], key: &mut Vec<u8>) -> Option<()> {
     let top_raw = head.value(HeaderKind::Via)?;
     let sent_by = top_raw
         .split(|&b| b == b';' || b == b',')
         .next()
         .unwrap_or(top_raw);
-    let mut key = Vec::with_capacity(96);
+    key.clear();
     if via.has_rfc3261_branch() {
         key.extend_from_slice(b"3261\0");
         key.extend_from_slice(via.branch()?);
@@ -280,22 +285,23 @@ fn server_key(head: &Head<'_, '_>, via: &Via<'_>, method: &[u8]) -> Option<Vec<u
         key.push(0);
         key.extend_from_slice(head.from().ok()?.tag().unwrap_or_default());
         key.push(0);
-        key.extend_from_slice(head.cseq().ok()?.seq.to_string().as_bytes());
+        // Writing into a Vec cannot fail.
+        let _ = write!(key, "{}", head.cseq().ok()?.seq);
         key.push(0);
         key.extend_from_slice(top_raw);
     }
     key.push(0);
     key.extend_from_slice(method);
-    Some(key)
+    Some(())
 }
 
-/// The client-side key (RFC 3261 §17.1.3): branch and CSeq method.
-fn client_key(branch: &[u8], method: &[u8]) -> Vec<u8> {
-    let mut key = Vec::with_capacity(branch.len() + method.len() + 1);
+/// The client-side key (RFC 3261 §17.1.3): branch and CSeq method, written
+/// into `key`.
+fn client_key(branch: &[u8], method: &[u8], key: &mut Vec<u8>) {
+    key.clear();
     key.extend_from_slice(branch);
     key.push(0);
     key.extend_from_slice(method);
-    key
 }
 
 /// Where responses to a request go: back on the same connection for stream
@@ -342,6 +348,7 @@ impl TransactionLayer {
             entries: IdMap::default(),
             server_keys: HashMap::new(),
             client_keys: HashMap::new(),
+            key: Vec::with_capacity(128),
             timers: Deadlines::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -495,10 +502,10 @@ impl TransactionLayer {
             }
         };
         let reply_to = reply_destination(peer);
-        let Some(key) = server_key(head, &req.top_via, method_class(req.method)) else {
+        if server_key(head, &req.top_via, method_class(req.method), &mut self.key).is_none() {
             return;
-        };
-        if let Some(&id) = self.server_keys.get(&key) {
+        }
+        if let Some(&id) = self.server_keys.get(self.key.as_slice()) {
             self.on_matched_request(now, id, req.method);
             return;
         }
@@ -538,7 +545,7 @@ impl TransactionLayer {
                 } else {
                     Machine::NonInviteServer(NonInviteServer::new(reply_to, self.config))
                 };
-                self.insert(id, key, true, machine);
+                self.insert(id, self.key.clone(), true, machine);
                 self.events.push_back(Event::Request {
                     id: Some(id),
                     peer,
@@ -568,11 +575,11 @@ impl TransactionLayer {
     /// server transaction (which the core is told about while it is still
     /// proceeding), 481 otherwise.
     fn on_cancel(&mut self, now: Instant, head: &Head<'_, '_>, via: &Via<'_>, reply_to: Peer) {
-        let invite =
-            server_key(head, via, b"INVITE").and_then(|k| self.server_keys.get(&k).copied());
-        let Some(cancel_key) = server_key(head, via, b"CANCEL") else {
+        let invite = server_key(head, via, b"INVITE", &mut self.key)
+            .and_then(|()| self.server_keys.get(self.key.as_slice()).copied());
+        if server_key(head, via, b"CANCEL", &mut self.key).is_none() {
             return;
-        };
+        }
         let id = self.allocate_id();
         let mut machine = NonInviteServer::new(reply_to, self.config);
         let (status, reason) = if invite.is_some() {
@@ -588,7 +595,12 @@ impl TransactionLayer {
             // A fresh transaction in Trying accepts a final response.
             let _ = machine.respond(now, status, stamped(resp.into(), reply_to.addr), &mut out);
         }
-        self.insert(id, cancel_key, true, Machine::NonInviteServer(machine));
+        self.insert(
+            id,
+            self.key.clone(),
+            true,
+            Machine::NonInviteServer(machine),
+        );
         let proceeding =
             |e: &Entry| matches!(&e.machine, Machine::InviteServer(m) if m.is_proceeding());
         if let Some(invite) = invite.filter(|i| self.entries.get(i).is_some_and(|e| proceeding(e)))
@@ -604,8 +616,8 @@ impl TransactionLayer {
         let Some(branch) = resp.top_via.branch() else {
             return;
         };
-        let key = client_key(branch, resp.cseq.method.as_bytes());
-        let Some(&id) = self.client_keys.get(&key) else {
+        client_key(branch, resp.cseq.method.as_bytes(), &mut self.key);
+        let Some(&id) = self.client_keys.get(self.key.as_slice()) else {
             return;
         };
         let mut out = Out {
@@ -654,7 +666,11 @@ impl TransactionLayer {
         if self.entries.len() >= self.max_transactions {
             return Err(TxError::Capacity);
         }
-        let key = client_key(via.branch().unwrap_or_default(), method.as_bytes());
+        client_key(
+            via.branch().unwrap_or_default(),
+            method.as_bytes(),
+            &mut self.key,
+        );
         let id = self.allocate_id();
         let mut out = Out {
             transmits: &mut self.transmits,
@@ -679,7 +695,7 @@ impl TransactionLayer {
                 &mut out,
             ))
         };
-        self.insert(id, key, false, machine);
+        self.insert(id, self.key.clone(), false, machine);
         Ok(id)
     }
 

@@ -7,7 +7,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use tokio::sync::Notify;
 use tollgate_sip::transaction::{Event, MAX_HEADERS, TransactionLayer, Transport, TxId};
-use tollgate_sip::{Head, Header, MessageBuilder, Method, parse_datagram};
+use tollgate_sip::{Head, Header, MessageBuilder, Method, ResponseHeaders, parse_datagram};
 
 /// What handles requests and responses once transactions have absorbed
 /// retransmissions: the B2BUA. It runs on the driver task and must not
@@ -77,7 +77,35 @@ pub(crate) fn response_tagged(
     body: Option<(&str, &[u8])>,
 ) -> Option<Bytes> {
     let tag = (!tag.is_empty()).then_some(tag.as_bytes());
-    let mut b = MessageBuilder::response_to(head, code, reason, tag);
+    finish(
+        MessageBuilder::response_to(head, code, reason, tag),
+        extra,
+        body,
+    )
+}
+
+/// A response whose copied headers (To tag included) were written by
+/// [`MessageBuilder::response_headers`], with `extra` headers and `body`.
+pub(crate) fn response_with(
+    headers: &ResponseHeaders,
+    code: u16,
+    reason: &str,
+    extra: &[(&str, &str)],
+    body: Option<(&str, &[u8])>,
+) -> Option<Bytes> {
+    finish(
+        MessageBuilder::response_with(code, reason, headers),
+        extra,
+        body,
+    )
+}
+
+/// Adds `extra` headers and `body` (its type and bytes) to a response.
+fn finish(
+    mut b: MessageBuilder,
+    extra: &[(&str, &str)],
+    body: Option<(&str, &[u8])>,
+) -> Option<Bytes> {
     for (name, value) in extra {
         b = b.header(name, value);
     }

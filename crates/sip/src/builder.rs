@@ -36,6 +36,11 @@ pub enum BuildError {
     StatusCode(u16),
 }
 
+/// The headers every response to one request repeats (RFC 3261 §8.2.6.2),
+/// written once by [`MessageBuilder::response_headers`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ResponseHeaders(Box<[u8]>);
+
 /// Builds one SIP message.
 #[derive(Clone, Debug)]
 #[must_use = "a builder does nothing until build() is called"]
@@ -104,24 +109,44 @@ impl MessageBuilder {
         reason: &str,
         to_tag: Option<&[u8]>,
     ) -> Self {
+        Self::response(code, reason).dialog_headers(request, to_tag)
+    }
+
+    /// The headers [`MessageBuilder::response_to`] copies from `request`,
+    /// written once: [`MessageBuilder::response_with`] starts every later
+    /// response to it without reading the request again.
+    pub fn response_headers(request: &Head<'_, '_>, to_tag: Option<&[u8]>) -> ResponseHeaders {
+        ResponseHeaders(Self::empty().dialog_headers(request, to_tag).head.into())
+    }
+
+    /// Starts a response whose copied headers were written by
+    /// [`MessageBuilder::response_headers`].
+    pub fn response_with(code: u16, reason: &str, headers: &ResponseHeaders) -> Self {
         let mut b = Self::response(code, reason);
+        b.head.extend_from_slice(&headers.0);
+        b
+    }
+
+    /// Copies Vias, From, To (with `to_tag` when it has none), Call-ID and
+    /// CSeq from `request`.
+    fn dialog_headers(mut self, request: &Head<'_, '_>, to_tag: Option<&[u8]>) -> Self {
         for h in request.headers() {
-            match h.kind {
+            self = match h.kind {
                 HeaderKind::Via | HeaderKind::From | HeaderKind::CallId | HeaderKind::CSeq => {
-                    b = b.header(h.kind.canonical_name().unwrap_or("Via"), h.value);
+                    self.header(h.kind.canonical_name().unwrap_or("Via"), h.value)
                 }
                 HeaderKind::To => {
                     let needs_tag =
                         to_tag.is_some() && request.to().is_ok_and(|t| t.tag().is_none());
-                    b = match (needs_tag, to_tag) {
-                        (true, Some(tag)) => b.header_parts("To", &[h.value, b";tag=", tag]),
-                        _ => b.header("To", h.value),
-                    };
+                    match (needs_tag, to_tag) {
+                        (true, Some(tag)) => self.header_parts("To", &[h.value, b";tag=", tag]),
+                        _ => self.header("To", h.value),
+                    }
                 }
-                _ => {}
-            }
+                _ => self,
+            };
         }
-        b
+        self
     }
 
     /// Appends a header line. The name must be a token; CR and LF in the
@@ -309,6 +334,13 @@ mod tests {
         let resp = MessageBuilder::response_to(&head, 180, "Ringing", Some(b"srv"))
             .build()
             .unwrap();
+        let headers = MessageBuilder::response_headers(&head, Some(b"srv"));
+        let again = MessageBuilder::response_with(180, "Ringing", &headers).build();
+        assert_eq!(
+            again.as_ref(),
+            Ok(&resp),
+            "the written headers make the same response"
+        );
         let mut h2 = [Header::EMPTY; 8];
         let r = parse_datagram(&resp, &mut h2).unwrap().head;
         assert_eq!(r.status_line().unwrap().code, 180);

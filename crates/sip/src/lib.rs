@@ -36,7 +36,7 @@ pub mod transaction;
 mod uri;
 pub mod validate;
 
-pub use builder::{BuildError, MessageBuilder, stamp_via};
+pub use builder::{BuildError, MessageBuilder, ResponseHeaders, stamp_via};
 pub use error::{HeaderError, HeaderProblem, ParseError, UriError};
 pub use header::HeaderKind;
 pub use message::{Head, Header, Message, RequestLine, StartLine, StatusLine, Version};

@@ -16,14 +16,14 @@ use tollgate_policy::{
 };
 use tollgate_sip::sdp::remove_codecs;
 use tollgate_sip::transaction::{Peer, TransactionLayer, Transport, TxId};
-use tollgate_sip::{Message, Method};
+use tollgate_sip::{Message, MessageBuilder, Method, ResponseHeaders};
 
 use super::carrier_auth::{CarrierNonce, Credentials};
 use super::leg::{Facts, Leg, Parts, with_tag};
 use super::{
     Abandoned, Call, Calls, Outgoing, Plan, Role, WAIT_RETRY, Waiting, respond_a, set_state,
 };
-use crate::core::{ALLOW, answer_to, random_hex};
+use crate::core::{ALLOW, random_hex, response_tagged};
 use crate::defense::unix_ms;
 
 /// Who is calling, as the call needs it.
@@ -148,7 +148,7 @@ impl Calls {
         let id = self.next_id + 1;
         let tag = self.tags.make(id);
         let refuse = |layer: &mut TransactionLayer, code: u16, reason: &str| {
-            if let Some(resp) = answer_to(data, code, reason, &tag, &[], None) {
+            if let Some(resp) = response_tagged(&msg.head, code, reason, &tag, &[], None) {
                 let _ = layer.respond(now, sid, resp);
             }
             metrics::counter!("tollgate_calls_failed_total", "code" => code.to_string())
@@ -265,7 +265,7 @@ impl Calls {
             b_ack_waits: offer.is_none(),
             a_max_forwards: facts.max_forwards,
             a,
-            a_invite: data.clone(),
+            a_reply: MessageBuilder::response_headers(&msg.head, Some(tag.as_bytes())),
             a_server: sid,
             b: None,
             out: None,
@@ -774,7 +774,7 @@ impl Calls {
         }
         // The caller's INVITE, the offer and the plan were needed to answer
         // the INVITE and to retry it; a long call should not carry them.
-        call.a_invite = Bytes::new();
+        call.a_reply = ResponseHeaders::default();
         call.offer = None;
         call.plan = None;
         call.answered = true;

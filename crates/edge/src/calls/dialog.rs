@@ -15,7 +15,7 @@ use super::attempt::filter_body;
 use super::carrier_auth::{Credentials, authorization};
 use super::leg::{Facts, Leg};
 use super::{Call, Calls, Relay, Role, Side};
-use crate::core::answer_to;
+use crate::core::{answer_to, response_tagged};
 
 /// Headers of a relayed request that mean something to the far end and
 /// reveal nothing of the near one.
@@ -168,7 +168,10 @@ impl Calls {
         let found = Facts::of(data, msg)
             .and_then(|f| self.dialog_of(&f.call_id, &f.to_tag).map(|d| (d, f)));
         let Some(((call_id, side), facts)) = found else {
-            let refusal = || answer_to(data, 481, "Call/Transaction Does Not Exist", "", &[], None);
+            let refusal = || {
+                let reason = "Call/Transaction Does Not Exist";
+                response_tagged(&msg.head, 481, reason, "", &[], None)
+            };
             if let (Some(sid), Some(resp)) = (id, refusal()) {
                 let _ = layer.respond(now, sid, resp);
             }
@@ -198,8 +201,8 @@ impl Calls {
                 self.keep(call_id, call);
             }
             (Method::Bye, Some(sid)) => {
-                let tag = leg_of(&call, side).local_tag().to_owned();
-                if let Some(resp) = answer_to(data, 200, "OK", &tag, &[], None) {
+                let tag = leg_of(&call, side).local_tag();
+                if let Some(resp) = response_tagged(&msg.head, 200, "OK", tag, &[], None) {
                     let _ = layer.respond(now, sid, resp);
                 }
                 if call.answered {
@@ -227,8 +230,8 @@ impl Calls {
                     self.relay(
                         now, layer, &mut call, call_id, side, sid, data, &facts, None,
                     );
-                } else if let Some(resp) = answer_to(
-                    data,
+                } else if let Some(resp) = response_tagged(
+                    &msg.head,
                     491,
                     "Request Pending",
                     leg_of(&call, side).local_tag(),

@@ -33,9 +33,10 @@ use bytes::Bytes;
 use tollgate_policy::admission::{Admission, Breach, Limit, Scope};
 use tollgate_policy::routing::GatewayPicker;
 use tollgate_policy::{AccountId, CallInfo, CallState, EntryId, Snapshot};
+use tollgate_sip::ResponseHeaders;
 use tollgate_sip::transaction::{IdMap, Peer, TimerConfig, TransactionLayer, TxId};
 
-use crate::core::answer_to;
+use crate::core::response_with;
 use crate::defense::unix_ms;
 use leg::Leg;
 use local::Local;
@@ -178,8 +179,9 @@ struct Call {
     /// The row the API sees, shared with the board (one copy per call).
     info: Arc<CallInfo>,
     a: Leg,
-    /// The caller's INVITE, to build responses from.
-    a_invite: Bytes,
+    /// What every response to the caller's INVITE copies from it, our
+    /// To tag included.
+    a_reply: ResponseHeaders,
     a_server: TxId,
     /// The caller's Max-Forwards (at least 1).
     a_max_forwards: u8,
@@ -524,7 +526,7 @@ impl Calls {
             }
             Err(Breach::Cps(_)) if now < w.until => {
                 if w.next_trying <= now {
-                    if let Some(trying) = answer_to(&call.a_invite, 100, "Trying", "", &[], None) {
+                    if let Some(trying) = response_with(&call.a_reply, 100, "Trying", &[], None) {
                         let _ = layer.respond(now, call.a_server, trying);
                     }
                     w.next_trying = now + Duration::from_secs(1);
@@ -606,14 +608,7 @@ fn respond_a(
     extra: &[(&str, &str)],
     body: Option<(&str, &[u8])>,
 ) -> Option<Bytes> {
-    let data = answer_to(
-        &call.a_invite,
-        code,
-        reason,
-        call.a.local_tag(),
-        extra,
-        body,
-    )?;
+    let data = response_with(&call.a_reply, code, reason, extra, body)?;
     let _ = layer.respond(now, call.a_server, data.clone());
     Some(data)
 }
@@ -634,7 +629,7 @@ mod tests {
     #[test]
     fn a_held_call_stays_small() {
         let (call, leg) = (std::mem::size_of::<Call>(), std::mem::size_of::<Leg>());
-        assert!(call <= 432, "Call is {call} bytes");
+        assert!(call <= 408, "Call is {call} bytes");
         assert!(leg <= 96, "Leg is {leg} bytes");
     }
 }

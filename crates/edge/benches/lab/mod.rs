@@ -1,0 +1,231 @@
+//! The simulated call both call benches drive: Tollgate's transaction
+//! layer and `PolicyCore` with an IP-authenticated caller and a carrier
+//! gateway simulated in memory, one complete call per simulated millisecond.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tollgate_edge::{CallBoard, CallConfig, Core, PolicyCore, Transport};
+use tollgate_policy::*;
+use tollgate_sip::digest::Algorithm;
+use tollgate_sip::transaction::{MAX_HEADERS, Peer, TransactionLayer};
+use tollgate_sip::{Header, HeaderKind, MessageBuilder, parse_datagram};
+
+const EDGE: &str = "127.0.0.1:5060";
+const CALLER: &str = "127.0.0.2:5060";
+const GATEWAY: &str = "127.0.0.3:5062";
+const SDP: &str = "v=0\r\no=- 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n\
+m=audio 4000 RTP/AVP 0 8\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n";
+
+/// Customer 1 (IP entry 127.0.0.2), carrier 10 (gateway 127.0.0.3:5062),
+/// a route between them.
+fn configuration() -> Configuration {
+    let account = |id, kind| Account {
+        id,
+        name: format!("account-{id}"),
+        kind,
+        ..Account::default()
+    };
+    let caller: SocketAddr = CALLER.parse().unwrap();
+    let gateway: SocketAddr = GATEWAY.parse().unwrap();
+    Configuration {
+        accounts: vec![
+            account(1, AccountKind::Customer),
+            account(10, AccountKind::Carrier),
+        ],
+        entries: vec![
+            IpAuthEntry {
+                id: 1,
+                account_id: 1,
+                addresses: vec![caller.ip().to_string().parse().unwrap()],
+                ..IpAuthEntry::default()
+            },
+            IpAuthEntry {
+                id: 100,
+                account_id: 10,
+                addresses: vec![gateway.ip().to_string().parse().unwrap()],
+                direction: Direction::Ingress,
+                port: gateway.port(),
+                weight: 1,
+                ..IpAuthEntry::default()
+            },
+        ],
+        users: Vec::new(),
+        routes: vec![Route {
+            id: 1,
+            account_id: 1,
+            carriers: vec![10],
+            ..Route::default()
+        }],
+    }
+}
+
+/// Reads a running count (of allocations, say) to charge Tollgate's own
+/// steps with, leaving out the simulated peers'.
+pub(crate) type Meter = fn() -> u64;
+
+/// Tollgate's layer and core, the time, and what they sent.
+pub(crate) struct Lab {
+    layer: TransactionLayer,
+    core: PolicyCore,
+    now: Instant,
+    calls: u64,
+    meter: Option<Meter>,
+    /// What `meter` counted in Tollgate's steps of the current call.
+    metered: u64,
+}
+
+fn udp(addr: &str) -> Peer {
+    Peer {
+        addr: addr.parse().unwrap(),
+        transport: Transport::Udp,
+        flow: Some(0),
+    }
+}
+
+/// The `kind` header value of `data`.
+fn header(data: &[u8], kind: HeaderKind) -> String {
+    let mut headers = [Header::EMPTY; MAX_HEADERS];
+    let msg = parse_datagram(data, &mut headers).expect("Tollgate sent a parsable message");
+    String::from_utf8_lossy(msg.head.value(kind).expect("header present")).into_owned()
+}
+
+impl Lab {
+    /// A fresh edge at simulated time zero; `meter`, when given, is read
+    /// around each of Tollgate's steps.
+    pub(crate) fn new(meter: Option<Meter>) -> Self {
+        let snapshot = Arc::new(SharedSnapshot::new(Snapshot::build(&configuration(), 1)));
+        let auth = Authenticator::new("tollgate", vec![Algorithm::SHA256], &[7; 32], 300);
+        let mut core = PolicyCore::new(
+            snapshot,
+            auth,
+            None,
+            CallConfig::default(),
+            Arc::new(CallBoard::new()),
+        );
+        core.bind(&[(Transport::Udp, EDGE.parse().unwrap())]);
+        Self {
+            layer: TransactionLayer::new(Default::default(), 500_000),
+            core,
+            now: Instant::now(),
+            calls: 0,
+            meter,
+            metered: 0,
+        }
+    }
+
+    /// `data` arrives from `from`; returns what Tollgate sent, to whom.
+    fn deliver(&mut self, from: &str, data: Vec<u8>) -> Vec<(SocketAddr, Bytes)> {
+        let (data, mut sent) = (Bytes::from(data), Vec::with_capacity(4));
+        let start = self.meter.map(|m| m());
+        self.layer.handle_message(self.now, udp(from), data);
+        while let Some(event) = self.layer.poll_event() {
+            self.core.on_event(self.now, event, &mut self.layer);
+        }
+        while let Some(t) = self.layer.poll_transmit() {
+            sent.push((t.peer.addr, t.data));
+        }
+        self.charge(start);
+        sent
+    }
+
+    /// Adds what the meter counted since `start`.
+    fn charge(&mut self, start: Option<u64>) {
+        if let (Some(meter), Some(start)) = (self.meter, start) {
+            self.metered += meter() - start;
+        }
+    }
+
+    /// The one message sent to `to` that starts with `start`.
+    fn sent_to(sent: &[(SocketAddr, Bytes)], to: &str, start: &str) -> Bytes {
+        let to: SocketAddr = to.parse().unwrap();
+        sent.iter()
+            .find(|(a, d)| *a == to && d.starts_with(start.as_bytes()))
+            .map(|(_, d)| d.clone())
+            .unwrap_or_else(|| panic!("no {start} to {to} in {sent:?}"))
+    }
+
+    /// The gateway's answer `code` to `request`.
+    fn gateway_answer(request: &[u8], code: u16, body: bool) -> Vec<u8> {
+        let mut headers = [Header::EMPTY; MAX_HEADERS];
+        let msg = parse_datagram(request, &mut headers).unwrap();
+        let b = MessageBuilder::response_to(&msg.head, code, "OK", Some(b"gw"))
+            .header("Contact", format!("<sip:gw@{GATEWAY}>"));
+        let b = if body {
+            b.body("application/sdp", SDP)
+        } else {
+            b
+        };
+        b.build().unwrap()
+    }
+
+    /// The caller's request `method` with CSeq `seq` on call `n`.
+    fn caller_request(n: u64, method: &str, seq: u32, to: &str, body: bool) -> Vec<u8> {
+        let b = MessageBuilder::request(
+            tollgate_sip::Method::from_token(method.as_bytes()),
+            format!("sip:+441632960123@{EDGE}").as_bytes(),
+        )
+        .header(
+            "Via",
+            format!("SIP/2.0/UDP {CALLER};branch=z9hG4bK{n}x{seq}"),
+        )
+        .header("Max-Forwards", "70")
+        .header("From", format!("<sip:15551234567@{CALLER}>;tag=a{n}"))
+        .header("To", to)
+        .header("Call-ID", format!("{n}@bench"))
+        .header("CSeq", format!("{seq} {method}"))
+        .header("Contact", format!("<sip:caller@{CALLER}>"));
+        let b = if body {
+            b.body("application/sdp", SDP)
+        } else {
+            b
+        };
+        b.build().unwrap()
+    }
+
+    /// Runs what is due, as the driver does between messages.
+    fn tick(&mut self) {
+        let due = [self.layer.poll_timeout(), self.core.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
+            .is_some_and(|at| at <= self.now);
+        if due {
+            let start = self.meter.map(|m| m());
+            self.layer.handle_timeout(self.now);
+            self.core.handle_timeout(self.now, &mut self.layer);
+            while let Some(event) = self.layer.poll_event() {
+                self.core.on_event(self.now, event, &mut self.layer);
+            }
+            while self.layer.poll_transmit().is_some() {}
+            self.charge(start);
+        }
+    }
+
+    /// One complete call; the next one a millisecond later. Returns what
+    /// the meter counted in Tollgate's steps (0 without a meter).
+    pub(crate) fn call(&mut self) -> u64 {
+        self.metered = 0;
+        self.calls += 1;
+        let n = self.calls;
+        let to = format!("<sip:+441632960123@{EDGE}>");
+        let sent = self.deliver(CALLER, Self::caller_request(n, "INVITE", 1, &to, true));
+        let b_invite = Self::sent_to(&sent, GATEWAY, "INVITE");
+        let sent = self.deliver(GATEWAY, Self::gateway_answer(&b_invite, 180, false));
+        Self::sent_to(&sent, CALLER, "SIP/2.0 180");
+        let sent = self.deliver(GATEWAY, Self::gateway_answer(&b_invite, 200, true));
+        Self::sent_to(&sent, GATEWAY, "ACK");
+        let ok = Self::sent_to(&sent, CALLER, "SIP/2.0 200");
+        let to = header(&ok, HeaderKind::To);
+        self.deliver(CALLER, Self::caller_request(n, "ACK", 1, &to, false));
+        let sent = self.deliver(CALLER, Self::caller_request(n, "BYE", 2, &to, false));
+        Self::sent_to(&sent, CALLER, "SIP/2.0 200");
+        let b_bye = Self::sent_to(&sent, GATEWAY, "BYE");
+        self.deliver(GATEWAY, Self::gateway_answer(&b_bye, 200, false));
+        self.now += Duration::from_millis(1);
+        self.tick();
+        self.metered
+    }
+}

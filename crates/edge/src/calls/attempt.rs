@@ -19,7 +19,7 @@ use tollgate_sip::transaction::{Peer, TransactionLayer, Transport, TxId};
 use tollgate_sip::{Message, MessageBuilder, Method, ResponseHeaders};
 
 use super::carrier_auth::{CarrierNonce, Credentials};
-use super::leg::{Facts, Leg, Parts, with_tag};
+use super::leg::{Facts, Leg};
 use super::{
     Abandoned, Call, Calls, Outgoing, Plan, Role, WAIT_RETRY, Waiting, respond_a, set_state,
 };
@@ -229,18 +229,19 @@ impl Calls {
             }
         };
         self.next_id = id;
+        let target = facts
+            .contact
+            .as_deref()
+            .map_or_else(|| Cow::Owned(format!("sip:{}", peer.addr)), Cow::Borrowed);
         let a = Leg::new(
             peer,
-            &Parts {
-                call_id: &facts.call_id,
-                local: &with_tag(&facts.to, &tag),
-                remote: &facts.from,
-                target: &facts
-                    .contact
-                    .clone()
-                    .map_or_else(|| format!("sip:{}", peer.addr), Cow::into_owned),
-                routes: &facts.record_route,
-            },
+            [
+                &facts.call_id as &dyn std::fmt::Display,
+                &format_args!("{};tag={tag}", facts.to),
+                &facts.from,
+                &target,
+                &facts.record_route,
+            ],
             70,
         );
         let (entry_id, user_id) = match identity {
@@ -417,20 +418,21 @@ impl Calls {
             Transport::Tls => ";transport=tls",
         };
         // The carrier's tech prefix goes in front of the called number.
-        let number = format!("{}{}", carrier.carrier.tech_prefix, call.info.callee);
+        let (prefix, callee) = (&carrier.carrier.tech_prefix, &call.info.callee);
         let local = self.local.address(transport, next_hop.ip());
         let tag = self.tags.make(id);
+        let routes = proxy
+            .map(|p| format!("<sip:{p};lr{uri_params}>"))
+            .unwrap_or_default();
         let leg = Leg::new(
             peer,
-            &Parts {
-                call_id: &format!("{}@tollgate", random_hex()),
-                local: &format!("<sip:{}@{}>;tag={tag}", call.info.caller, host_of(local)),
-                remote: &format!("<sip:{number}@{}>", host_of(gateway_addr)),
-                target: &format!("sip:{number}@{gateway_addr}{uri_params}"),
-                routes: &proxy
-                    .map(|p| format!("<sip:{p};lr{uri_params}>"))
-                    .unwrap_or_default(),
-            },
+            [
+                &format_args!("{}@tollgate", random_hex()) as &dyn std::fmt::Display,
+                &format_args!("<sip:{}@{}>;tag={tag}", call.info.caller, Host(local)),
+                &format_args!("<sip:{prefix}{callee}@{}>", Host(gateway_addr)),
+                &format_args!("sip:{prefix}{callee}@{gateway_addr}{uri_params}"),
+                &routes,
+            ],
             call.a_max_forwards - 1,
         );
         call.creds = match (&entry.username, &entry.password) {
@@ -487,7 +489,7 @@ impl Calls {
         let leg = call.b.as_mut()?;
         let via = self.local.via(leg.peer.transport, leg.peer.addr.ip());
         let contact = self.local.contact(leg.peer.transport, leg.peer.addr.ip());
-        let (mut b, branch) = leg.request(Method::Invite, &via, None, None);
+        let (mut b, branch) = leg.request(Method::Invite, via, None, None);
         b = b.header("Contact", contact).header("Allow", ALLOW);
         if let Some((name, value)) = auth {
             b = b.header(name, value);
@@ -556,7 +558,7 @@ impl Calls {
         cseq: u32,
     ) {
         let via = self.local.via(leg.peer.transport, leg.peer.addr.ip());
-        let (b, _) = leg.request(Method::Cancel, &via, Some(branch), Some(cseq));
+        let (b, _) = leg.request(Method::Cancel, via, Some(branch), Some(cseq));
         if let Some(tx) = b
             .build()
             .ok()
@@ -798,7 +800,7 @@ impl Calls {
             return;
         };
         let via = self.local.via(b.peer.transport, b.peer.addr.ip());
-        let (mut msg, _) = b.request(Method::Ack, &via, None, Some(call.b_invite_cseq));
+        let (mut msg, _) = b.request(Method::Ack, via, None, Some(call.b_invite_cseq));
         let keep = body.is_some();
         if let Some((ct, body)) = body {
             msg = msg.body(ct, body.to_vec());
@@ -836,7 +838,7 @@ impl Calls {
                 let mut leg = ab.leg;
                 leg.update(Some(&facts.to), facts.contact.as_deref(), None);
                 let via = self.local.via(leg.peer.transport, leg.peer.addr.ip());
-                let (ack, _) = leg.request(Method::Ack, &via, None, Some(ab.cseq));
+                let (ack, _) = leg.request(Method::Ack, via, None, Some(ab.cseq));
                 if let Ok(d) = ack.build() {
                     layer.send_stateless(leg.peer, Bytes::from(d));
                 }
@@ -847,10 +849,14 @@ impl Calls {
     }
 }
 
-/// `host` of an address for a URI (IPv6 in brackets).
-fn host_of(addr: std::net::SocketAddr) -> String {
-    match addr {
-        std::net::SocketAddr::V4(a) => a.ip().to_string(),
-        std::net::SocketAddr::V6(a) => format!("[{}]", a.ip()),
+/// The `host` of an address in a URI (IPv6 in brackets).
+struct Host(std::net::SocketAddr);
+
+impl std::fmt::Display for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            std::net::SocketAddr::V4(a) => write!(f, "{}", a.ip()),
+            std::net::SocketAddr::V6(a) => write!(f, "[{}]", a.ip()),
+        }
     }
 }

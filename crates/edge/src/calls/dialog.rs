@@ -104,7 +104,7 @@ impl Calls {
             _ if call.answered => {
                 if let Some(leg) = leg_mut(&mut call, side) {
                     let via = self.local.via(leg.peer.transport, leg.peer.addr.ip());
-                    let (ack, _) = leg.request(Method::Ack, &via, None, Some(cseq.seq));
+                    let (ack, _) = leg.request(Method::Ack, via, None, Some(cseq.seq));
                     if let Ok(d) = ack.build() {
                         layer.send_stateless(leg.peer, Bytes::from(d));
                     }
@@ -295,8 +295,7 @@ impl Calls {
             .local
             .contact(other.peer.transport, other.peer.addr.ip());
         let seq = other.cseq;
-        let (mut b, _) =
-            other.request(Method::from_token(method.as_bytes()), &via, None, Some(seq));
+        let (mut b, _) = other.request(Method::from_token(method.as_bytes()), via, None, Some(seq));
         if matches!(method.as_str(), "INVITE" | "UPDATE" | "SUBSCRIBE" | "REFER") {
             b = b.header("Contact", contact);
         }
@@ -393,7 +392,7 @@ impl Calls {
             far.update(None, facts.contact.as_deref(), None);
             let via = self.local.via(far.peer.transport, far.peer.addr.ip());
             let cseq = far.cseq;
-            let (ack, _) = far.request(Method::Ack, &via, None, Some(cseq));
+            let (ack, _) = far.request(Method::Ack, via, None, Some(cseq));
             if let Ok(d) = ack.build() {
                 layer.send_stateless(far.peer, Bytes::from(d));
             }
@@ -466,7 +465,7 @@ impl Calls {
     ) {
         let via = self.local.via(leg.peer.transport, leg.peer.addr.ip());
         let target = leg.target().to_owned();
-        let (mut b, _) = leg.request(Method::Bye, &via, None, None);
+        let (mut b, _) = leg.request(Method::Bye, via, None, None);
         if let (Some((resp, code)), Some(c)) = (challenge, &creds) {
             match authorization(resp, code, c, b"BYE", &target) {
                 Some((name, value)) => b = b.header(name, value),

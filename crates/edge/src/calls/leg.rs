@@ -4,6 +4,7 @@
 //! one side ever reaches the other.
 
 use std::borrow::Cow;
+use std::fmt::{Display, Write as _};
 use std::hash::BuildHasher;
 
 use bytes::Bytes;
@@ -139,23 +140,35 @@ impl Parts<'_> {
             self.target,
             self.routes,
         ];
-        let mut text = String::with_capacity(parts.iter().map(|p| p.len()).sum());
-        let mut ends = [0; 4];
-        for (i, part) in parts.iter().enumerate() {
-            text.push_str(part);
-            if let Some(end) = ends.get_mut(i) {
-                // Each part comes from one message (at most 64 KiB).
-                *end = u32::try_from(text.len()).unwrap_or(u32::MAX);
-            }
-        }
-        (text.into_boxed_str(), ends)
+        let len = parts.iter().map(|p| p.len()).sum();
+        pack(parts.each_ref().map(|p| p as &dyn Display), len)
     }
 }
 
+/// Writes the five parts of a leg (in [`Parts`] order) end to end into one
+/// text, reserving `capacity` bytes first; returns it and where each part
+/// but the last ends.
+fn pack(parts: [&dyn Display; 5], capacity: usize) -> (Box<str>, [u32; 4]) {
+    let mut text = String::with_capacity(capacity);
+    let mut ends = [0; 4];
+    for (i, part) in parts.iter().enumerate() {
+        // Writing into a String cannot fail.
+        let _ = write!(text, "{part}");
+        if let Some(end) = ends.get_mut(i) {
+            // Each part comes from one message (at most 64 KiB).
+            *end = u32::try_from(text.len()).unwrap_or(u32::MAX);
+        }
+    }
+    (text.into_boxed_str(), ends)
+}
+
 impl Leg {
-    /// A leg to `peer` with `parts`, no request sent yet.
-    pub(crate) fn new(peer: Peer, parts: &Parts<'_>, max_forwards: u8) -> Self {
-        let (text, ends) = parts.join();
+    /// A leg to `peer`, no request sent yet, whose parts (in [`Parts`]
+    /// order: Call-ID, local, remote, target, routes) are written straight
+    /// into its text, with no string of their own.
+    pub(crate) fn new(peer: Peer, parts: [&dyn Display; 5], max_forwards: u8) -> Self {
+        // Room for a leg's usual texts: written once, then fitted.
+        let (text, ends) = pack(parts, 256);
         Self {
             peer,
             text,
@@ -229,7 +242,7 @@ impl Leg {
     pub(crate) fn request(
         &mut self,
         method: Method<'_>,
-        via: &str,
+        via: impl Display,
         branch: Option<&str>,
         cseq: Option<u32>,
     ) -> (MessageBuilder, String) {
@@ -277,7 +290,10 @@ impl Tags {
     /// A fresh tag for a leg of call `id`.
     pub(crate) fn make(&self, id: u64) -> String {
         let nonce = rand::random::<u64>();
-        format!("{nonce:016x}{:016x}", id ^ self.key.hash_one(nonce))
+        let mut tag = String::with_capacity(32);
+        // Writing into a String cannot fail.
+        let _ = write!(tag, "{nonce:016x}{:016x}", id ^ self.key.hash_one(nonce));
+        tag
     }
 
     /// The call a tag made by [`Tags::make`] names (any other text gives
@@ -290,11 +306,6 @@ impl Tags {
         let masked = u64::from_str_radix(tag.get(16..)?, 16).ok()?;
         Some(masked ^ self.key.hash_one(nonce))
     }
-}
-
-/// Appends `;tag=` to a header value that has none.
-pub(crate) fn with_tag(value: &str, tag: &str) -> String {
-    format!("{value};tag={tag}")
 }
 
 /// The status code and reason of a response head.

@@ -5,6 +5,7 @@
 //! address; a UDP `connect` sends nothing).
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 
 use tollgate_sip::transaction::Transport;
@@ -52,22 +53,39 @@ impl Local {
     }
 
     /// `SIP/2.0/UDP host:port` for a request to `peer`.
-    pub(super) fn via(&mut self, transport: Transport, peer: IpAddr) -> String {
-        format!(
-            "SIP/2.0/{} {}",
-            transport.via_token(),
-            self.address(transport, peer)
-        )
+    pub(super) fn via(&mut self, transport: Transport, peer: IpAddr) -> SentBy {
+        SentBy {
+            transport,
+            addr: self.address(transport, peer),
+        }
     }
 
     /// `<sip:host:port;transport=…>` for a message to `peer`.
     pub(super) fn contact(&mut self, transport: Transport, peer: IpAddr) -> String {
         let addr = self.address(transport, peer);
-        match transport {
-            Transport::Udp => format!("<sip:{addr}>"),
-            Transport::Tcp => format!("<sip:{addr};transport=tcp>"),
-            Transport::Tls => format!("<sips:{addr}>"),
-        }
+        // Room for an IPv6 address and port, and the rest.
+        let mut contact = String::with_capacity(72);
+        // Writing into a String cannot fail.
+        let _ = match transport {
+            Transport::Udp => write!(contact, "<sip:{addr}>"),
+            Transport::Tcp => write!(contact, "<sip:{addr};transport=tcp>"),
+            Transport::Tls => write!(contact, "<sips:{addr}>"),
+        };
+        contact
+    }
+}
+
+/// A Via value without its parameters (`SIP/2.0/UDP host:port`), written
+/// where it is used.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct SentBy {
+    transport: Transport,
+    addr: SocketAddr,
+}
+
+impl std::fmt::Display for SentBy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SIP/2.0/{} {}", self.transport.via_token(), self.addr)
     }
 }
 

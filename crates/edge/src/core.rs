@@ -42,6 +42,16 @@ pub(crate) fn new_tag() -> String {
     random_hex().to_string()
 }
 
+/// `value` written into a String with room for `capacity` bytes:
+/// `format!` and `to_string` start small and grow by copying.
+pub(crate) fn sized_text(capacity: usize, value: impl std::fmt::Display) -> String {
+    use std::fmt::Write as _;
+    let mut text = String::with_capacity(capacity);
+    // Writing into a String cannot fail.
+    let _ = write!(text, "{value}");
+    text
+}
+
 /// Sixteen fresh, unpredictable hex digits, written straight into the text
 /// that needs them (a branch, a Call-ID).
 pub(crate) fn random_hex() -> impl std::fmt::Display {

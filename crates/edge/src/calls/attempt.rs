@@ -23,7 +23,7 @@ use super::leg::{Facts, Leg};
 use super::{
     Abandoned, Call, Calls, Outgoing, Plan, Role, WAIT_RETRY, Waiting, respond_a, set_state,
 };
-use crate::core::{ALLOW, random_hex, response_tagged};
+use crate::core::{ALLOW, random_hex, response_tagged, sized_text};
 use crate::defense::unix_ms;
 
 /// Who is calling, as the call needs it.
@@ -472,7 +472,7 @@ impl Calls {
         let info = Arc::make_mut(&mut call.info);
         info.carrier_id = Some(carrier_id);
         info.gateway_id = Some(gateway);
-        info.gateway_address = Some(gateway_addr.to_string());
+        info.gateway_address = Some(sized_text(47, gateway_addr));
         set_state(call, CallState::Routing);
         true
     }

@@ -11,6 +11,8 @@ use bytes::Bytes;
 use tollgate_sip::transaction::{MAX_HEADERS, Peer};
 use tollgate_sip::{Head, Header, HeaderKind, Message, MessageBuilder, Method, parse_datagram};
 
+use crate::core::{random_hex, sized_text};
+
 /// The parts of a received request or response a call keeps, read in one
 /// parse. They borrow from the message (copied only when not UTF-8).
 #[derive(Debug, Default)]
@@ -251,7 +253,7 @@ impl Leg {
             self.cseq
         });
         let branch = branch.map_or_else(
-            || format!("z9hG4bK{}", crate::core::random_hex()),
+            || sized_text(23, format_args!("z9hG4bK{}", random_hex())),
             String::from,
         );
         let parts = self.parts();
@@ -290,10 +292,8 @@ impl Tags {
     /// A fresh tag for a leg of call `id`.
     pub(crate) fn make(&self, id: u64) -> String {
         let nonce = rand::random::<u64>();
-        let mut tag = String::with_capacity(32);
-        // Writing into a String cannot fail.
-        let _ = write!(tag, "{nonce:016x}{:016x}", id ^ self.key.hash_one(nonce));
-        tag
+        let masked = id ^ self.key.hash_one(nonce);
+        sized_text(32, format_args!("{nonce:016x}{masked:016x}"))
     }
 
     /// The call a tag made by [`Tags::make`] names (any other text gives

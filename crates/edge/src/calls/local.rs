@@ -5,10 +5,11 @@
 //! address; a UDP `connect` sends nothing).
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 
 use tollgate_sip::transaction::Transport;
+
+use crate::core::sized_text;
 
 #[derive(Debug, Default)]
 pub(super) struct Local {
@@ -63,15 +64,13 @@ impl Local {
     /// `<sip:host:port;transport=…>` for a message to `peer`.
     pub(super) fn contact(&mut self, transport: Transport, peer: IpAddr) -> String {
         let addr = self.address(transport, peer);
-        // Room for an IPv6 address and port, and the rest.
-        let mut contact = String::with_capacity(72);
-        // Writing into a String cannot fail.
-        let _ = match transport {
-            Transport::Udp => write!(contact, "<sip:{addr}>"),
-            Transport::Tcp => write!(contact, "<sip:{addr};transport=tcp>"),
-            Transport::Tls => write!(contact, "<sips:{addr}>"),
+        let (scheme, params) = match transport {
+            Transport::Udp => ("sip", ""),
+            Transport::Tcp => ("sip", ";transport=tcp"),
+            Transport::Tls => ("sips", ""),
         };
-        contact
+        // Room for an IPv6 address and port, and the rest.
+        sized_text(72, format_args!("<{scheme}:{addr}{params}>"))
     }
 }
 

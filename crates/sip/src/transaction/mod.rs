@@ -27,7 +27,7 @@ mod timers;
 pub use ids::{IdHasher, IdMap};
 pub use timers::TimerConfig;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque, hash_map};
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -399,20 +399,24 @@ impl TransactionLayer {
     /// Re-arms the timer of `id` after its machine changed, or forgets a
     /// terminated transaction.
     fn settle(&mut self, id: TxId) {
-        let Some(entry) = self.entries.get_mut(&id) else {
+        let hash_map::Entry::Occupied(slot) = self.entries.entry(id) else {
             return;
         };
-        if entry.machine.is_terminated() {
-            let entry = self.entries.remove(&id).expect("entry present");
+        if slot.get().machine.is_terminated() {
+            let entry = slot.remove();
             let keys = if entry.server {
                 &mut self.server_keys
             } else {
                 &mut self.client_keys
             };
-            if keys.get(&entry.key) == Some(&id) {
-                keys.remove(&entry.key);
+            // The key may name a newer transaction by now.
+            if let hash_map::Entry::Occupied(key) = keys.entry(entry.key)
+                && *key.get() == id
+            {
+                key.remove();
             }
         } else {
+            let entry = slot.into_mut();
             let deadline = entry.machine.deadline();
             if deadline != entry.armed {
                 entry.armed = deadline;

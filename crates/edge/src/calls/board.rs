@@ -49,7 +49,7 @@ impl CallBoard {
 
     fn lock_calls(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Row>> {
         // A panic elsewhere never leaves a half-written row: rows are
-        // replaced whole, so the data is still good.
+        // replaced whole or have one field set, so the data is still good.
         self.calls.lock().unwrap_or_else(PoisonError::into_inner)
     }
 

@@ -27,7 +27,10 @@ mod timers;
 pub use ids::{IdHasher, IdMap};
 pub use timers::TimerConfig;
 
-use std::collections::{HashMap, VecDeque, hash_map};
+use std::collections::{VecDeque, hash_map};
+use std::hash::{BuildHasher, RandomState};
+
+use hashbrown::HashTable;
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -223,7 +226,11 @@ impl Machine {
 
 #[derive(Debug)]
 struct Entry {
-    key: Vec<u8>,
+    /// The key the transaction is found by (see [`server_key`] and
+    /// [`client_key`]), kept here only: the key tables hold ids.
+    key: Box<[u8]>,
+    /// The key's hash, so the tables forget the id without reading the key.
+    key_hash: u64,
     server: bool,
     machine: Machine,
     /// The deadline last pushed on the timer heap, so an unchanged one is
@@ -241,8 +248,11 @@ pub struct TransactionLayer {
     /// Boxed: an entry is some 350 bytes and the table keeps about twice
     /// as many slots as entries, most of them for lingering transactions.
     entries: IdMap<TxId, Box<Entry>>,
-    server_keys: HashMap<Vec<u8>, TxId>,
-    client_keys: HashMap<Vec<u8>, TxId>,
+    /// Server and client transactions by the hash of their key, which
+    /// their entry holds. Peers choose branches: the hash is keyed SipHash.
+    server_keys: HashTable<TxId>,
+    client_keys: HashTable<TxId>,
+    key_hasher: RandomState,
     /// Where a message's key is built to be looked up: lookups, one or
     /// more per message, allocate nothing.
     key: Vec<u8>,
@@ -346,8 +356,9 @@ impl TransactionLayer {
             max_transactions,
             next_id: 0,
             entries: IdMap::default(),
-            server_keys: HashMap::new(),
-            client_keys: HashMap::new(),
+            server_keys: HashTable::new(),
+            client_keys: HashTable::new(),
+            key_hasher: RandomState::new(),
             key: Vec::with_capacity(128),
             timers: Deadlines::new(),
             transmits: VecDeque::new(),
@@ -410,10 +421,8 @@ impl TransactionLayer {
                 &mut self.client_keys
             };
             // The key may name a newer transaction by now.
-            if let hash_map::Entry::Occupied(key) = keys.entry(entry.key)
-                && *key.get() == id
-            {
-                key.remove();
+            if let Ok(found) = keys.find_entry(entry.key_hash, |&other| other == id) {
+                found.remove();
             }
         } else {
             let entry = slot.into_mut();
@@ -427,21 +436,44 @@ impl TransactionLayer {
         }
     }
 
-    fn insert(&mut self, id: TxId, key: Vec<u8>, server: bool, machine: Machine) {
-        if server {
-            self.server_keys.insert(key.clone(), id);
+    /// The transaction whose key is the one last built in `self.key`.
+    fn find(&self, server: bool) -> Option<TxId> {
+        let keys = if server {
+            &self.server_keys
         } else {
-            self.client_keys.insert(key.clone(), id);
+            &self.client_keys
+        };
+        let hash = self.key_hasher.hash_one(self.key.as_slice());
+        let same_key = |id: &TxId| self.entries.get(id).is_some_and(|e| *e.key == *self.key);
+        keys.find(hash, same_key).copied()
+    }
+
+    /// Starts transaction `id` under the key last built in `self.key` (a
+    /// transaction already under it gives the key up).
+    fn insert(&mut self, id: TxId, server: bool, machine: Machine) {
+        let key_hash = self.key_hasher.hash_one(self.key.as_slice());
+        let entry = Entry {
+            key: self.key.as_slice().into(),
+            key_hash,
+            server,
+            machine,
+            armed: None,
+        };
+        let keys = if server {
+            &mut self.server_keys
+        } else {
+            &mut self.client_keys
+        };
+        let entries = &self.entries;
+        let same_key = |other: &TxId| entries.get(other).is_some_and(|e| e.key == entry.key);
+        match keys.find_mut(key_hash, same_key) {
+            Some(older) => *older = id,
+            None => {
+                let rehash = |other: &TxId| entries.get(other).map_or(0, |e| e.key_hash);
+                keys.insert_unique(key_hash, id, rehash);
+            }
         }
-        self.entries.insert(
-            id,
-            Box::new(Entry {
-                key,
-                server,
-                machine,
-                armed: None,
-            }),
-        );
+        self.entries.insert(id, Box::new(entry));
         self.settle(id);
     }
 
@@ -509,7 +541,7 @@ impl TransactionLayer {
         if server_key(head, &req.top_via, method_class(req.method), &mut self.key).is_none() {
             return;
         }
-        if let Some(&id) = self.server_keys.get(self.key.as_slice()) {
+        if let Some(id) = self.find(true) {
             self.on_matched_request(now, id, req.method);
             return;
         }
@@ -549,7 +581,7 @@ impl TransactionLayer {
                 } else {
                     Machine::NonInviteServer(NonInviteServer::new(reply_to, self.config))
                 };
-                self.insert(id, self.key.clone(), true, machine);
+                self.insert(id, true, machine);
                 self.events.push_back(Event::Request {
                     id: Some(id),
                     peer,
@@ -579,8 +611,7 @@ impl TransactionLayer {
     /// server transaction (which the core is told about while it is still
     /// proceeding), 481 otherwise.
     fn on_cancel(&mut self, now: Instant, head: &Head<'_, '_>, via: &Via<'_>, reply_to: Peer) {
-        let invite = server_key(head, via, b"INVITE", &mut self.key)
-            .and_then(|()| self.server_keys.get(self.key.as_slice()).copied());
+        let invite = server_key(head, via, b"INVITE", &mut self.key).and_then(|()| self.find(true));
         if server_key(head, via, b"CANCEL", &mut self.key).is_none() {
             return;
         }
@@ -599,12 +630,7 @@ impl TransactionLayer {
             // A fresh transaction in Trying accepts a final response.
             let _ = machine.respond(now, status, stamped(resp.into(), reply_to.addr), &mut out);
         }
-        self.insert(
-            id,
-            self.key.clone(),
-            true,
-            Machine::NonInviteServer(machine),
-        );
+        self.insert(id, true, Machine::NonInviteServer(machine));
         let proceeding =
             |e: &Entry| matches!(&e.machine, Machine::InviteServer(m) if m.is_proceeding());
         if let Some(invite) = invite.filter(|i| self.entries.get(i).is_some_and(|e| proceeding(e)))
@@ -621,7 +647,7 @@ impl TransactionLayer {
             return;
         };
         client_key(branch, resp.cseq.method.as_bytes(), &mut self.key);
-        let Some(&id) = self.client_keys.get(self.key.as_slice()) else {
+        let Some(id) = self.find(false) else {
             return;
         };
         let mut out = Out {
@@ -699,7 +725,7 @@ impl TransactionLayer {
                 &mut out,
             ))
         };
-        self.insert(id, self.key.clone(), false, machine);
+        self.insert(id, false, machine);
         Ok(id)
     }
 

@@ -442,13 +442,13 @@ impl Calls {
                 break;
             }
             self.timers.pop();
+            // A stale deadline (the call moved on, or ended) costs a lookup.
+            if self.calls.get(&id).and_then(|c| c.armed) != Some(at) {
+                continue;
+            }
             let Some(mut call) = self.calls.remove(&id) else {
                 continue;
             };
-            if call.armed != Some(at) {
-                self.calls.insert(id, call);
-                continue;
-            }
             call.armed = None;
             self.on_call_timer(now, layer, snap, id, call);
         }

@@ -39,7 +39,7 @@ pub trait Core: Send + 'static {
 
 /// A fresh, unpredictable To tag.
 pub(crate) fn new_tag() -> String {
-    random_hex().to_string()
+    sized_text(16, random_hex())
 }
 
 /// `value` written into a String with room for `capacity` bytes:

@@ -176,7 +176,8 @@ struct Plan {
 /// One call.
 #[derive(Debug)]
 struct Call {
-    /// The row the API sees, shared with the board (one copy per call).
+    /// The row the API sees, shared with the board (one copy per call);
+    /// from ringing on, the board keeps the state and answer time itself.
     info: Arc<CallInfo>,
     a: Leg,
     /// What every response to the caller's INVITE copies from it, our
@@ -259,8 +260,8 @@ pub(crate) struct Calls {
     picker: GatewayPicker,
     local: Local,
     tags: leg::Tags,
-    /// Boxed: a call is over a kilobyte, and a map of them grows by
-    /// doubling.
+    /// Boxed: a call is some 400 bytes (see `a_held_call_stays_small`),
+    /// and a map of them grows by doubling.
     calls: IdMap<u64, Box<Call>>,
     next_id: u64,
     /// Caller INVITE server transactions.

@@ -29,11 +29,11 @@ pub use timers::TimerConfig;
 
 use std::collections::{VecDeque, hash_map};
 use std::hash::{BuildHasher, RandomState};
-
-use hashbrown::HashTable;
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::time::Instant;
+
+use hashbrown::HashTable;
 
 use bytes::Bytes;
 
@@ -248,10 +248,10 @@ pub struct TransactionLayer {
     /// Boxed: an entry is some 350 bytes and the table keeps about twice
     /// as many slots as entries, most of them for lingering transactions.
     entries: IdMap<TxId, Box<Entry>>,
-    /// Server and client transactions by the hash of their key, which
-    /// their entry holds. Peers choose branches: the hash is keyed SipHash.
-    server_keys: HashTable<TxId>,
-    client_keys: HashTable<TxId>,
+    /// Client (`[0]`) and server (`[1]`, see [`keys_of`]) transactions by
+    /// the hash of their key, which their entry holds. Peers choose
+    /// branches: the hash is keyed SipHash.
+    keys: [HashTable<TxId>; 2],
     key_hasher: RandomState,
     /// Where a message's key is built to be looked up: lookups, one or
     /// more per message, allocate nothing.
@@ -305,6 +305,11 @@ fn server_key(head: &Head<'_, '_>, via: &Via<'_>, method: &[u8], key: &mut Vec<u
     Some(())
 }
 
+/// Which of the layer's key tables holds server (or client) transactions.
+fn keys_of(server: bool) -> usize {
+    usize::from(server)
+}
+
 /// The client-side key (RFC 3261 §17.1.3): branch and CSeq method, written
 /// into `key`.
 fn client_key(branch: &[u8], method: &[u8], key: &mut Vec<u8>) {
@@ -356,8 +361,7 @@ impl TransactionLayer {
             max_transactions,
             next_id: 0,
             entries: IdMap::default(),
-            server_keys: HashTable::new(),
-            client_keys: HashTable::new(),
+            keys: [HashTable::new(), HashTable::new()],
             key_hasher: RandomState::new(),
             key: Vec::with_capacity(128),
             timers: Deadlines::new(),
@@ -415,11 +419,7 @@ impl TransactionLayer {
         };
         if slot.get().machine.is_terminated() {
             let entry = slot.remove();
-            let keys = if entry.server {
-                &mut self.server_keys
-            } else {
-                &mut self.client_keys
-            };
+            let keys = &mut self.keys[keys_of(entry.server)];
             // The key may name a newer transaction by now.
             if let Ok(found) = keys.find_entry(entry.key_hash, |&other| other == id) {
                 found.remove();
@@ -438,11 +438,7 @@ impl TransactionLayer {
 
     /// The transaction whose key is the one last built in `self.key`.
     fn find(&self, server: bool) -> Option<TxId> {
-        let keys = if server {
-            &self.server_keys
-        } else {
-            &self.client_keys
-        };
+        let keys = &self.keys[keys_of(server)];
         let hash = self.key_hasher.hash_one(self.key.as_slice());
         let same_key = |id: &TxId| self.entries.get(id).is_some_and(|e| *e.key == *self.key);
         keys.find(hash, same_key).copied()
@@ -459,11 +455,7 @@ impl TransactionLayer {
             machine,
             armed: None,
         };
-        let keys = if server {
-            &mut self.server_keys
-        } else {
-            &mut self.client_keys
-        };
+        let keys = &mut self.keys[keys_of(server)];
         let entries = &self.entries;
         let same_key = |other: &TxId| entries.get(other).is_some_and(|e| e.key == entry.key);
         match keys.find_mut(key_hash, same_key) {

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
+use tollgate_sip::Message;
 use tollgate_sip::transaction::{Event, Peer, TransactionLayer, Transmit, Transport};
 
 use crate::config::EdgeConfig;
@@ -261,12 +262,18 @@ async fn drive(
                 }
                 let now = std::time::Instant::now();
                 for msg in batch.drain(..).flatten() {
-                    layer.handle_message(now, msg.peer, msg.data);
+                    layer.handle_message_with(now, msg.peer, msg.data, |layer, event, parsed| {
+                        dispatch(now, event, parsed, layer, &mut core, drain_until.is_some());
+                    });
                 }
             }
             () = udp.readable() => {
                 let now = std::time::Instant::now();
-                udp.read(|peer, data| layer.handle_message(now, peer, data));
+                udp.read(|peer, data| {
+                    layer.handle_message_with(now, peer, data, |layer, event, parsed| {
+                        dispatch(now, event, parsed, layer, &mut core, drain_until.is_some());
+                    });
+                });
             }
             _ = sleep_until(wake) => {
                 layer.handle_timeout(std::time::Instant::now());
@@ -280,39 +287,14 @@ async fn drive(
         let now = std::time::Instant::now();
         core.handle_timeout(now, &mut layer);
         while let Some(event) = layer.poll_event() {
-            match (event, drain_until) {
-                // Shutting down: new requests are refused, not started.
-                (
-                    Event::Request {
-                        id: Some(id), data, ..
-                    },
-                    Some(_),
-                ) => {
-                    answer(
-                        now,
-                        &mut layer,
-                        id,
-                        &data,
-                        503,
-                        "Service Unavailable",
-                        RETRY_LATER,
-                    );
-                }
-                (
-                    Event::Request {
-                        id: None,
-                        peer,
-                        data,
-                    },
-                    Some(_),
-                ) if !data.starts_with(b"ACK ") => {
-                    if let Some(resp) = build_answer(&data, 503, "Service Unavailable", RETRY_LATER)
-                    {
-                        layer.respond_stateless(peer, resp);
-                    }
-                }
-                (event, _) => core.on_event(now, event, &mut layer),
-            }
+            dispatch(
+                now,
+                event,
+                None,
+                &mut layer,
+                &mut core,
+                drain_until.is_some(),
+            );
         }
         while let Some(t) = layer.poll_transmit() {
             senders.send(t).await;
@@ -326,6 +308,51 @@ async fn drive(
         }
     }
     let _ = closed.send(true);
+}
+
+/// Hands one event to the core (with the layer's parse of its message,
+/// when there is one), or, while `draining`, refuses a new request.
+fn dispatch(
+    now: std::time::Instant,
+    event: Event,
+    parsed: Option<&Message<'_, '_>>,
+    layer: &mut TransactionLayer,
+    core: &mut impl Core,
+    draining: bool,
+) {
+    match (event, parsed) {
+        // Shutting down: new requests are refused, not started.
+        (
+            Event::Request {
+                id: Some(id), data, ..
+            },
+            _,
+        ) if draining => {
+            answer(
+                now,
+                layer,
+                id,
+                &data,
+                503,
+                "Service Unavailable",
+                RETRY_LATER,
+            );
+        }
+        (
+            Event::Request {
+                id: None,
+                peer,
+                data,
+            },
+            _,
+        ) if draining && !data.starts_with(b"ACK ") => {
+            if let Some(resp) = build_answer(&data, 503, "Service Unavailable", RETRY_LATER) {
+                layer.respond_stateless(peer, resp);
+            }
+        }
+        (event, Some(msg)) => core.on_parsed_event(now, event, msg, layer),
+        (event, None) => core.on_event(now, event, layer),
+    }
 }
 
 /// Resolves when `waker` is notified; never without one.

@@ -14,7 +14,7 @@ use tollgate_policy::{
 };
 use tollgate_sip::transaction::{Event, MAX_HEADERS, Peer, TransactionLayer, Transport};
 use tollgate_sip::validate::unsupported_options;
-use tollgate_sip::{Head, Header, HeaderKind, Method, parse_datagram};
+use tollgate_sip::{Head, Header, HeaderKind, Message, Method, parse_datagram};
 
 use crate::Defense;
 use crate::calls::{CallBoard, CallConfig, Calls};
@@ -151,41 +151,26 @@ impl PolicyCore {
 
 impl Core for PolicyCore {
     fn on_event(&mut self, now: Instant, event: Event, layer: &mut TransactionLayer) {
-        let snapshot = self.snapshot.load();
-        match event {
-            Event::Request { id, peer, data } => {
-                let mut headers = [Header::EMPTY; MAX_HEADERS];
-                let Ok(msg) = parse_datagram(&data, &mut headers) else {
-                    return;
-                };
-                let Some(method) = msg.head.method() else {
-                    return;
-                };
-                // A To tag claims a dialog: it goes to its call, never
-                // through identification.
-                let to_tag = || msg.head.to().is_ok_and(|t| t.tag().is_some());
-                if method == Method::Ack || (id.is_some() && to_tag()) {
-                    self.calls.in_dialog(now, layer, id, method, &data, &msg);
-                    return;
-                }
-                match (self.decide(&snapshot, peer, &msg.head), id) {
-                    (Verdict::Call(identity, user), Some(sid)) => {
-                        self.calls.start(
-                            now, layer, &snapshot, sid, peer, &data, &msg, &identity, &user,
-                        );
-                    }
-                    (Verdict::Reply(Some(resp)), Some(sid)) => reply(layer, now, sid, resp),
-                    // OPTIONS handed over without a transaction.
-                    (Verdict::Reply(Some(resp)), None) => layer.respond_stateless(peer, resp),
-                    _ => {}
-                }
+        let data = match &event {
+            Event::Request { data, .. } | Event::Response { data, .. } => data.clone(),
+            Event::Cancelled { .. } | Event::TimedOut { .. } => {
+                return self.handle(now, event, None, layer);
             }
-            Event::Cancelled { invite } => self.calls.on_cancelled(now, layer, invite),
-            Event::Response { id, data } => {
-                self.calls.on_response(now, layer, &snapshot, id, &data);
-            }
-            Event::TimedOut { id } => self.calls.on_timed_out(now, layer, &snapshot, id),
+        };
+        let mut headers = [Header::EMPTY; MAX_HEADERS];
+        if let Ok(msg) = parse_datagram(&data, &mut headers) {
+            self.handle(now, event, Some(&msg), layer);
         }
+    }
+
+    fn on_parsed_event(
+        &mut self,
+        now: Instant,
+        event: Event,
+        msg: &Message<'_, '_>,
+        layer: &mut TransactionLayer,
+    ) {
+        self.handle(now, event, Some(msg), layer);
     }
 
     fn bind(&mut self, local: &[(Transport, std::net::SocketAddr)]) {
@@ -202,6 +187,54 @@ impl Core for PolicyCore {
 
     fn waker(&self) -> Option<Arc<tokio::sync::Notify>> {
         Some(self.calls.waker())
+    }
+}
+
+impl PolicyCore {
+    /// One event; `msg` is the parse of its data (a request or a
+    /// response).
+    fn handle(
+        &mut self,
+        now: Instant,
+        event: Event,
+        msg: Option<&Message<'_, '_>>,
+        layer: &mut TransactionLayer,
+    ) {
+        let snapshot = self.snapshot.load();
+        match event {
+            Event::Request { id, peer, data } => {
+                let Some(msg) = msg else {
+                    return;
+                };
+                let Some(method) = msg.head.method() else {
+                    return;
+                };
+                // A To tag claims a dialog: it goes to its call, never
+                // through identification.
+                let to_tag = || msg.head.to().is_ok_and(|t| t.tag().is_some());
+                if method == Method::Ack || (id.is_some() && to_tag()) {
+                    self.calls.in_dialog(now, layer, id, method, &data, msg);
+                    return;
+                }
+                match (self.decide(&snapshot, peer, &msg.head), id) {
+                    (Verdict::Call(identity, user), Some(sid)) => {
+                        self.calls.start(
+                            now, layer, &snapshot, sid, peer, &data, msg, &identity, &user,
+                        );
+                    }
+                    (Verdict::Reply(Some(resp)), Some(sid)) => reply(layer, now, sid, resp),
+                    // OPTIONS handed over without a transaction.
+                    (Verdict::Reply(Some(resp)), None) => layer.respond_stateless(peer, resp),
+                    _ => {}
+                }
+            }
+            Event::Cancelled { invite } => self.calls.on_cancelled(now, layer, invite),
+            Event::Response { id, data } => {
+                self.calls
+                    .on_response(now, layer, &snapshot, id, &data, msg);
+            }
+            Event::TimedOut { id } => self.calls.on_timed_out(now, layer, &snapshot, id),
+        }
     }
 }
 

@@ -120,10 +120,12 @@ impl Lab {
     fn deliver(&mut self, from: &str, data: Vec<u8>) -> Vec<(SocketAddr, Bytes)> {
         let (data, mut sent) = (Bytes::from(data), Vec::with_capacity(4));
         let start = self.meter.map(|m| m());
-        self.layer.handle_message(self.now, udp(from), data);
-        while let Some(event) = self.layer.poll_event() {
-            self.core.on_event(self.now, event, &mut self.layer);
-        }
+        let (now, core) = (self.now, &mut self.core);
+        self.layer
+            .handle_message_with(now, udp(from), data, |layer, event, parsed| match parsed {
+                Some(msg) => core.on_parsed_event(now, event, msg, layer),
+                None => core.on_event(now, event, layer),
+            });
         while let Some(t) = self.layer.poll_transmit() {
             sent.push((t.peer.addr, t.data));
         }

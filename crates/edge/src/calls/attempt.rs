@@ -19,7 +19,7 @@ use tollgate_sip::transaction::{Peer, TransactionLayer, Transport, TxId};
 use tollgate_sip::{Message, MessageBuilder, Method, ResponseHeaders};
 
 use super::carrier_auth::{CarrierNonce, Credentials};
-use super::leg::{Facts, Leg};
+use super::leg::{Facts, Leg, send_request};
 use super::{
     Abandoned, Call, Calls, Outgoing, Plan, Role, WAIT_RETRY, Waiting, respond_a, set_state,
 };
@@ -497,8 +497,7 @@ impl Calls {
         if let Some((ct, body)) = call.offer.as_deref() {
             b = b.body(ct, body.to_vec());
         }
-        let data = Bytes::from(b.build().ok()?);
-        let tx = layer.send_request(now, leg.peer, data).ok()?;
+        let tx = send_request(layer, now, leg.peer, b, Method::Invite, &branch)?;
         Some((tx, branch, leg.cseq))
     }
 
@@ -559,11 +558,7 @@ impl Calls {
     ) {
         let via = self.local.via(leg.peer.transport, leg.peer.addr.ip());
         let (b, _) = leg.request(Method::Cancel, via, Some(branch), Some(cseq));
-        if let Some(tx) = b
-            .build()
-            .ok()
-            .and_then(|d| layer.send_request(now, leg.peer, Bytes::from(d)).ok())
-        {
+        if let Some(tx) = send_request(layer, now, leg.peer, b, Method::Cancel, branch) {
             self.by_client.insert(tx, Role::Cancel);
         }
     }

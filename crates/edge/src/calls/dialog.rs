@@ -13,7 +13,7 @@ use tollgate_sip::{Header, HeaderKind, Message, Method, parse_datagram};
 
 use super::attempt::filter_body;
 use super::carrier_auth::{Credentials, authorization};
-use super::leg::{Facts, Leg};
+use super::leg::{Facts, Leg, send_request};
 use super::{Call, Calls, Relay, Role, Side};
 use crate::core::{answer_to, response_tagged};
 
@@ -30,9 +30,14 @@ impl Calls {
         snap: &Snapshot,
         tx: TxId,
         data: &Bytes,
+        msg: Option<&Message<'_, '_>>,
     ) {
         // The layer validated the response: it has what Facts needs.
-        let Some(facts) = Facts::read(data) else {
+        let facts = match msg {
+            Some(msg) => Facts::of(data, msg),
+            None => Facts::read(data),
+        };
+        let Some(facts) = facts else {
             return;
         };
         let Some(role) = self.by_client.remove(&tx) else {
@@ -295,7 +300,8 @@ impl Calls {
             .local
             .contact(other.peer.transport, other.peer.addr.ip());
         let seq = other.cseq;
-        let (mut b, _) = other.request(Method::from_token(method.as_bytes()), via, None, Some(seq));
+        let relayed = Method::from_token(method.as_bytes());
+        let (mut b, branch) = other.request(relayed, via, None, Some(seq));
         if matches!(method.as_str(), "INVITE" | "UPDATE" | "SUBSCRIBE" | "REFER") {
             b = b.header("Contact", contact);
         }
@@ -312,10 +318,7 @@ impl Calls {
             b = b.body(ct, body.to_vec());
         }
         let peer = other.peer;
-        let sent = b
-            .build()
-            .ok()
-            .and_then(|d| layer.send_request(now, peer, Bytes::from(d)).ok());
+        let sent = send_request(layer, now, peer, b, relayed, &branch);
         match sent {
             Some(tx) => {
                 self.by_client.insert(
@@ -465,7 +468,7 @@ impl Calls {
     ) {
         let via = self.local.via(leg.peer.transport, leg.peer.addr.ip());
         let target = leg.target().to_owned();
-        let (mut b, _) = leg.request(Method::Bye, via, None, None);
+        let (mut b, branch) = leg.request(Method::Bye, via, None, None);
         if let (Some((resp, code)), Some(c)) = (challenge, &creds) {
             match authorization(resp, code, c, b"BYE", &target) {
                 Some((name, value)) => b = b.header(name, value),
@@ -473,11 +476,7 @@ impl Calls {
             }
         }
         let peer: Peer = leg.peer;
-        if let Some(tx) = b
-            .build()
-            .ok()
-            .and_then(|d| layer.send_request(now, peer, Bytes::from(d)).ok())
-        {
+        if let Some(tx) = send_request(layer, now, peer, b, Method::Bye, &branch) {
             self.by_client.insert(
                 tx,
                 Role::Bye {

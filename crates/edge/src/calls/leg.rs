@@ -6,9 +6,10 @@
 use std::borrow::Cow;
 use std::fmt::{Display, Write as _};
 use std::hash::BuildHasher;
+use std::time::Instant;
 
 use bytes::Bytes;
-use tollgate_sip::transaction::{MAX_HEADERS, Peer};
+use tollgate_sip::transaction::{MAX_HEADERS, Peer, TransactionLayer, TxId};
 use tollgate_sip::{Head, Header, HeaderKind, Message, MessageBuilder, Method, parse_datagram};
 
 use crate::core::{random_hex, sized_text};
@@ -273,6 +274,23 @@ impl Leg {
             );
         (b, branch)
     }
+}
+
+/// Builds `b`, a request written by [`Leg::request`] with `method` and
+/// `branch`, and sends it to `peer` on a new client transaction; the layer
+/// takes the method and branch as given, without parsing the request.
+pub(crate) fn send_request(
+    layer: &mut TransactionLayer,
+    now: Instant,
+    peer: Peer,
+    b: MessageBuilder,
+    method: Method<'_>,
+    branch: &str,
+) -> Option<TxId> {
+    let data = Bytes::from(b.build().ok()?);
+    layer
+        .send_built_request(now, peer, data, method, branch.as_bytes())
+        .ok()
 }
 
 /// Makes and reads Tollgate's tags on call legs. A tag is sixteen random

@@ -17,7 +17,7 @@ pub use cseq::CSeq;
 pub use kind::HeaderKind;
 pub use media_type::MediaType;
 pub use name_addr::{Contact, NameAddr, NameAddrError};
-pub use via::{MAGIC_COOKIE, Rport, Via};
+pub use via::{MAGIC_COOKIE, Rport, Via, is_rfc3261_branch};
 
 use crate::error::{HeaderError, HeaderProblem, UriError};
 use crate::lex::{self, CommaList};

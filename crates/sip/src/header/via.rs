@@ -111,9 +111,14 @@ impl<'b> Via<'b> {
     /// True when the branch carries the RFC 3261 magic cookie followed by
     /// an identifier. A bare cookie (RFC 4475 badbranch) is not compliant.
     pub fn has_rfc3261_branch(&self) -> bool {
-        self.branch()
-            .is_some_and(|b| b.len() > MAGIC_COOKIE.len() && b.starts_with(MAGIC_COOKIE))
+        self.branch().is_some_and(is_rfc3261_branch)
     }
+}
+
+/// True for a branch that starts with the magic cookie and has more after
+/// it (RFC 3261 §8.1.1.7).
+pub fn is_rfc3261_branch(branch: &[u8]) -> bool {
+    branch.len() > MAGIC_COOKIE.len() && branch.starts_with(MAGIC_COOKIE)
 }
 
 #[cfg(test)]

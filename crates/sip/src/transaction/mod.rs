@@ -15,6 +15,10 @@
 //! [`check_request`] are answered statelessly (400/416/505) or dropped;
 //! malformed responses are dropped. The number of live transactions is
 //! bounded: beyond it new requests get a stateless 503.
+//!
+//! [`TransactionLayer::handle_message_with`] is the driver's way in: it
+//! hands each event over at once, with the layer's parse of the message
+//! it came from, so a message is parsed once on its way to the core.
 
 mod deadlines;
 mod ids;
@@ -38,8 +42,8 @@ use hashbrown::HashTable;
 use bytes::Bytes;
 
 use crate::builder::{MessageBuilder, needs_stamp, stamp_parsed_via, stamp_via};
-use crate::header::{HeaderKind, Via};
-use crate::message::{Head, Header, StartLine};
+use crate::header::{HeaderKind, Via, is_rfc3261_branch};
+use crate::message::{Head, Header, Message, StartLine};
 use crate::method::Method;
 use crate::parse::{parse_datagram, parse_datagram_head};
 use crate::validate::{check_request, check_response};
@@ -489,22 +493,65 @@ impl TransactionLayer {
     }
 
     /// Takes one received message (a datagram, or one framed stream
-    /// message).
+    /// message); what it brings waits in [`TransactionLayer::poll_event`].
     pub fn handle_message(&mut self, now: Instant, peer: Peer, data: Bytes) {
         let mut headers = [Header::EMPTY; MAX_HEADERS];
-        let msg = match parse_datagram(&data, &mut headers) {
+        self.receive(now, peer, &data, &mut headers);
+    }
+
+    /// Takes one received message like [`TransactionLayer::handle_message`]
+    /// and hands every queued event to `deliver` at once, in order. The
+    /// events this message brought come with the layer's parse of it, so
+    /// the core need not parse the message again; the others (and a
+    /// message the layer re-stamped) come with `None`. Events raised while
+    /// `deliver` runs wait in [`TransactionLayer::poll_event`].
+    pub fn handle_message_with<F>(&mut self, now: Instant, peer: Peer, data: Bytes, mut deliver: F)
+    where
+        F: FnMut(&mut Self, Event, Option<&Message<'_, '_>>),
+    {
+        let mut headers = [Header::EMPTY; MAX_HEADERS];
+        let msg = self.receive(now, peer, &data, &mut headers);
+        for _ in 0..self.events.len() {
+            let Some(event) = self.events.pop_front() else {
+                break;
+            };
+            // The parse belongs to the event that carries the very bytes
+            // parsed.
+            let parsed = match (&event, &msg) {
+                (Event::Request { data: d, .. } | Event::Response { data: d, .. }, Some(msg))
+                    if d.as_ptr() == data.as_ptr() && d.len() == data.len() =>
+                {
+                    Some(msg)
+                }
+                _ => None,
+            };
+            deliver(self, event, parsed);
+        }
+    }
+
+    /// Parses `data` into `headers` and hands it to the machines; the
+    /// parse, when there is one.
+    fn receive<'b, 'h>(
+        &mut self,
+        now: Instant,
+        peer: Peer,
+        data: &'b Bytes,
+        headers: &'h mut [Header<'b>],
+    ) -> Option<Message<'b, 'h>> {
+        let msg = match parse_datagram(data, headers) {
             Ok(msg) => msg,
             Err(e) => {
                 if let Some(status) = e.status() {
-                    self.reject_framing(peer, &data, status);
+                    self.reject_framing(peer, data, status);
                 }
-                return;
+                return None;
             }
         };
         match msg.head.start() {
-            StartLine::Request(_) => self.on_request(now, peer, &msg.head, &data),
-            StartLine::Response(_) => self.on_response(now, &msg.head, &data),
+            StartLine::Request(_) => self.on_request(now, peer, &msg.head, data),
+            StartLine::Response(_) => self.on_response(now, &msg.head, data),
         }
+        Some(msg)
     }
 
     /// A request whose head parsed but whose body length is wrong.
@@ -682,17 +729,28 @@ impl TransactionLayer {
         let msg = parse_datagram(&data, &mut headers).map_err(|_| TxError::BadMessage)?;
         let method = msg.head.method().ok_or(TxError::BadMessage)?;
         let via = msg.head.top_via().map_err(|_| TxError::BadMessage)?;
-        if method == Method::Ack || !via.has_rfc3261_branch() {
+        let branch = via.branch().ok_or(TxError::BadMessage)?;
+        self.send_built_request(now, peer, data.clone(), method, branch)
+    }
+
+    /// [`TransactionLayer::send_request`] for a request whose method and
+    /// top Via branch the core knows, having just written them: the layer
+    /// takes them as given instead of parsing the request again.
+    pub fn send_built_request(
+        &mut self,
+        now: Instant,
+        peer: Peer,
+        data: Bytes,
+        method: Method<'_>,
+        branch: &[u8],
+    ) -> Result<TxId, TxError> {
+        if method == Method::Ack || !is_rfc3261_branch(branch) {
             return Err(TxError::BadMessage);
         }
         if self.entries.len() >= self.max_transactions {
             return Err(TxError::Capacity);
         }
-        client_key(
-            via.branch().unwrap_or_default(),
-            method.as_bytes(),
-            &mut self.key,
-        );
+        client_key(branch, method.as_bytes(), &mut self.key);
         let id = self.allocate_id();
         let mut out = Out {
             transmits: &mut self.transmits,
@@ -702,7 +760,7 @@ impl TransactionLayer {
             Machine::InviteClient(InviteClient::start(
                 id,
                 peer,
-                data.clone(),
+                data,
                 self.config,
                 now,
                 &mut out,
@@ -711,7 +769,7 @@ impl TransactionLayer {
             Machine::NonInviteClient(NonInviteClient::start(
                 id,
                 peer,
-                data.clone(),
+                data,
                 self.config,
                 now,
                 &mut out,

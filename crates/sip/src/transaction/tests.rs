@@ -650,3 +650,87 @@ fn requests_reach_the_core_with_their_top_via_stamped_once() {
     assert_eq!(sent.peer.addr, source.addr);
     assert_eq!(sent.data, ok);
 }
+
+#[test]
+fn handle_message_with_hands_over_its_parse_in_queue_order() {
+    let mut layer = TransactionLayer::new(TimerConfig::default(), 10);
+    let now = Instant::now();
+    let source = peer(5061, Transport::Udp);
+    // Queued before: delivered first, without a parse.
+    layer.handle_message(now, source, Bytes::from(request("OPTIONS", "q1")));
+    // Sent-by matches the source and no rport: delivered as received.
+    let plain = request("OPTIONS", "q2").replace(";rport", "");
+    let mut seen = Vec::new();
+    layer.handle_message_with(now, source, Bytes::from(plain), |_, event, parsed| {
+        let Event::Request { data, .. } = event else {
+            panic!("a request");
+        };
+        let call_id = parsed.map(|m| m.head.call_id().unwrap().to_vec());
+        seen.push((data.starts_with(b"OPTIONS"), call_id));
+    });
+    assert_eq!(
+        seen,
+        [(true, None), (true, Some(b"q2@test".to_vec()))],
+        "the earlier event first, then this message's with its parse"
+    );
+    assert!(
+        layer.poll_event().is_none(),
+        "every queued event was handed over"
+    );
+    // `rport` makes the layer stamp the Via: the core's copy is not what
+    // was parsed, so no parse comes with it.
+    let mut parses = Vec::new();
+    layer.handle_message_with(
+        now,
+        source,
+        Bytes::from(request("OPTIONS", "q3")),
+        |_, _, parsed| parses.push(parsed.is_some()),
+    );
+    assert_eq!(parses, [false]);
+    // A response to a client transaction comes with its parse.
+    let gateway = peer(5070, Transport::Udp);
+    let invite = request("INVITE", "q4");
+    let id = layer
+        .send_request(now, gateway, Bytes::from(invite.clone()))
+        .unwrap();
+    let mut headers = [Header::EMPTY; MAX_HEADERS];
+    let head = parse_datagram(invite.as_bytes(), &mut headers)
+        .unwrap()
+        .head;
+    let ringing = MessageBuilder::response_to(&head, 180, "Ringing", Some(b"g1"))
+        .build()
+        .unwrap();
+    let mut codes = Vec::new();
+    layer.handle_message_with(now, gateway, Bytes::from(ringing), |_, event, parsed| {
+        assert!(matches!(event, Event::Response { id: got, .. } if got == id));
+        codes.push(parsed.and_then(|m| m.head.status_line().map(|l| l.code)));
+    });
+    assert_eq!(codes, [Some(180)]);
+}
+
+#[test]
+fn send_built_request_takes_the_given_branch_and_method() {
+    let mut layer = TransactionLayer::new(TimerConfig::default(), 10);
+    let now = Instant::now();
+    let gateway = peer(5070, Transport::Udp);
+    let bye = Bytes::from(request("BYE", "b1"));
+    for (method, branch) in [(Method::Ack, &b"z9hG4bKb1"[..]), (Method::Bye, b"z9hG4bK")] {
+        assert_eq!(
+            layer.send_built_request(now, gateway, bye.clone(), method, branch),
+            Err(TxError::BadMessage),
+            "no transaction for an ACK or a bare cookie"
+        );
+    }
+    let id = layer
+        .send_built_request(now, gateway, bye.clone(), Method::Bye, b"z9hG4bKb1")
+        .unwrap();
+    assert_eq!(layer.poll_transmit().map(|t| t.data), Some(bye.clone()));
+    // The response finds the transaction by that branch and method.
+    let mut headers = [Header::EMPTY; MAX_HEADERS];
+    let head = parse_datagram(&bye, &mut headers).unwrap().head;
+    let ok = MessageBuilder::response_to(&head, 200, "OK", Some(b"g1"))
+        .build()
+        .unwrap();
+    layer.handle_message(now, gateway, Bytes::from(ok));
+    assert!(matches!(layer.poll_event(), Some(Event::Response { id: got, .. }) if got == id));
+}

@@ -6,10 +6,8 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use tokio::sync::Notify;
-use tollgate_sip::transaction::{Event, MAX_HEADERS, TransactionLayer, Transport, TxId};
-use tollgate_sip::{
-    Head, Header, Message, MessageBuilder, Method, ResponseHeaders, parse_datagram,
-};
+use tollgate_sip::transaction::{Event, MAX_HEADERS, Received, TransactionLayer, Transport, TxId};
+use tollgate_sip::{Head, Header, MessageBuilder, Method, ResponseHeaders, parse_datagram};
 
 /// What handles requests and responses once transactions have absorbed
 /// retransmissions: the B2BUA. It runs on the driver task and must not
@@ -19,18 +17,18 @@ pub trait Core: Send + 'static {
     /// through `layer`.
     fn on_event(&mut self, now: Instant, event: Event, layer: &mut TransactionLayer);
 
-    /// One event about a message the layer has just parsed (a request or a
-    /// response it hands over): `msg` is that parse of the event's data,
-    /// so the core need not parse it again. By default the same as
-    /// [`Core::on_event`].
+    /// One event about a message the layer has just read (a request or a
+    /// response it hands over): `received` is what the layer read of the
+    /// event's data, so the core need not read it again. By default the
+    /// same as [`Core::on_event`].
     fn on_parsed_event(
         &mut self,
         now: Instant,
         event: Event,
-        msg: &Message<'_, '_>,
+        received: &Received<'_, '_>,
         layer: &mut TransactionLayer,
     ) {
-        let _ = msg;
+        let _ = received;
         self.on_event(now, event, layer);
     }
 

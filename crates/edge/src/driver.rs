@@ -10,8 +10,7 @@ use bytes::Bytes;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
-use tollgate_sip::Message;
-use tollgate_sip::transaction::{Event, Peer, TransactionLayer, Transmit, Transport};
+use tollgate_sip::transaction::{Event, Peer, Received, TransactionLayer, Transmit, Transport};
 
 use crate::config::EdgeConfig;
 use crate::connections::Connections;
@@ -310,12 +309,12 @@ async fn drive(
     let _ = closed.send(true);
 }
 
-/// Hands one event to the core (with the layer's parse of its message,
-/// when there is one), or, while `draining`, refuses a new request.
+/// Hands one event to the core (with what the layer read of its message,
+/// when it has that), or, while `draining`, refuses a new request.
 fn dispatch(
     now: std::time::Instant,
     event: Event,
-    parsed: Option<&Message<'_, '_>>,
+    parsed: Option<&Received<'_, '_>>,
     layer: &mut TransactionLayer,
     core: &mut impl Core,
     draining: bool,

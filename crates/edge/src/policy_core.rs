@@ -12,9 +12,9 @@ use tollgate_policy::threat::{Signal, is_scanner};
 use tollgate_policy::{
     Authenticator, Decision, Denial, Identity, Protocol, RequestFacts, SharedSnapshot, Snapshot,
 };
-use tollgate_sip::transaction::{Event, MAX_HEADERS, Peer, TransactionLayer, Transport};
+use tollgate_sip::transaction::{Event, MAX_HEADERS, Peer, Received, TransactionLayer, Transport};
 use tollgate_sip::validate::unsupported_options;
-use tollgate_sip::{Head, Header, HeaderKind, Message, Method, parse_datagram};
+use tollgate_sip::{Checked, Head, Header, HeaderKind, Method, ValidRequest, parse_datagram};
 
 use crate::Defense;
 use crate::calls::{CallBoard, CallConfig, Calls};
@@ -65,7 +65,13 @@ impl PolicyCore {
     }
 
     /// What one request outside any dialog gets.
-    fn decide<'s>(&self, snapshot: &'s Snapshot, peer: Peer, head: &Head<'_, '_>) -> Verdict<'s> {
+    fn decide<'s>(
+        &self,
+        snapshot: &'s Snapshot,
+        peer: Peer,
+        head: &Head<'_, '_>,
+        req: &ValidRequest<'_>,
+    ) -> Verdict<'s> {
         let Some(line) = head.request_line() else {
             return Verdict::Reply(None);
         };
@@ -78,10 +84,9 @@ impl PolicyCore {
         if line.method.is_extension() {
             return respond(501, "Not Implemented", &[("Allow", ALLOW)]);
         }
-        let called = head
-            .request_uri()
-            .and_then(Result::ok)
-            .and_then(|u| u.user())
+        let called = req
+            .uri
+            .user()
             .map(String::from_utf8_lossy)
             .unwrap_or_default();
         let now = unix_now();
@@ -158,8 +163,11 @@ impl Core for PolicyCore {
             }
         };
         let mut headers = [Header::EMPTY; MAX_HEADERS];
-        if let Ok(msg) = parse_datagram(&data, &mut headers) {
-            self.handle(now, event, Some(&msg), layer);
+        let Ok(message) = parse_datagram(&data, &mut headers) else {
+            return;
+        };
+        if let Some(checked) = Checked::check(&message.head) {
+            self.handle(now, event, Some(&Received { message, checked }), layer);
         }
     }
 
@@ -167,10 +175,10 @@ impl Core for PolicyCore {
         &mut self,
         now: Instant,
         event: Event,
-        msg: &Message<'_, '_>,
+        received: &Received<'_, '_>,
         layer: &mut TransactionLayer,
     ) {
-        self.handle(now, event, Some(msg), layer);
+        self.handle(now, event, Some(received), layer);
     }
 
     fn bind(&mut self, local: &[(Transport, std::net::SocketAddr)]) {
@@ -191,35 +199,38 @@ impl Core for PolicyCore {
 }
 
 impl PolicyCore {
-    /// One event; `msg` is the parse of its data (a request or a
+    /// One event; `received` is what was read of its data (a request or a
     /// response).
     fn handle(
         &mut self,
         now: Instant,
         event: Event,
-        msg: Option<&Message<'_, '_>>,
+        received: Option<&Received<'_, '_>>,
         layer: &mut TransactionLayer,
     ) {
         let snapshot = self.snapshot.load();
         match event {
             Event::Request { id, peer, data } => {
-                let Some(msg) = msg else {
+                let Some(received) = received else {
                     return;
                 };
-                let Some(method) = msg.head.method() else {
+                let Checked::Request(req) = &received.checked else {
                     return;
                 };
                 // A To tag claims a dialog: it goes to its call, never
                 // through identification.
-                let to_tag = || msg.head.to().is_ok_and(|t| t.tag().is_some());
-                if method == Method::Ack || (id.is_some() && to_tag()) {
-                    self.calls.in_dialog(now, layer, id, method, &data, msg);
+                if req.method == Method::Ack || (id.is_some() && req.to.tag().is_some()) {
+                    self.calls
+                        .in_dialog(now, layer, id, req.method, &data, received);
                     return;
                 }
-                match (self.decide(&snapshot, peer, &msg.head), id) {
+                match (
+                    self.decide(&snapshot, peer, &received.message.head, req),
+                    id,
+                ) {
                     (Verdict::Call(identity, user), Some(sid)) => {
                         self.calls.start(
-                            now, layer, &snapshot, sid, peer, &data, msg, &identity, &user,
+                            now, layer, &snapshot, sid, peer, &data, received, &identity, &user,
                         );
                     }
                     (Verdict::Reply(Some(resp)), Some(sid)) => reply(layer, now, sid, resp),
@@ -231,7 +242,7 @@ impl PolicyCore {
             Event::Cancelled { invite } => self.calls.on_cancelled(now, layer, invite),
             Event::Response { id, data } => {
                 self.calls
-                    .on_response(now, layer, &snapshot, id, &data, msg);
+                    .on_response(now, layer, &snapshot, id, &data, received);
             }
             Event::TimedOut { id } => self.calls.on_timed_out(now, layer, &snapshot, id),
         }

@@ -44,4 +44,6 @@ pub use method::Method;
 pub use params::{Param, ParamIter, Params};
 pub use parse::{Limits, Status, StreamItem, parse_datagram, parse_datagram_head, parse_stream};
 pub use uri::{Host, SipUri, TelUri, Uri};
-pub use validate::{Rejection, ValidRequest, ValidResponse, check_request, check_response};
+pub use validate::{
+    Checked, Rejection, ValidRequest, ValidResponse, check_request, check_response,
+};

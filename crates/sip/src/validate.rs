@@ -243,6 +243,60 @@ pub fn check_response<'b>(head: &Head<'b, '_>) -> Result<ValidResponse<'b>, Head
     })
 }
 
+/// A message that passed [`check_request`] or [`check_response`], with
+/// the headers those checks parsed.
+#[derive(Clone, Copy, Debug)]
+pub enum Checked<'b> {
+    /// A request.
+    Request(ValidRequest<'b>),
+    /// A response.
+    Response(ValidResponse<'b>),
+}
+
+impl<'b> Checked<'b> {
+    /// Checks `head` as a request or a response, as its start line says;
+    /// `None` when it fails.
+    pub fn check(head: &Head<'b, '_>) -> Option<Self> {
+        if head.request_line().is_some() {
+            check_request(head).ok().map(Self::Request)
+        } else {
+            check_response(head).ok().map(Self::Response)
+        }
+    }
+
+    /// The From header.
+    pub fn from(&self) -> &NameAddr<'b> {
+        match self {
+            Self::Request(r) => &r.from,
+            Self::Response(r) => &r.from,
+        }
+    }
+
+    /// The To header.
+    pub fn to(&self) -> &NameAddr<'b> {
+        match self {
+            Self::Request(r) => &r.to,
+            Self::Response(r) => &r.to,
+        }
+    }
+
+    /// The CSeq.
+    pub fn cseq(&self) -> &CSeq<'b> {
+        match self {
+            Self::Request(r) => &r.cseq,
+            Self::Response(r) => &r.cseq,
+        }
+    }
+
+    /// The Call-ID.
+    pub fn call_id(&self) -> &'b [u8] {
+        match self {
+            Self::Request(r) => r.call_id,
+            Self::Response(r) => r.call_id,
+        }
+    }
+}
+
 /// The option tags of `kind` (Require, or Proxy-Require for a proxy) that
 /// are not in `supported`: non-empty means answer 420 Bad Extension with
 /// these tags in an Unsupported header (RFC 3261 §8.2.2.3).

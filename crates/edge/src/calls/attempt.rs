@@ -15,8 +15,8 @@ use tollgate_policy::{
     Account, AccountStatus, CallInfo, CallState, Identity, IpAuthEntry, Protocol, Snapshot,
 };
 use tollgate_sip::sdp::remove_codecs;
-use tollgate_sip::transaction::{Peer, TransactionLayer, Transport, TxId};
-use tollgate_sip::{Message, MessageBuilder, Method, ResponseHeaders};
+use tollgate_sip::transaction::{Peer, Received, TransactionLayer, Transport, TxId};
+use tollgate_sip::{MessageBuilder, Method, ResponseHeaders};
 
 use super::carrier_auth::{CarrierNonce, Credentials};
 use super::leg::{Facts, Leg, send_request};
@@ -127,8 +127,8 @@ fn gateway_limits(entry: &IpAuthEntry, carrier: &Account) -> [Limit; 2] {
 }
 
 impl Calls {
-    /// A new call from an identified caller's INVITE `data` (`msg` as
-    /// parsed; `sid` is its server transaction): refused at once (dial
+    /// A new call from an identified caller's INVITE `data` (`received`:
+    /// what the layer read of it; `sid` is its server transaction): refused at once (dial
     /// plan, route, limits, codecs) or sent towards the first carrier
     /// gateway.
     #[allow(clippy::too_many_arguments)]
@@ -140,13 +140,14 @@ impl Calls {
         sid: TxId,
         peer: Peer,
         data: &Bytes,
-        msg: &Message<'_, '_>,
+        received: &Received<'_, '_>,
         identity: &Identity<'_>,
         request_user: &str,
     ) {
         metrics::counter!("tollgate_calls_attempted_total").increment(1);
         let id = self.next_id + 1;
         let tag = self.tags.make(id);
+        let msg = &received.message;
         let refuse = |layer: &mut TransactionLayer, code: u16, reason: &str| {
             if let Some(resp) = response_tagged(&msg.head, code, reason, &tag, &[], None) {
                 let _ = layer.respond(now, sid, resp);
@@ -154,7 +155,7 @@ impl Calls {
             metrics::counter!("tollgate_calls_failed_total", "code" => code.to_string())
                 .increment(1);
         };
-        let Some(facts) = Facts::of(data, msg) else {
+        let Some(facts) = Facts::of(data, received) else {
             refuse(layer, 400, "Bad Request");
             return;
         };

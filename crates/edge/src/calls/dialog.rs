@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use tollgate_policy::Snapshot;
-use tollgate_sip::transaction::{MAX_HEADERS, Peer, TransactionLayer, TxId};
-use tollgate_sip::{Header, HeaderKind, Message, Method, parse_datagram};
+use tollgate_sip::transaction::{MAX_HEADERS, Peer, Received, TransactionLayer, TxId};
+use tollgate_sip::{Header, HeaderKind, Method, parse_datagram};
 
 use super::attempt::filter_body;
 use super::carrier_auth::{Credentials, authorization};
@@ -30,11 +30,11 @@ impl Calls {
         snap: &Snapshot,
         tx: TxId,
         data: &Bytes,
-        msg: Option<&Message<'_, '_>>,
+        received: Option<&Received<'_, '_>>,
     ) {
         // The layer validated the response: it has what Facts needs.
-        let facts = match msg {
-            Some(msg) => Facts::of(data, msg),
+        let facts = match received {
+            Some(received) => Facts::of(data, received),
             None => Facts::read(data),
         };
         let Some(facts) = facts else {
@@ -168,9 +168,10 @@ impl Calls {
         id: Option<TxId>,
         method: Method<'_>,
         data: &Bytes,
-        msg: &Message<'_, '_>,
+        received: &Received<'_, '_>,
     ) {
-        let found = Facts::of(data, msg)
+        let msg = &received.message;
+        let found = Facts::of(data, received)
             .and_then(|f| self.dialog_of(&f.call_id, &f.to_tag).map(|d| (d, f)));
         let Some(((call_id, side), facts)) = found else {
             let refusal = || {

@@ -9,8 +9,8 @@ use std::hash::BuildHasher;
 use std::time::Instant;
 
 use bytes::Bytes;
-use tollgate_sip::transaction::{MAX_HEADERS, Peer, TransactionLayer, TxId};
-use tollgate_sip::{Head, Header, HeaderKind, Message, MessageBuilder, Method, parse_datagram};
+use tollgate_sip::transaction::{MAX_HEADERS, Peer, Received, TransactionLayer, TxId};
+use tollgate_sip::{Checked, Head, Header, HeaderKind, MessageBuilder, Method, parse_datagram};
 
 use crate::core::{random_hex, sized_text};
 
@@ -47,15 +47,17 @@ impl<'a> Facts<'a> {
     /// Reads `data`; `None` when it lacks what every dialog needs.
     pub(crate) fn read(data: &'a Bytes) -> Option<Self> {
         let mut headers = [Header::EMPTY; MAX_HEADERS];
-        Self::of(data, &parse_datagram(data, &mut headers).ok()?)
+        let message = parse_datagram(data, &mut headers).ok()?;
+        let checked = Checked::check(&message.head)?;
+        Self::of(data, &Received { message, checked })
     }
 
-    /// Reads `msg`, already parsed from `data`; `None` when it lacks what
-    /// every dialog needs.
-    pub(crate) fn of(data: &'a Bytes, msg: &Message<'a, '_>) -> Option<Self> {
+    /// Reads `received`, what the layer read of `data`; `None` when it
+    /// lacks what every dialog needs.
+    pub(crate) fn of(data: &'a Bytes, received: &Received<'a, '_>) -> Option<Self> {
+        let (msg, checked) = (&received.message, &received.checked);
         let head = &msg.head;
-        let from = head.from().ok()?;
-        let to = head.to().ok()?;
+        let (from, to) = (checked.from(), checked.to());
         let body = if msg.body.is_empty() {
             Bytes::new()
         } else {
@@ -63,7 +65,7 @@ impl<'a> Facts<'a> {
         };
         Some(Self {
             status: status(head),
-            call_id: text(head.call_id().ok()?),
+            call_id: text(checked.call_id()),
             from: text(head.value(HeaderKind::From)?),
             to: text(head.value(HeaderKind::To)?),
             to_tag: text(to.tag().unwrap_or_default()),

@@ -46,7 +46,9 @@ use crate::header::{HeaderKind, Via, is_rfc3261_branch};
 use crate::message::{Head, Header, Message, StartLine};
 use crate::method::Method;
 use crate::parse::{parse_datagram, parse_datagram_head};
-use crate::validate::{check_request, check_response};
+use crate::validate::{
+    Checked, Rejection, ValidRequest, ValidResponse, check_request, check_response,
+};
 use deadlines::Deadlines;
 use invite_client::InviteClient;
 use invite_server::InviteServer;
@@ -102,6 +104,16 @@ pub struct Transmit {
     pub peer: Peer,
     /// The whole message.
     pub data: Bytes,
+}
+
+/// What the layer read of a message it hands to the core: the parse and
+/// the headers its checks parsed, all borrowed from the message's bytes.
+#[derive(Clone, Copy, Debug)]
+pub struct Received<'b, 'h> {
+    /// The parsed message.
+    pub message: Message<'b, 'h>,
+    /// The result of [`check_request`] or [`check_response`].
+    pub checked: Checked<'b>,
 }
 
 /// Identifies one transaction for the life of the layer.
@@ -501,13 +513,14 @@ impl TransactionLayer {
 
     /// Takes one received message like [`TransactionLayer::handle_message`]
     /// and hands every queued event to `deliver` at once, in order. The
-    /// events this message brought come with the layer's parse of it, so
-    /// the core need not parse the message again; the others (and a
-    /// message the layer re-stamped) come with `None`. Events raised while
-    /// `deliver` runs wait in [`TransactionLayer::poll_event`].
+    /// events this message brought come with what the layer read of it
+    /// (its parse and checked headers), so the core need not read the
+    /// message again; the others (and a message the layer re-stamped) come
+    /// with `None`. Events raised while `deliver` runs wait in
+    /// [`TransactionLayer::poll_event`].
     pub fn handle_message_with<F>(&mut self, now: Instant, peer: Peer, data: Bytes, mut deliver: F)
     where
-        F: FnMut(&mut Self, Event, Option<&Message<'_, '_>>),
+        F: FnMut(&mut Self, Event, Option<&Received<'_, '_>>),
     {
         let mut headers = [Header::EMPTY; MAX_HEADERS];
         let msg = self.receive(now, peer, &data, &mut headers);
@@ -529,16 +542,16 @@ impl TransactionLayer {
         }
     }
 
-    /// Parses `data` into `headers` and hands it to the machines; the
-    /// parse, when there is one.
+    /// Parses `data` into `headers`, checks it and hands it to the
+    /// machines; what was read, when the message passed.
     fn receive<'b, 'h>(
         &mut self,
         now: Instant,
         peer: Peer,
         data: &'b Bytes,
         headers: &'h mut [Header<'b>],
-    ) -> Option<Message<'b, 'h>> {
-        let msg = match parse_datagram(data, headers) {
+    ) -> Option<Received<'b, 'h>> {
+        let message = match parse_datagram(data, headers) {
             Ok(msg) => msg,
             Err(e) => {
                 if let Some(status) = e.status() {
@@ -547,11 +560,25 @@ impl TransactionLayer {
                 return None;
             }
         };
-        match msg.head.start() {
-            StartLine::Request(_) => self.on_request(now, peer, &msg.head, data),
-            StartLine::Response(_) => self.on_response(now, &msg.head, data),
-        }
-        Some(msg)
+        let head = &message.head;
+        let checked = match head.start() {
+            StartLine::Request(_) => match check_request(head) {
+                Ok(req) => {
+                    self.on_request(now, peer, head, &req, data);
+                    Checked::Request(req)
+                }
+                Err(rejection) => {
+                    self.reject(peer, head, &rejection);
+                    return None;
+                }
+            },
+            StartLine::Response(_) => {
+                let resp = check_response(head).ok()?;
+                self.on_response(now, &resp, data);
+                Checked::Response(resp)
+            }
+        };
+        Some(Received { message, checked })
     }
 
     /// A request whose head parsed but whose body length is wrong.
@@ -565,17 +592,23 @@ impl TransactionLayer {
         }
     }
 
-    fn on_request(&mut self, now: Instant, peer: Peer, head: &Head<'_, '_>, data: &Bytes) {
-        let req = match check_request(head) {
-            Ok(req) => req,
-            Err(rejection) => {
-                let is_ack = head.method() == Some(Method::Ack);
-                if let (Some(status), false) = (rejection.status, is_ack) {
-                    self.reply_stateless(head, reply_destination(peer), status, rejection.reason);
-                }
-                return;
-            }
-        };
+    /// A request that failed [`check_request`]: answered statelessly
+    /// when it can be (never an ACK), dropped otherwise.
+    fn reject(&mut self, peer: Peer, head: &Head<'_, '_>, rejection: &Rejection) {
+        let is_ack = head.method() == Some(Method::Ack);
+        if let (Some(status), false) = (rejection.status, is_ack) {
+            self.reply_stateless(head, reply_destination(peer), status, rejection.reason);
+        }
+    }
+
+    fn on_request(
+        &mut self,
+        now: Instant,
+        peer: Peer,
+        head: &Head<'_, '_>,
+        req: &ValidRequest<'_>,
+        data: &Bytes,
+    ) {
         let reply_to = reply_destination(peer);
         if server_key(head, &req.top_via, method_class(req.method), &mut self.key).is_none() {
             return;
@@ -678,10 +711,7 @@ impl TransactionLayer {
         }
     }
 
-    fn on_response(&mut self, now: Instant, head: &Head<'_, '_>, data: &Bytes) {
-        let Ok(resp) = check_response(head) else {
-            return;
-        };
+    fn on_response(&mut self, now: Instant, resp: &ValidResponse<'_>, data: &Bytes) {
         let Some(branch) = resp.top_via.branch() else {
             return;
         };

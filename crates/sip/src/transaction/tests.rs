@@ -665,7 +665,10 @@ fn handle_message_with_hands_over_its_parse_in_queue_order() {
         let Event::Request { data, .. } = event else {
             panic!("a request");
         };
-        let call_id = parsed.map(|m| m.head.call_id().unwrap().to_vec());
+        let call_id = parsed.map(|r| {
+            assert_eq!(r.message.head.call_id().unwrap(), r.checked.call_id());
+            r.checked.call_id().to_vec()
+        });
         seen.push((data.starts_with(b"OPTIONS"), call_id));
     });
     assert_eq!(
@@ -703,9 +706,12 @@ fn handle_message_with_hands_over_its_parse_in_queue_order() {
     let mut codes = Vec::new();
     layer.handle_message_with(now, gateway, Bytes::from(ringing), |_, event, parsed| {
         assert!(matches!(event, Event::Response { id: got, .. } if got == id));
-        codes.push(parsed.and_then(|m| m.head.status_line().map(|l| l.code)));
+        codes.push(parsed.map(|r| match r.checked {
+            Checked::Response(resp) => (resp.code, r.checked.to().tag().map(<[u8]>::to_vec)),
+            Checked::Request(_) => panic!("a response"),
+        }));
     });
-    assert_eq!(codes, [Some(180)]);
+    assert_eq!(codes, [Some((180, Some(b"g1".to_vec())))]);
 }
 
 #[test]

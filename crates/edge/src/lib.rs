@@ -21,6 +21,7 @@ mod connections;
 mod core;
 mod defense;
 mod driver;
+mod meters;
 mod policy_core;
 mod stream;
 mod tls;

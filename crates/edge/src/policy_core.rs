@@ -20,6 +20,7 @@ use crate::Defense;
 use crate::calls::{CallBoard, CallConfig, Calls};
 use crate::core::{ALLOW, Core, OPTIONS_HEADERS, reply, response};
 use crate::defense::unix_now;
+use crate::meters::LabelledCounter;
 
 /// Identifies callers with an [`Authenticator`] on the current snapshot
 /// and hands identified INVITEs to the B2BUA.
@@ -29,6 +30,8 @@ pub struct PolicyCore {
     auth: Authenticator,
     defense: Option<Arc<Defense>>,
     calls: Calls,
+    /// `tollgate_requests_total` by decision.
+    requests: LabelledCounter<&'static str>,
 }
 
 /// What one out-of-dialog request gets.
@@ -55,6 +58,7 @@ impl PolicyCore {
             auth,
             defense,
             calls: Calls::new(calls, board),
+            requests: LabelledCounter::new("tollgate_requests_total", "decision"),
         }
     }
 
@@ -66,7 +70,7 @@ impl PolicyCore {
 
     /// What one request outside any dialog gets.
     fn decide<'s>(
-        &self,
+        &mut self,
         snapshot: &'s Snapshot,
         peer: Peer,
         head: &Head<'_, '_>,
@@ -104,8 +108,7 @@ impl PolicyCore {
             now,
         };
         let decision = self.auth.identify(snapshot, &facts);
-        metrics::counter!("tollgate_requests_total", "decision" => decision_label(&decision))
-            .increment(1);
+        self.requests.increment(decision_label(&decision));
         if let (Decision::Identified(Identity::Digest { .. }), Some(d)) = (&decision, &self.defense)
         {
             d.authenticated(peer.addr.ip());

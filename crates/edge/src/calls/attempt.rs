@@ -144,7 +144,7 @@ impl Calls {
         identity: &Identity<'_>,
         request_user: &str,
     ) {
-        metrics::counter!("tollgate_calls_attempted_total").increment(1);
+        self.attempted.increment(1);
         let id = self.next_id + 1;
         let tag = self.tags.make(id);
         let msg = &received.message;
@@ -779,7 +779,7 @@ impl Calls {
         call.ends_at = Some(now + call.max_duration);
         self.board
             .set_state(call.info.id, CallState::Answered, Some(unix_ms()));
-        metrics::counter!("tollgate_calls_answered_total").increment(1);
+        self.answered.increment(1);
         self.keep(id, call);
     }
 

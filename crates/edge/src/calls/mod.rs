@@ -38,6 +38,7 @@ use tollgate_sip::transaction::{IdMap, Peer, TimerConfig, TransactionLayer, TxId
 
 use crate::core::response_with;
 use crate::defense::unix_ms;
+use crate::meters::LabelledCounter;
 use leg::Leg;
 use local::Local;
 
@@ -277,6 +278,12 @@ pub(crate) struct Calls {
     /// The channels-in-use gauge of each account seen, so a call does not
     /// look it up (and format its label) in the metrics registry.
     channel_gauges: HashMap<AccountId, metrics::Gauge>,
+    /// `tollgate_calls_attempted_total`.
+    attempted: metrics::Counter,
+    /// `tollgate_calls_answered_total`.
+    answered: metrics::Counter,
+    /// `tollgate_calls_ended_total` by outcome.
+    ended: LabelledCounter<&'static str>,
 }
 
 /// How long a gateway that did not answer an INVITE at all is tried only
@@ -301,6 +308,9 @@ impl Calls {
             down: HashMap::new(),
             carrier_nonces: HashMap::new(),
             channel_gauges: HashMap::new(),
+            attempted: metrics::counter!("tollgate_calls_attempted_total"),
+            answered: metrics::counter!("tollgate_calls_answered_total"),
+            ended: LabelledCounter::new("tollgate_calls_ended_total", "outcome"),
         }
     }
 
@@ -377,7 +387,7 @@ impl Calls {
         }
         self.by_server.remove(&call.a_server);
         self.board.remove(call.info.id);
-        metrics::counter!("tollgate_calls_ended_total", "outcome" => outcome).increment(1);
+        self.ended.increment(outcome);
     }
 
     /// Sets the channels-in-use gauge of `account`.

@@ -17,7 +17,7 @@ use tollgate_sip::validate::unsupported_options;
 use tollgate_sip::{Checked, Head, Header, HeaderKind, Method, ValidRequest, parse_datagram};
 
 use crate::Defense;
-use crate::calls::{CallBoard, CallConfig, Calls};
+use crate::calls::{CallBoard, CallConfig, Calls, SUPPORTED_OPTIONS};
 use crate::core::{ALLOW, Core, OPTIONS_HEADERS, reply, response};
 use crate::defense::unix_now;
 use crate::meters::LabelledCounter;
@@ -118,9 +118,10 @@ impl PolicyCore {
                 respond(200, "OK", OPTIONS_HEADERS)
             }
             Decision::Identified(identity) if line.method == Method::Invite => {
-                // Tollgate supports no SIP extension a caller could
-                // require (RFC 3261 §8.2.2.3): it never relays them blind.
-                let unsupported = unsupported_options(head, HeaderKind::Require, &[]);
+                // Of the SIP extensions a caller may require, Tollgate
+                // supports only those it carries end to end (RFC 3261
+                // §8.2.2.3): it never relays the others blind.
+                let unsupported = unsupported_options(head, HeaderKind::Require, SUPPORTED_OPTIONS);
                 if unsupported.is_empty() {
                     Verdict::Call(identity, called.into_owned())
                 } else {

@@ -21,6 +21,7 @@ pub fn parse_and_inspect(data: &[u8]) {
     let _ = head.call_id();
     let _ = head.cseq();
     let _ = (head.from(), head.to(), head.max_forwards(), head.expires());
+    let _ = (head.rseq(), head.rack());
     let _ = head.content_type();
     for v in head.vias().flatten() {
         let _ = (v.branch(), v.received(), v.rport(), v.maddr(), v.ttl());

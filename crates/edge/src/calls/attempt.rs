@@ -21,7 +21,8 @@ use tollgate_sip::{MessageBuilder, Method, ResponseHeaders};
 use super::carrier_auth::{CarrierNonce, Credentials};
 use super::leg::{Facts, Leg, send_request};
 use super::{
-    Abandoned, Call, Calls, Outgoing, Plan, Role, WAIT_RETRY, Waiting, respond_a, set_state,
+    Abandoned, Call, Calls, Outgoing, Plan, Reliable, Role, WAIT_RETRY, Waiting, respond_a,
+    set_state,
 };
 use crate::core::{ALLOW, random_hex, response_tagged, sized_text};
 use crate::defense::unix_ms;
@@ -265,6 +266,7 @@ impl Calls {
                 answered: None,
             }),
             b_ack_waits: offer.is_none(),
+            reliable: Reliable::of(&msg.head),
             a_max_forwards: facts.max_forwards,
             a,
             a_reply: MessageBuilder::response_headers(&msg.head, Some(tag.as_bytes())),
@@ -492,6 +494,9 @@ impl Calls {
         let contact = self.local.contact(leg.peer.transport, leg.peer.addr.ip());
         let (mut b, branch) = leg.request(Method::Invite, via, None, None);
         b = b.header("Contact", contact).header("Allow", ALLOW);
+        if let Some((name, value)) = call.reliable.header() {
+            b = b.header(name, value);
+        }
         if let Some((name, value)) = auth {
             b = b.header(name, value);
         }
@@ -640,13 +645,28 @@ impl Calls {
                         .local
                         .contact(call.a.peer.transport, call.a.peer.addr.ip());
                     let ct = facts.content_type.as_deref().unwrap_or_default();
+                    // A reliable provisional keeps its RSeq: the caller's
+                    // PRACK names it, and the carrier's retransmissions
+                    // reach the caller until then.
+                    let rseq = facts.rseq.filter(|_| call.reliable != Reliable::No);
+                    let rseq = rseq.map(|n| sized_text(10, n));
+                    let headers = [
+                        ("Contact", contact.as_str()),
+                        ("Require", "100rel"),
+                        ("RSeq", rseq.as_deref().unwrap_or_default()),
+                    ];
+                    let extra = if rseq.is_some() {
+                        &headers[..]
+                    } else {
+                        &headers[..1]
+                    };
                     respond_a(
                         now,
                         layer,
                         &call,
                         code,
                         &reason,
-                        &[("Contact", &contact)],
+                        extra,
                         (!body.is_empty()).then_some((ct, &body[..])),
                     );
                 }

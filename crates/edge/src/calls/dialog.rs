@@ -281,6 +281,12 @@ impl Calls {
         } else {
             call.out.as_ref().and_then(|o| o.early.clone())
         };
+        // A PRACK (to the carrier's reliable provisional, before the
+        // answer) names it by the B-leg INVITE's CSeq, not the caller's.
+        let b_invite = match (from, &call.out) {
+            (Side::A, Some(out)) if !call.answered => Some(out.cseq),
+            _ => None,
+        };
         let Some(other) = leg_mut(call, other_side(from)) else {
             return;
         };
@@ -306,7 +312,7 @@ impl Calls {
         if matches!(method.as_str(), "INVITE" | "UPDATE" | "SUBSCRIBE" | "REFER") {
             b = b.header("Contact", contact);
         }
-        for (name, value) in relayed_headers(data) {
+        for (name, value) in relayed_headers(data, b_invite) {
             b = b.header(&name, value);
         }
         let retried = auth.is_some();
@@ -518,16 +524,27 @@ fn method_of(data: &[u8]) -> Option<String> {
     Some(String::from_utf8_lossy(&data[..end]).into_owned())
 }
 
-/// The [`RELAYED_HEADERS`] of a request, by name and value.
-fn relayed_headers(data: &[u8]) -> Vec<(String, Vec<u8>)> {
+/// The [`RELAYED_HEADERS`] of the request `data`, by name and value; and
+/// its RAck with `b_invite` as the CSeq number, when given and present.
+fn relayed_headers(data: &[u8], b_invite: Option<u32>) -> Vec<(String, Vec<u8>)> {
     let mut headers = [Header::EMPTY; MAX_HEADERS];
     let Ok(msg) = parse_datagram(data, &mut headers) else {
         return Vec::new();
     };
-    msg.head
+    let mut relayed: Vec<_> = msg
+        .head
         .headers()
         .iter()
         .filter(|h| RELAYED_HEADERS.contains(&h.kind))
         .filter_map(|h| Some((h.kind.canonical_name()?.to_owned(), h.value.to_vec())))
-        .collect()
+        .collect();
+    if let (Ok(rack), Some(cseq)) = (msg.head.rack(), b_invite) {
+        let value = format!(
+            "{} {cseq} {}",
+            rack.rseq,
+            String::from_utf8_lossy(rack.cseq.method.as_bytes())
+        );
+        relayed.push(("RAck".to_owned(), value.into_bytes()));
+    }
+    relayed
 }

@@ -20,6 +20,8 @@ use crate::core::{random_hex, sized_text};
 pub(crate) struct Facts<'a> {
     /// Code and reason, for a response.
     pub(crate) status: Option<(u16, Cow<'a, str>)>,
+    /// The RSeq of a reliable provisional response (`Require: 100rel`).
+    pub(crate) rseq: Option<u32>,
     pub(crate) call_id: Cow<'a, str>,
     pub(crate) from: Cow<'a, str>,
     pub(crate) to: Cow<'a, str>,
@@ -63,8 +65,12 @@ impl<'a> Facts<'a> {
         } else {
             data.slice_ref(msg.body)
         };
+        let status = status(head);
+        let provisional = status.as_ref().is_some_and(|(code, _)| *code < 200);
+        let rseq = provisional && head.has_option(HeaderKind::Require, "100rel");
         Some(Self {
-            status: status(head),
+            status,
+            rseq: rseq.then(|| head.rseq().ok()).flatten(),
             call_id: text(checked.call_id()),
             from: text(head.value(HeaderKind::From)?),
             to: text(head.value(HeaderKind::To)?),

@@ -211,11 +211,55 @@ struct Call {
     /// With a late offer (INVITE without SDP) the B-leg ACK waits for the
     /// caller's ACK and carries its answer.
     b_ack_waits: bool,
+    /// What the caller said of reliable provisional responses.
+    reliable: Reliable,
     max_duration: Duration,
     ends_at: Option<Instant>,
     armed: Option<Instant>,
     /// Over a CPS limit, waiting for the budget (the CPS buffer).
     waiting: Option<Box<Waiting>>,
+}
+
+/// The option tags Tollgate accepts in a caller's Require: `100rel`
+/// (RFC 3262), carried end to end.
+pub(crate) const SUPPORTED_OPTIONS: &[&str] = &["100rel"];
+
+/// Reliable provisional responses (RFC 3262) as the caller's INVITE asked
+/// for them. Tollgate carries them end to end: the B-leg INVITE says the
+/// same, the carrier's reliable 1xx reaches the caller with its RSeq, and
+/// the caller's PRACK reaches the carrier with the B-leg's CSeq in its
+/// RAck.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reliable {
+    /// Not mentioned: the carrier is not offered them.
+    No,
+    /// `Supported: 100rel`.
+    Supported,
+    /// `Require: 100rel`.
+    Required,
+}
+
+impl Reliable {
+    /// What the INVITE `head` says.
+    fn of(head: &tollgate_sip::Head<'_, '_>) -> Self {
+        use tollgate_sip::HeaderKind;
+        if head.has_option(HeaderKind::Require, "100rel") {
+            Self::Required
+        } else if head.has_option(HeaderKind::Supported, "100rel") {
+            Self::Supported
+        } else {
+            Self::No
+        }
+    }
+
+    /// The header the B-leg INVITE carries, when any.
+    fn header(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Self::No => None,
+            Self::Supported => Some(("Supported", "100rel")),
+            Self::Required => Some(("Require", "100rel")),
+        }
+    }
 }
 
 /// A call waiting for CPS budget before it is admitted.

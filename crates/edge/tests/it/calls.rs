@@ -1144,9 +1144,100 @@ async fn a_required_extension_tollgate_lacks_gets_420() {
     assert_eq!(refused.status(), Some(420));
     assert_eq!(
         refused.header("Unsupported").as_deref(),
-        Some("100rel, timer")
+        Some("timer"),
+        "100rel is carried end to end"
     );
     nothing_reached_the_carrier(lab).await;
+}
+
+/// The caller's INVITE asking for reliable provisionals with `header`
+/// (Supported or Require), its CSeq kept ahead of the B-leg's.
+async fn reliable_invite(lab: &mut Lab, header: &str) -> Received {
+    let uri = lab.uri(NUMBER);
+    for _ in 0..2 {
+        let _ = lab.caller.request("OPTIONS", &uri);
+    }
+    let contact = format!("<sip:caller@{}>", lab.caller.local_addr());
+    let invite = lab
+        .caller
+        .request("INVITE", &uri)
+        .header("Contact", contact)
+        .header(header, "100rel")
+        .body("application/sdp", SDP);
+    Received {
+        data: lab.caller.send(invite).await.unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn reliable_provisionals_and_prack_cross_end_to_end() {
+    let mut lab = Lab::start(1, |_| {}).await;
+    let sent = reliable_invite(&mut lab, "Supported").await;
+    let gw = &mut lab.gateways[0];
+    let at_gw = expect_request(gw, "INVITE").await;
+    assert_eq!(at_gw.header("Supported").as_deref(), Some("100rel"));
+    assert_ne!(sent.cseq(), at_gw.cseq(), "each leg has its own CSeq");
+    let reliable = gateway_answer(gw, &at_gw, 183, "Progress", "rel")
+        .header("Require", "100rel")
+        .header("RSeq", "41");
+    gw.send(reliable).await.unwrap();
+    let progress = expect_status(&mut lab.caller, 183).await;
+    assert_eq!(progress.header("Require").as_deref(), Some("100rel"));
+    assert_eq!(progress.header("RSeq").as_deref(), Some("41"));
+    // The caller's PRACK names the 183 by its own INVITE's CSeq; the
+    // carrier's names it by the B-leg INVITE's.
+    let mut a = Dialog::from_answer(&sent, &progress);
+    let rack = format!("41 {} INVITE", sent.cseq().unwrap());
+    let prack = lab.caller.in_dialog(&mut a, "PRACK").header("RAck", rack);
+    lab.caller.send(prack).await.unwrap();
+    let gw = &mut lab.gateways[0];
+    let at_gw_prack = expect_request(gw, "PRACK").await;
+    assert_eq!(
+        at_gw_prack.header("RAck"),
+        Some(format!("41 {} INVITE", at_gw.cseq().unwrap()))
+    );
+    assert!(at_gw_prack.header("To").unwrap().contains("tag=rel"));
+    gw.send(TestUa::response(&at_gw_prack, 200, "OK", "rel"))
+        .await
+        .unwrap();
+    let pracked = expect_status(&mut lab.caller, 200).await;
+    assert_eq!(pracked.cseq(), Some(a.cseq), "the 200 answers the PRACK");
+    let gw = &mut lab.gateways[0];
+    gw.send(gateway_answer(gw, &at_gw, 200, "OK", "rel"))
+        .await
+        .unwrap();
+    expect_request(gw, "ACK").await;
+    let ok = expect_status(&mut lab.caller, 200).await;
+    assert_eq!(ok.cseq(), sent.cseq());
+    ack_and_hang_up(&mut lab.caller, &sent, &ok).await;
+    expect_request(&mut lab.gateways[0], "BYE").await;
+    assert!(lab.channels_back_to_zero().await);
+    lab.edge.shutdown(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn required_100rel_is_required_of_the_carrier_and_unasked_rseq_is_not_relayed() {
+    let mut lab = Lab::start(1, |_| {}).await;
+    reliable_invite(&mut lab, "Require").await;
+    let gw = &mut lab.gateways[0];
+    let at_gw = expect_request(gw, "INVITE").await;
+    assert_eq!(at_gw.header("Require").as_deref(), Some("100rel"));
+    gw.respond(&at_gw, 486, "Busy Here").await.unwrap();
+    assert_eq!(expect_final(&mut lab.caller).await.status(), Some(486));
+    // A caller that did not ask gets no RSeq, whatever the carrier sends.
+    lab.invite(NUMBER).await;
+    let gw = &mut lab.gateways[0];
+    let at_gw = expect_request(gw, "INVITE").await;
+    assert_eq!(at_gw.header("Supported"), None);
+    assert_eq!(at_gw.header("Require"), None);
+    let reliable = gateway_answer(gw, &at_gw, 183, "Progress", "unasked")
+        .header("Require", "100rel")
+        .header("RSeq", "7");
+    gw.send(reliable).await.unwrap();
+    let progress = expect_status(&mut lab.caller, 183).await;
+    assert_eq!(progress.header("RSeq"), None);
+    assert_eq!(progress.header("Require"), None);
+    lab.edge.shutdown(Duration::from_millis(100)).await;
 }
 
 #[tokio::test]

@@ -1,4 +1,6 @@
-//! `CSeq` (RFC 3261 §20.16): a sequence number and the request's method.
+//! `CSeq` (RFC 3261 §20.16): a sequence number and the request's method;
+//! and `RAck` (RFC 3262 §7.2), which names a reliable provisional response
+//! by its RSeq and its request's CSeq.
 
 use crate::lex;
 use crate::method::Method;
@@ -35,9 +37,49 @@ impl<'b> CSeq<'b> {
     }
 }
 
+/// A parsed RAck value: the provisional response a PRACK acknowledges.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RAck<'b> {
+    /// The response's RSeq.
+    pub rseq: u32,
+    /// The CSeq of the request the response answered.
+    pub cseq: CSeq<'b>,
+}
+
+impl<'b> RAck<'b> {
+    /// Parses `response-num LWS CSeq-num LWS Method`; `None` when
+    /// malformed or out of range.
+    pub fn parse(s: &'b [u8]) -> Option<Self> {
+        let s = lex::trim(s);
+        let digits_end = s.iter().position(|&b| !b.is_ascii_digit())?;
+        let rest = &s[digits_end..];
+        if digits_end == 0 || !rest.first().is_some_and(|&b| lex::is_lws(b)) {
+            return None;
+        }
+        let rseq = lex::parse_decimal(&s[..digits_end], u64::from(u32::MAX))? as u32;
+        Some(Self {
+            rseq,
+            cseq: CSeq::parse(rest).ok()?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rack_values() {
+        let r = RAck::parse(b" 776656 1 INVITE").unwrap();
+        assert_eq!(
+            (r.rseq, r.cseq.seq, r.cseq.method),
+            (776656, 1, Method::Invite)
+        );
+        assert_eq!(RAck::parse(b"1 INVITE"), None);
+        assert_eq!(RAck::parse(b"4294967296 1 INVITE"), None);
+        assert_eq!(RAck::parse(b"1\r\n 2 INVITE").map(|r| r.cseq.seq), Some(2));
+        assert_eq!(RAck::parse(b"x 1 INVITE"), None);
+    }
 
     #[test]
     fn cseq_values() {

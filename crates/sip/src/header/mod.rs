@@ -13,7 +13,7 @@ mod name_addr;
 mod via;
 
 pub use auth::{AuthParam, AuthParams, AuthValue};
-pub use cseq::CSeq;
+pub use cseq::{CSeq, RAck};
 pub use kind::HeaderKind;
 pub use media_type::MediaType;
 pub use name_addr::{Contact, NameAddr, NameAddrError};
@@ -110,6 +110,32 @@ impl<'b, 'h> Head<'b, 'h> {
         lex::parse_decimal(v, 255)
             .map(|n| n as u8)
             .ok_or(HeaderError::out_of_range(HeaderKind::MaxForwards))
+    }
+
+    /// The RSeq of a reliable provisional response (RFC 3262 §7.1), 1 to
+    /// 2³²−1.
+    pub fn rseq(&self) -> Result<u32, HeaderError> {
+        let v = self.single(HeaderKind::RSeq)?;
+        if v.is_empty() || !v.iter().all(u8::is_ascii_digit) {
+            return Err(HeaderError::malformed(HeaderKind::RSeq));
+        }
+        lex::parse_decimal(v, u64::from(u32::MAX))
+            .filter(|&n| n > 0)
+            .map(|n| n as u32)
+            .ok_or(HeaderError::out_of_range(HeaderKind::RSeq))
+    }
+
+    /// The RAck of a PRACK (RFC 3262 §7.2).
+    pub fn rack(&self) -> Result<RAck<'b>, HeaderError> {
+        RAck::parse(self.single(HeaderKind::RAck)?).ok_or(HeaderError::malformed(HeaderKind::RAck))
+    }
+
+    /// True when the option tag `tag` is among the values of `kind`
+    /// (Require, Supported).
+    pub fn has_option(&self, kind: HeaderKind, tag: &str) -> bool {
+        self.tokens(kind)
+            .filter_map(Result::ok)
+            .any(|t| t.eq_ignore_ascii_case(tag.as_bytes()))
     }
 
     /// The Expires header in seconds, 0 to 2³²−1.

@@ -61,4 +61,44 @@ fn the_carrier_invite_reads_as_expected() {
         ),
         Vec::<&[u8]>::new()
     );
+    assert!(m.head.has_option(HeaderKind::Supported, "100REL"));
+    assert!(!m.head.has_option(HeaderKind::Require, "100rel"));
+}
+
+#[test]
+fn rseq_and_rack_read_as_rfc_3262_writes_them() {
+    let head = |text: &str, f: &dyn Fn(&tollgate_sip::Head<'_, '_>)| {
+        let mut headers = [Header::EMPTY; HEADERS];
+        let m = tollgate_sip::parse_datagram(text.as_bytes(), &mut headers).unwrap();
+        f(&m.head);
+    };
+    let common = "Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKr1\r\n\
+                  From: <sip:a@192.0.2.1>;tag=1\r\nTo: <sip:b@192.0.2.2>;tag=2\r\n\
+                  Call-ID: r1@192.0.2.1\r\n";
+    head(
+        &format!(
+            "SIP/2.0 183 Progress\r\n{common}CSeq: 7 INVITE\r\nRequire: 100rel\r\nRSeq: 914\r\n\r\n"
+        ),
+        &|h| {
+            assert_eq!(h.rseq(), Ok(914));
+            assert!(h.has_option(HeaderKind::Require, "100rel"));
+        },
+    );
+    head(
+        &format!(
+            "PRACK sip:b@192.0.2.2 SIP/2.0\r\n{common}CSeq: 8 PRACK\r\nRAck: 914 7 INVITE\r\n\r\n"
+        ),
+        &|h| {
+            let rack = h.rack().unwrap();
+            assert_eq!(
+                (rack.rseq, rack.cseq.seq, rack.cseq.method),
+                (914, 7, Method::Invite)
+            );
+            assert!(h.rseq().is_err(), "a PRACK has no RSeq");
+        },
+    );
+    head(
+        &format!("SIP/2.0 183 Progress\r\n{common}CSeq: 7 INVITE\r\nRSeq: 0\r\n\r\n"),
+        &|h| assert!(h.rseq().is_err(), "RSeq starts at 1"),
+    );
 }

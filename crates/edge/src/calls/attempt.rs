@@ -471,6 +471,7 @@ impl Calls {
             preemptive: sent,
             early: None,
             deadline: now + first_reply,
+            rseq_base: None,
         }));
         let info = Arc::make_mut(&mut call.info);
         info.carrier_id = Some(carrier_id);
@@ -645,11 +646,18 @@ impl Calls {
                         .local
                         .contact(call.a.peer.transport, call.a.peer.addr.ip());
                     let ct = facts.content_type.as_deref().unwrap_or_default();
-                    // A reliable provisional keeps its RSeq: the caller's
-                    // PRACK names it, and the carrier's retransmissions
-                    // reach the caller until then.
+                    // A reliable provisional keeps its RSeq (renumbered
+                    // after a failover): the caller's PRACK names it, and
+                    // the carrier's retransmissions reach the caller until
+                    // then.
                     let rseq = facts.rseq.filter(|_| call.reliable != Reliable::No);
-                    let rseq = rseq.map(|n| sized_text(10, n));
+                    let rseq = rseq.and_then(|n| {
+                        let last = call.plan().caller_rseq;
+                        let rseq = call.out.as_mut()?.caller_rseq(n, last);
+                        let plan = call.plan();
+                        plan.caller_rseq = Some(plan.caller_rseq.map_or(rseq, |l| l.max(rseq)));
+                        Some(sized_text(10, rseq))
+                    });
                     let headers = [
                         ("Contact", contact.as_str()),
                         ("Require", "100rel"),

@@ -14,7 +14,7 @@ use tollgate_sip::{Header, HeaderKind, Method, parse_datagram};
 use super::attempt::filter_body;
 use super::carrier_auth::{Credentials, authorization};
 use super::leg::{Facts, Leg, send_request};
-use super::{Call, Calls, Relay, Role, Side};
+use super::{Call, Calls, RackMap, Relay, Role, Side};
 use crate::core::{answer_to, response_tagged};
 
 /// Headers of a relayed request that mean something to the far end and
@@ -283,8 +283,8 @@ impl Calls {
         };
         // A PRACK (to the carrier's reliable provisional, before the
         // answer) names it by the B-leg INVITE's CSeq, not the caller's.
-        let b_invite = match (from, &call.out) {
-            (Side::A, Some(out)) if !call.answered => Some(out.cseq),
+        let prack = match (from, &call.out) {
+            (Side::A, Some(out)) if !call.answered => Some(out.rack_map()),
             _ => None,
         };
         let Some(other) = leg_mut(call, other_side(from)) else {
@@ -312,7 +312,7 @@ impl Calls {
         if matches!(method.as_str(), "INVITE" | "UPDATE" | "SUBSCRIBE" | "REFER") {
             b = b.header("Contact", contact);
         }
-        for (name, value) in relayed_headers(data, b_invite) {
+        for (name, value) in relayed_headers(data, prack) {
             b = b.header(&name, value);
         }
         let retried = auth.is_some();
@@ -525,8 +525,8 @@ fn method_of(data: &[u8]) -> Option<String> {
 }
 
 /// The [`RELAYED_HEADERS`] of the request `data`, by name and value; and
-/// its RAck with `b_invite` as the CSeq number, when given and present.
-fn relayed_headers(data: &[u8], b_invite: Option<u32>) -> Vec<(String, Vec<u8>)> {
+/// its RAck told the gateway's way (`prack`), when given and present.
+fn relayed_headers(data: &[u8], prack: Option<RackMap>) -> Vec<(String, Vec<u8>)> {
     let mut headers = [Header::EMPTY; MAX_HEADERS];
     let Ok(msg) = parse_datagram(data, &mut headers) else {
         return Vec::new();
@@ -538,13 +538,8 @@ fn relayed_headers(data: &[u8], b_invite: Option<u32>) -> Vec<(String, Vec<u8>)>
         .filter(|h| RELAYED_HEADERS.contains(&h.kind))
         .filter_map(|h| Some((h.kind.canonical_name()?.to_owned(), h.value.to_vec())))
         .collect();
-    if let (Ok(rack), Some(cseq)) = (msg.head.rack(), b_invite) {
-        let value = format!(
-            "{} {cseq} {}",
-            rack.rseq,
-            String::from_utf8_lossy(rack.cseq.method.as_bytes())
-        );
-        relayed.push(("RAck".to_owned(), value.into_bytes()));
+    if let (Ok(rack), Some(map)) = (msg.head.rack(), prack) {
+        relayed.push(("RAck".to_owned(), map.rack(&rack).into_bytes()));
     }
     relayed
 }

@@ -150,6 +150,51 @@ struct Outgoing {
     early: Option<(String, Option<String>)>,
     /// When the current wait (first reply, PDD, ring) runs out.
     deadline: Instant,
+    /// This gateway's first RSeq and the caller's RSeq for it (see
+    /// [`Outgoing::caller_rseq`]).
+    rseq_base: Option<(u32, u32)>,
+}
+
+impl Outgoing {
+    /// The caller's RSeq for this gateway's reliable provisional `rseq`.
+    /// The caller sees one early dialog whichever gateway answers, and its
+    /// RSeq must only grow there (RFC 3262 §7.1): the first gateway's
+    /// numbers pass unchanged, a later one's follow on from `last`, the
+    /// last RSeq the caller got.
+    fn caller_rseq(&mut self, rseq: u32, last: Option<u32>) -> u32 {
+        let first = last.map_or(rseq, |l| l.wrapping_add(1));
+        let (gateway_first, caller_first) = *self.rseq_base.get_or_insert((rseq, first));
+        caller_first.wrapping_add(rseq.wrapping_sub(gateway_first))
+    }
+
+    /// How a caller's PRACK names this gateway's provisional.
+    fn rack_map(&self) -> RackMap {
+        RackMap {
+            cseq: self.cseq,
+            rseq_base: self.rseq_base,
+        }
+    }
+}
+
+/// How the caller's PRACK is told to the current gateway: its INVITE's
+/// CSeq and RSeq numbers instead of the caller's.
+#[derive(Clone, Copy, Debug)]
+struct RackMap {
+    cseq: u32,
+    rseq_base: Option<(u32, u32)>,
+}
+
+impl RackMap {
+    /// The RAck value for the gateway, from the caller's `rack`.
+    fn rack(self, rack: &tollgate_sip::header::RAck<'_>) -> String {
+        let rseq = self
+            .rseq_base
+            .map_or(rack.rseq, |(gateway_first, caller_first)| {
+                gateway_first.wrapping_add(rack.rseq.wrapping_sub(caller_first))
+            });
+        let method = String::from_utf8_lossy(rack.cseq.method.as_bytes());
+        format!("{rseq} {} {method}", self.cseq)
+    }
 }
 
 /// A 2xx Tollgate retransmits to a caller until the ACK (RFC 3261 §13.3.1.4).
@@ -172,6 +217,9 @@ struct Plan {
     /// The last failure seen from a carrier: what the caller gets when
     /// every candidate failed.
     last_failure: (u16, Cow<'static, str>),
+    /// The last RSeq the caller got, whichever gateway's provisional it
+    /// was.
+    caller_rseq: Option<u32>,
 }
 
 /// One call.

@@ -1169,39 +1169,66 @@ async fn reliable_invite(lab: &mut Lab, header: &str) -> Received {
     }
 }
 
+/// Gateway `g` answers `invite` with a reliable 183 (To tag `tag`, RSeq
+/// `rseq`); returns the 183 the caller got.
+async fn reliable_183(
+    lab: &mut Lab,
+    g: usize,
+    invite: &Received,
+    tag: &str,
+    rseq: u32,
+) -> Received {
+    let gw = &mut lab.gateways[g];
+    let reliable = gateway_answer(gw, invite, 183, "Progress", tag)
+        .header("Require", "100rel")
+        .header("RSeq", rseq.to_string());
+    gw.send(reliable).await.unwrap();
+    let progress = expect_status(&mut lab.caller, 183).await;
+    assert_eq!(progress.header("Require").as_deref(), Some("100rel"));
+    progress
+}
+
+/// The caller PRACKs `progress` in its early dialog `a` (its INVITE was
+/// `sent`); gateway `g` answers 200. Returns the PRACK the gateway got.
+async fn prack(
+    lab: &mut Lab,
+    g: usize,
+    a: &mut Dialog,
+    sent: &Received,
+    progress: &Received,
+) -> Received {
+    let rseq = progress.header("RSeq").unwrap();
+    let rack = format!("{rseq} {} INVITE", sent.cseq().unwrap());
+    let prack = lab.caller.in_dialog(a, "PRACK").header("RAck", rack);
+    lab.caller.send(prack).await.unwrap();
+    let gw = &mut lab.gateways[g];
+    let at_gw = expect_request(gw, "PRACK").await;
+    gw.send(TestUa::response(&at_gw, 200, "OK", ""))
+        .await
+        .unwrap();
+    let pracked = expect_status(&mut lab.caller, 200).await;
+    assert_eq!(pracked.cseq(), Some(a.cseq), "the 200 answers the PRACK");
+    at_gw
+}
+
 #[tokio::test]
 async fn reliable_provisionals_and_prack_cross_end_to_end() {
     let mut lab = Lab::start(1, |_| {}).await;
     let sent = reliable_invite(&mut lab, "Supported").await;
-    let gw = &mut lab.gateways[0];
-    let at_gw = expect_request(gw, "INVITE").await;
+    let at_gw = expect_request(&mut lab.gateways[0], "INVITE").await;
     assert_eq!(at_gw.header("Supported").as_deref(), Some("100rel"));
     assert_ne!(sent.cseq(), at_gw.cseq(), "each leg has its own CSeq");
-    let reliable = gateway_answer(gw, &at_gw, 183, "Progress", "rel")
-        .header("Require", "100rel")
-        .header("RSeq", "41");
-    gw.send(reliable).await.unwrap();
-    let progress = expect_status(&mut lab.caller, 183).await;
-    assert_eq!(progress.header("Require").as_deref(), Some("100rel"));
+    let progress = reliable_183(&mut lab, 0, &at_gw, "rel", 41).await;
     assert_eq!(progress.header("RSeq").as_deref(), Some("41"));
     // The caller's PRACK names the 183 by its own INVITE's CSeq; the
     // carrier's names it by the B-leg INVITE's.
     let mut a = Dialog::from_answer(&sent, &progress);
-    let rack = format!("41 {} INVITE", sent.cseq().unwrap());
-    let prack = lab.caller.in_dialog(&mut a, "PRACK").header("RAck", rack);
-    lab.caller.send(prack).await.unwrap();
-    let gw = &mut lab.gateways[0];
-    let at_gw_prack = expect_request(gw, "PRACK").await;
+    let at_gw_prack = prack(&mut lab, 0, &mut a, &sent, &progress).await;
     assert_eq!(
         at_gw_prack.header("RAck"),
         Some(format!("41 {} INVITE", at_gw.cseq().unwrap()))
     );
     assert!(at_gw_prack.header("To").unwrap().contains("tag=rel"));
-    gw.send(TestUa::response(&at_gw_prack, 200, "OK", "rel"))
-        .await
-        .unwrap();
-    let pracked = expect_status(&mut lab.caller, 200).await;
-    assert_eq!(pracked.cseq(), Some(a.cseq), "the 200 answers the PRACK");
     let gw = &mut lab.gateways[0];
     gw.send(gateway_answer(gw, &at_gw, 200, "OK", "rel"))
         .await
@@ -1212,6 +1239,32 @@ async fn reliable_provisionals_and_prack_cross_end_to_end() {
     ack_and_hang_up(&mut lab.caller, &sent, &ok).await;
     expect_request(&mut lab.gateways[0], "BYE").await;
     assert!(lab.channels_back_to_zero().await);
+    lab.edge.shutdown(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn after_a_failover_the_callers_rseq_keeps_growing() {
+    let mut lab = Lab::start(2, failover_pair).await;
+    let sent = reliable_invite(&mut lab, "Supported").await;
+    let first = expect_request(&mut lab.gateways[0], "INVITE").await;
+    let progress = reliable_183(&mut lab, 0, &first, "g1", 900).await;
+    assert_eq!(progress.header("RSeq").as_deref(), Some("900"));
+    let mut a = Dialog::from_answer(&sent, &progress);
+    prack(&mut lab, 0, &mut a, &sent, &progress).await;
+    lab.gateways[0]
+        .respond(&first, 503, "Service Unavailable")
+        .await
+        .unwrap();
+    // The second gateway starts its own numbers lower; the caller, in the
+    // same early dialog with Tollgate, sees them follow on from 900.
+    let second = expect_request(&mut lab.gateways[1], "INVITE").await;
+    let progress = reliable_183(&mut lab, 1, &second, "g2", 7).await;
+    assert_eq!(progress.header("RSeq").as_deref(), Some("901"));
+    let at_gw = prack(&mut lab, 1, &mut a, &sent, &progress).await;
+    assert_eq!(
+        at_gw.header("RAck"),
+        Some(format!("7 {} INVITE", second.cseq().unwrap()))
+    );
     lab.edge.shutdown(Duration::from_millis(100)).await;
 }
 

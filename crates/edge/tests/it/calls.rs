@@ -1320,6 +1320,52 @@ async fn a_silent_gateway_is_tried_last_for_a_while() {
 
 /// Two gateways weighted 10 and 1, one failover, a 1 s first-reply
 /// timeout.
+#[tokio::test]
+async fn a_carriers_reply_rules_fail_over_and_replace() {
+    let mut lab = Lab::start(2, |c| {
+        failover_pair(c);
+        c.accounts[1].carrier.reply_rules = vec![
+            ReplyRule {
+                code: 486,
+                action: ReplyAction::Failover,
+                new_code: None,
+                new_reason: None,
+            },
+            ReplyRule {
+                code: 503,
+                action: ReplyAction::Replace,
+                new_code: Some(480),
+                new_reason: Some("Carrier Unavailable".into()),
+            },
+        ];
+    })
+    .await;
+    // 486 fails over here, against the default.
+    lab.invite(NUMBER).await;
+    let first = expect_request(&mut lab.gateways[0], "INVITE").await;
+    lab.gateways[0]
+        .respond(&first, 486, "Busy Here")
+        .await
+        .unwrap();
+    // 503 goes to the caller, as the rule rewrites it.
+    let second = expect_request(&mut lab.gateways[1], "INVITE").await;
+    lab.gateways[1]
+        .respond(&second, 503, "Service Unavailable")
+        .await
+        .unwrap();
+    let answer = expect_final(&mut lab.caller).await;
+    assert_eq!(answer.status(), Some(480));
+    assert!(
+        answer
+            .text()
+            .starts_with("SIP/2.0 480 Carrier Unavailable\r\n"),
+        "{}",
+        answer.text()
+    );
+    assert!(lab.channels_back_to_zero().await);
+    lab.edge.shutdown(Duration::from_millis(100)).await;
+}
+
 fn failover_pair(c: &mut Configuration) {
     c.accounts[1].carrier.gateway_failover = 1;
     c.accounts[1].carrier.first_reply_timeout_s = 1;

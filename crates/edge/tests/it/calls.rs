@@ -739,10 +739,17 @@ async fn restricted_codecs_are_removed_and_nothing_left_is_488() {
         let body = at_gw.body();
         assert!(!body.contains("PCMA") && body.contains("PCMU"), "{body}");
         assert!(body.contains("m=audio 4000 RTP/AVP 0 101"), "{body}");
-        gw.send(gateway_answer(gw, &at_gw, 200, "OK", "g"))
-            .await
-            .unwrap();
+        // The carrier offers PCMA back in its answer: the caller never
+        // sees it.
+        let answer = ANSWER.replace("RTP/AVP 0\r\n", "RTP/AVP 8 0\r\na=rtpmap:8 PCMA/8000\r\n");
+        let ok = TestUa::response(&at_gw, 200, "OK", "g")
+            .header("Contact", format!("<sip:gw@{}>", gw.local_addr()))
+            .body("application/sdp", answer);
+        gw.send(ok).await.unwrap();
         let ok = expect_status(&mut lab.caller, 200).await;
+        let body = ok.body();
+        assert!(!body.contains("PCMA"), "{body}");
+        assert!(body.contains("m=audio 5000 RTP/AVP 0\r\n"), "{body}");
         (Dialog::from_answer(&sent, &ok), ())
     };
     let ack = lab.caller.in_dialog(&mut a, "ACK");

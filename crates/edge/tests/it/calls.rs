@@ -10,7 +10,7 @@ use tollgate_edge::{
     CallBoard, CallConfig, Edge, EdgeConfig, Listen, PolicyCore, TimerConfig, Transport,
 };
 use tollgate_policy::*;
-use tollgate_sip::digest::{Algorithm, Answer, Challenge, answer};
+use tollgate_sip::digest::{Algorithm, Answer, Challenge, Hash, answer};
 use tollgate_sip::header::AuthValue;
 use tollgate_testua::{Dialog, Received, TestUa};
 
@@ -627,20 +627,44 @@ fn challenge_for(request: &Received, nonce: &str) -> tollgate_sip::MessageBuilde
     )
 }
 
-/// Checks `request`'s Proxy-Authorization for user `carrier-user`.
+/// Checks `request`'s Proxy-Authorization for user `carrier-user`
+/// (SHA-256).
 fn check_credentials(request: &Received, method: &str, nonce: &str) {
-    let value = request.header("Proxy-Authorization").expect("credentials");
+    check_credentials_in(request, "Proxy-Authorization", Hash::Sha256, method, nonce);
+}
+
+/// Checks `request`'s `header` for user `carrier-user`, hashed with
+/// `hash`.
+fn check_credentials_in(request: &Received, header: &str, hash: Hash, method: &str, nonce: &str) {
+    let value = request.header(header).expect("credentials");
     let auth = AuthValue::parse(value.as_bytes()).unwrap();
     let creds = tollgate_sip::digest::Credentials::parse(&auth).unwrap();
     assert_eq!(&*creds.username, b"carrier-user");
     assert_eq!(creds.nonce, nonce.as_bytes());
-    let ha1 = tollgate_sip::digest::ha1(
-        tollgate_sip::digest::Hash::Sha256,
-        b"carrier-user",
-        b"carrier",
-        b"gw-secret",
-    );
+    let ha1 = tollgate_sip::digest::ha1(hash, b"carrier-user", b"carrier", b"gw-secret");
     assert!(creds.verify(ha1.as_bytes(), method.as_bytes()), "{value}");
+}
+
+#[tokio::test]
+async fn a_401_is_answered_with_authorization_in_md5_and_sha_512_256() {
+    let mut lab = Lab::start(1, gateway_credentials).await;
+    for (token, hash) in [("MD5", Hash::Md5), ("SHA-512-256", Hash::Sha512_256)] {
+        lab.invite(NUMBER).await;
+        let gw = &mut lab.gateways[0];
+        let first = expect_request(gw, "INVITE").await;
+        let nonce = format!("n-{token}");
+        let challenge = TestUa::response(&first, 401, "Unauthorized", "ch").header(
+            "WWW-Authenticate",
+            format!("Digest realm=\"carrier\", nonce=\"{nonce}\", algorithm={token}, qop=\"auth\""),
+        );
+        gw.send(challenge).await.unwrap();
+        let retry = expect_request(gw, "INVITE").await;
+        assert!(retry.header("Proxy-Authorization").is_none());
+        check_credentials_in(&retry, "Authorization", hash, "INVITE", &nonce);
+        gw.respond(&retry, 486, "Busy Here").await.unwrap();
+        assert_eq!(expect_final(&mut lab.caller).await.status(), Some(486));
+    }
+    lab.edge.shutdown(Duration::from_millis(100)).await;
 }
 
 #[tokio::test]

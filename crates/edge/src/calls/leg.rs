@@ -9,6 +9,7 @@ use std::hash::BuildHasher;
 use std::time::Instant;
 
 use bytes::Bytes;
+use tollgate_sip::header::MediaType;
 use tollgate_sip::transaction::{MAX_HEADERS, Peer, Received, TransactionLayer, TxId};
 use tollgate_sip::{Checked, Head, Header, HeaderKind, MessageBuilder, Method, parse_datagram};
 
@@ -39,6 +40,16 @@ pub(crate) struct Facts<'a> {
     /// The body is SDP (`application/sdp`).
     pub(crate) sdp: bool,
     pub(crate) body: Bytes,
+}
+
+/// True when any Content-Type of `head` says SDP, whatever its parameters
+/// or repetitions: a malformed header must not carry a restricted codec
+/// past the filter.
+fn names_sdp(head: &Head<'_, '_>) -> bool {
+    head.values(HeaderKind::ContentType).any(|v| {
+        let media = v.split(|&b| b == b';').next().unwrap_or_default();
+        MediaType::parse(media).is_ok_and(|m| m.is("application", "sdp"))
+    })
 }
 
 fn text(b: &[u8]) -> Cow<'_, str> {
@@ -93,9 +104,7 @@ impl<'a> Facts<'a> {
                 },
             ),
             content_type: head.value(HeaderKind::ContentType).map(text),
-            sdp: head
-                .content_type()
-                .is_ok_and(|ct| ct.is("application", "sdp")),
+            sdp: names_sdp(head),
             max_forwards: head.max_forwards().unwrap_or(70),
             body,
         })
@@ -349,7 +358,26 @@ impl Facts<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::Tags;
+    use super::{Header, MAX_HEADERS, Tags, names_sdp, parse_datagram};
+
+    #[test]
+    fn sdp_is_named_by_any_content_type() {
+        let names = |content_types: &str| {
+            let text = format!(
+                "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKs\r\n\
+                 {content_types}Content-Length: 0\r\n\r\n"
+            );
+            let mut headers = [Header::EMPTY; MAX_HEADERS];
+            names_sdp(&parse_datagram(text.as_bytes(), &mut headers).unwrap().head)
+        };
+        assert!(names("Content-Type: application/SDP\r\n"));
+        assert!(names(
+            "Content-Type: text/plain\r\nContent-Type: application/sdp\r\n"
+        ));
+        assert!(names("Content-Type: application / sdp;;=\r\n"));
+        assert!(!names("Content-Type: text/plain\r\n"));
+        assert!(!names(""));
+    }
 
     #[test]
     fn a_tag_names_its_call_to_the_tags_that_made_it_only() {

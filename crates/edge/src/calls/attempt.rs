@@ -20,6 +20,7 @@ use tollgate_sip::{MessageBuilder, Method, ResponseHeaders};
 
 use super::carrier_auth::{CarrierNonce, Credentials};
 use super::leg::{Facts, Leg, send_request};
+use super::local::Host;
 use super::{
     Abandoned, Call, Calls, Outgoing, Plan, Reliable, Role, WAIT_RETRY, Waiting, respond_a,
     set_state,
@@ -422,7 +423,8 @@ impl Calls {
         };
         // The carrier's tech prefix goes in front of the called number.
         let (prefix, callee) = (&carrier.carrier.tech_prefix, &call.info.callee);
-        let local = self.local.address(transport, next_hop.ip());
+        let own = self.local.own(transport, next_hop.ip());
+        let gateway_text = sized_text(47, gateway_addr);
         let tag = self.tags.make(id);
         let routes = proxy
             .map(|p| format!("<sip:{p};lr{uri_params}>"))
@@ -431,9 +433,9 @@ impl Calls {
             peer,
             [
                 &format_args!("{}@tollgate", random_hex()) as &dyn std::fmt::Display,
-                &format_args!("<sip:{}@{}>;tag={tag}", call.info.caller, Host(local)),
+                &format_args!("<sip:{}@{}>;tag={tag}", call.info.caller, own.host()),
                 &format_args!("<sip:{prefix}{callee}@{}>", Host(gateway_addr)),
-                &format_args!("sip:{prefix}{callee}@{gateway_addr}{uri_params}"),
+                &format_args!("sip:{prefix}{callee}@{gateway_text}{uri_params}"),
                 &routes,
             ],
             call.a_max_forwards - 1,
@@ -476,7 +478,7 @@ impl Calls {
         let info = Arc::make_mut(&mut call.info);
         info.carrier_id = Some(carrier_id);
         info.gateway_id = Some(gateway);
-        info.gateway_address = Some(sized_text(47, gateway_addr));
+        info.gateway_address = Some(gateway_text);
         set_state(call, CallState::Routing);
         true
     }
@@ -659,7 +661,7 @@ impl Calls {
                         Some(sized_text(10, rseq))
                     });
                     let headers = [
-                        ("Contact", contact.as_str()),
+                        ("Contact", &*contact),
                         ("Require", "100rel"),
                         ("RSeq", rseq.as_deref().unwrap_or_default()),
                     ];
@@ -869,18 +871,6 @@ impl Calls {
                 self.send_bye_with(now, layer, leg, None, None);
             }
             _ => {}
-        }
-    }
-}
-
-/// The `host` of an address in a URI (IPv6 in brackets).
-struct Host(std::net::SocketAddr);
-
-impl std::fmt::Display for Host {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            std::net::SocketAddr::V4(a) => write!(f, "{}", a.ip()),
-            std::net::SocketAddr::V6(a) => write!(f, "[{}]", a.ip()),
         }
     }
 }

@@ -417,7 +417,7 @@ impl Calls {
         let body = filter_body(facts.sdp, &facts.body, &restricted);
         let ct = facts.content_type.as_deref().unwrap_or_default();
         let extra: &[(&str, &str)] = if invite && code < 300 {
-            &[("Contact", contact.as_str())]
+            &[("Contact", &*contact)]
         } else {
             &[]
         };

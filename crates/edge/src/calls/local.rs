@@ -2,20 +2,59 @@
 //! address for the leg's transport, with an unspecified bind (0.0.0.0, ::)
 //! replaced by the configured advertised address or else by the local
 //! address the system routes towards the peer (looked up once per peer
-//! address; a UDP `connect` sends nothing).
+//! address; a UDP `connect` sends nothing). The texts of each address are
+//! written once ([`Own`]): every call repeats them.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::ops::Deref;
+use std::sync::Arc;
 
 use tollgate_sip::transaction::Transport;
-
-use crate::core::sized_text;
 
 #[derive(Debug, Default)]
 pub(super) struct Local {
     advertise: Option<IpAddr>,
     listeners: Vec<(Transport, SocketAddr)>,
     toward: HashMap<IpAddr, IpAddr>,
+    texts: HashMap<(Transport, SocketAddr), Arc<Own>>,
+}
+
+/// What Tollgate writes of itself through one local address and transport.
+#[derive(Debug)]
+pub(super) struct Own {
+    /// `SIP/2.0/UDP host:port`, a Via without its parameters.
+    via: Box<str>,
+    /// `<sip:host:port;transport=…>`.
+    contact: Box<str>,
+    /// The host alone (an IPv6 address in brackets), for a From.
+    host: Box<str>,
+}
+
+impl Own {
+    fn new(transport: Transport, addr: SocketAddr) -> Self {
+        let (scheme, params) = match transport {
+            Transport::Udp => ("sip", ""),
+            Transport::Tcp => ("sip", ";transport=tcp"),
+            Transport::Tls => ("sips", ""),
+        };
+        let (mut via, mut contact, mut host) = (String::new(), String::new(), String::new());
+        // Writing into a String cannot fail.
+        let _ = write!(via, "SIP/2.0/{} {addr}", transport.via_token());
+        let _ = write!(contact, "<{scheme}:{addr}{params}>");
+        let _ = write!(host, "{}", Host(addr));
+        Self {
+            via: via.into(),
+            contact: contact.into(),
+            host: host.into(),
+        }
+    }
+
+    /// The host alone (an IPv6 address in brackets).
+    pub(super) fn host(&self) -> &str {
+        &self.host
+    }
 }
 
 impl Local {
@@ -31,7 +70,7 @@ impl Local {
     }
 
     /// Our address for a message to `peer` over `transport`.
-    pub(super) fn address(&mut self, transport: Transport, peer: IpAddr) -> SocketAddr {
+    fn address(&mut self, transport: Transport, peer: IpAddr) -> SocketAddr {
         let listener = self
             .listeners
             .iter()
@@ -53,38 +92,61 @@ impl Local {
         SocketAddr::new(ip, listener.port())
     }
 
+    /// Our texts for a message to `peer` over `transport`.
+    pub(super) fn own(&mut self, transport: Transport, peer: IpAddr) -> Arc<Own> {
+        let addr = self.address(transport, peer);
+        let texts = self.texts.entry((transport, addr));
+        Arc::clone(texts.or_insert_with(|| Arc::new(Own::new(transport, addr))))
+    }
+
     /// `SIP/2.0/UDP host:port` for a request to `peer`.
     pub(super) fn via(&mut self, transport: Transport, peer: IpAddr) -> SentBy {
-        SentBy {
-            transport,
-            addr: self.address(transport, peer),
-        }
+        SentBy(self.own(transport, peer))
     }
 
     /// `<sip:host:port;transport=…>` for a message to `peer`.
-    pub(super) fn contact(&mut self, transport: Transport, peer: IpAddr) -> String {
-        let addr = self.address(transport, peer);
-        let (scheme, params) = match transport {
-            Transport::Udp => ("sip", ""),
-            Transport::Tcp => ("sip", ";transport=tcp"),
-            Transport::Tls => ("sips", ""),
-        };
-        // Room for an IPv6 address and port, and the rest.
-        sized_text(72, format_args!("<{scheme}:{addr}{params}>"))
+    pub(super) fn contact(&mut self, transport: Transport, peer: IpAddr) -> ContactText {
+        ContactText(self.own(transport, peer))
     }
 }
 
-/// A Via value without its parameters (`SIP/2.0/UDP host:port`), written
-/// where it is used.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct SentBy {
-    transport: Transport,
-    addr: SocketAddr,
-}
+/// A Via value without its parameters (`SIP/2.0/UDP host:port`).
+#[derive(Clone, Debug)]
+pub(super) struct SentBy(Arc<Own>);
 
 impl std::fmt::Display for SentBy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SIP/2.0/{} {}", self.transport.via_token(), self.addr)
+        f.write_str(&self.0.via)
+    }
+}
+
+/// Our Contact value (`<sip:host:port;transport=…>`).
+#[derive(Clone, Debug)]
+pub(super) struct ContactText(Arc<Own>);
+
+impl Deref for ContactText {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0.contact
+    }
+}
+
+impl AsRef<[u8]> for ContactText {
+    fn as_ref(&self) -> &[u8] {
+        self.0.contact.as_bytes()
+    }
+}
+
+/// The `host` of an address in a URI (IPv6 in brackets).
+pub(super) struct Host(pub(super) SocketAddr);
+
+impl std::fmt::Display for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            SocketAddr::V4(a) => write!(f, "{}", a.ip()),
+            SocketAddr::V6(a) => write!(f, "[{}]", a.ip()),
+        }
     }
 }
 

@@ -17,8 +17,8 @@ use tollgate_sip::validate::unsupported_options;
 use tollgate_sip::{Checked, Head, Header, HeaderKind, Method, ValidRequest, parse_datagram};
 
 use crate::Defense;
-use crate::calls::{CallBoard, CallConfig, Calls, SUPPORTED_OPTIONS};
-use crate::core::{ALLOW, Core, OPTIONS_HEADERS, reply, response};
+use crate::calls::{CallBoard, CallConfig, Calls, SUPPORTED, SUPPORTED_OPTIONS};
+use crate::core::{ALLOW, Core, reply, response};
 use crate::defense::unix_now;
 use crate::meters::LabelledCounter;
 
@@ -33,6 +33,14 @@ pub struct PolicyCore {
     /// `tollgate_requests_total` by decision.
     requests: LabelledCounter<&'static str>,
 }
+
+/// The headers of a 200 to an identified caller's OPTIONS (RFC 3261
+/// §11.2): methods, body type and the extensions calls carry.
+const IDENTIFIED_OPTIONS_HEADERS: &[(&str, &str)] = &[
+    ("Allow", ALLOW),
+    ("Accept", "application/sdp"),
+    ("Supported", SUPPORTED),
+];
 
 /// What one out-of-dialog request gets.
 enum Verdict<'s> {
@@ -115,7 +123,7 @@ impl PolicyCore {
         }
         match decision {
             Decision::Identified(_) if line.method == Method::Options => {
-                respond(200, "OK", OPTIONS_HEADERS)
+                respond(200, "OK", IDENTIFIED_OPTIONS_HEADERS)
             }
             Decision::Identified(identity) if line.method == Method::Invite => {
                 // Of the SIP extensions a caller may require, Tollgate

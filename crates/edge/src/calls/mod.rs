@@ -270,7 +270,10 @@ struct Call {
 
 /// The option tags Tollgate accepts in a caller's Require: `100rel`
 /// (RFC 3262), carried end to end.
-pub(crate) const SUPPORTED_OPTIONS: &[&str] = &["100rel"];
+pub(crate) const SUPPORTED_OPTIONS: &[&str] = &[SUPPORTED];
+
+/// [`SUPPORTED_OPTIONS`] as a Supported header value.
+pub(crate) const SUPPORTED: &str = "100rel";
 
 /// Reliable provisional responses (RFC 3262) as the caller's INVITE asked
 /// for them. Tollgate carries them end to end: the B-leg INVITE says the

@@ -1274,6 +1274,17 @@ async fn reliable_provisionals_and_prack_cross_end_to_end() {
 }
 
 #[tokio::test]
+async fn an_identified_callers_options_learns_the_methods_and_100rel() {
+    let mut lab = Lab::start(1, |_| {}).await;
+    let uri = format!("sip:{}", lab.server);
+    let ok = lab.caller.call("OPTIONS", &uri).await.unwrap();
+    assert_eq!(ok.status(), Some(200));
+    assert_eq!(ok.header("Supported").as_deref(), Some("100rel"));
+    assert!(ok.header("Allow").unwrap().contains("INVITE"));
+    lab.edge.shutdown(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
 async fn after_a_failover_the_callers_rseq_keeps_growing() {
     let mut lab = Lab::start(2, failover_pair).await;
     let sent = reliable_invite(&mut lab, "Supported").await;

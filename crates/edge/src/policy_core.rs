@@ -14,7 +14,7 @@ use tollgate_policy::{
 };
 use tollgate_sip::transaction::{Event, MAX_HEADERS, Peer, Received, TransactionLayer, Transport};
 use tollgate_sip::validate::unsupported_options;
-use tollgate_sip::{Checked, Head, Header, HeaderKind, Method, ValidRequest, parse_datagram};
+use tollgate_sip::{Checked, Head, Header, HeaderKind, Method, ValidRequest};
 
 use crate::Defense;
 use crate::calls::{CallBoard, CallConfig, Calls, SUPPORTED, SUPPORTED_OPTIONS};
@@ -175,11 +175,8 @@ impl Core for PolicyCore {
             }
         };
         let mut headers = [Header::EMPTY; MAX_HEADERS];
-        let Ok(message) = parse_datagram(&data, &mut headers) else {
-            return;
-        };
-        if let Some(checked) = Checked::check(&message.head) {
-            self.handle(now, event, Some(&Received { message, checked }), layer);
+        if let Some(received) = Received::read(&data, &mut headers) {
+            self.handle(now, event, Some(&received), layer);
         }
     }
 
@@ -211,8 +208,8 @@ impl Core for PolicyCore {
 }
 
 impl PolicyCore {
-    /// One event; `received` is what was read of its data (a request or a
-    /// response).
+    /// One event; `received` is what was read of its data (always there
+    /// for a request or a response).
     fn handle(
         &mut self,
         now: Instant,
@@ -253,8 +250,10 @@ impl PolicyCore {
             }
             Event::Cancelled { invite } => self.calls.on_cancelled(now, layer, invite),
             Event::Response { id, data } => {
-                self.calls
-                    .on_response(now, layer, &snapshot, id, &data, received);
+                if let Some(received) = received {
+                    self.calls
+                        .on_response(now, layer, &snapshot, id, &data, received);
+                }
             }
             Event::TimedOut { id } => self.calls.on_timed_out(now, layer, &snapshot, id),
         }

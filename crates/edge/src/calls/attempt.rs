@@ -653,13 +653,9 @@ impl Calls {
                     // the carrier's retransmissions reach the caller until
                     // then.
                     let rseq = facts.rseq.filter(|_| call.reliable != Reliable::No);
-                    let rseq = rseq.and_then(|n| {
-                        let last = call.plan().caller_rseq;
-                        let rseq = call.out.as_mut()?.caller_rseq(n, last);
-                        let plan = call.plan();
-                        plan.caller_rseq = Some(plan.caller_rseq.map_or(rseq, |l| l.max(rseq)));
-                        Some(sized_text(10, rseq))
-                    });
+                    let rseq = rseq
+                        .and_then(|n| call.caller_rseq(n))
+                        .map(|n| sized_text(10, n));
                     let headers = [
                         ("Contact", &*contact),
                         ("Require", "100rel"),

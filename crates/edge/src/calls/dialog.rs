@@ -30,19 +30,15 @@ impl Calls {
         snap: &Snapshot,
         tx: TxId,
         data: &Bytes,
-        received: Option<&Received<'_, '_>>,
+        received: &Received<'_, '_>,
     ) {
         // The layer validated the response: it has what Facts needs.
-        let facts = match received {
-            Some(received) => Facts::of(data, received),
-            None => Facts::read(data),
-        };
-        let Some(facts) = facts else {
+        let Some(facts) = Facts::of(data, received) else {
             return;
         };
         let Some(role) = self.by_client.remove(&tx) else {
             if (200..300).contains(&facts.code()) {
-                self.on_stray_2xx(layer, data, &facts);
+                self.on_stray_2xx(layer, received, &facts);
             }
             return;
         };
@@ -84,14 +80,8 @@ impl Calls {
     /// again because our ACK was lost. It is ACKed again on its dialog,
     /// found by our From tag; the ACK of a late offer, which carries the
     /// caller's answer, is resent as it was.
-    fn on_stray_2xx(&mut self, layer: &mut TransactionLayer, data: &Bytes, facts: &Facts) {
-        let mut headers = [Header::EMPTY; MAX_HEADERS];
-        let Ok(msg) = parse_datagram(data, &mut headers) else {
-            return;
-        };
-        let (Ok(cseq), Ok(from)) = (msg.head.cseq(), msg.head.from()) else {
-            return;
-        };
+    fn on_stray_2xx(&mut self, layer: &mut TransactionLayer, received: &Received, facts: &Facts) {
+        let (cseq, from) = (received.checked.cseq(), received.checked.from());
         let tag = String::from_utf8_lossy(from.tag().unwrap_or_default());
         let Some((id, side)) = self.dialog_of(&facts.call_id, &tag) else {
             return;

@@ -11,7 +11,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use tollgate_sip::header::MediaType;
 use tollgate_sip::transaction::{MAX_HEADERS, Peer, Received, TransactionLayer, TxId};
-use tollgate_sip::{Checked, Head, Header, HeaderKind, MessageBuilder, Method, parse_datagram};
+use tollgate_sip::{Head, Header, HeaderKind, MessageBuilder, Method};
 
 use crate::core::{random_hex, sized_text};
 
@@ -60,9 +60,7 @@ impl<'a> Facts<'a> {
     /// Reads `data`; `None` when it lacks what every dialog needs.
     pub(crate) fn read(data: &'a Bytes) -> Option<Self> {
         let mut headers = [Header::EMPTY; MAX_HEADERS];
-        let message = parse_datagram(data, &mut headers).ok()?;
-        let checked = Checked::check(&message.head)?;
-        Self::of(data, &Received { message, checked })
+        Self::of(data, &Received::read(data, &mut headers)?)
     }
 
     /// Reads `received`, what the layer read of `data`; `None` when it
@@ -358,7 +356,8 @@ impl Facts<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Header, MAX_HEADERS, Tags, names_sdp, parse_datagram};
+    use super::{Header, MAX_HEADERS, Tags, names_sdp};
+    use tollgate_sip::parse_datagram;
 
     #[test]
     fn sdp_is_named_by_any_content_type() {

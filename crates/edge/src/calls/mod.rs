@@ -334,6 +334,16 @@ impl Call {
         self.plan.get_or_insert_with(Box::default)
     }
 
+    /// The caller's RSeq for the current gateway's reliable provisional
+    /// `rseq` (see [`Outgoing::caller_rseq`]), remembered for the gateways
+    /// after it.
+    fn caller_rseq(&mut self, rseq: u32) -> Option<u32> {
+        let last = self.plan().caller_rseq;
+        let caller = self.out.as_mut()?.caller_rseq(rseq, last);
+        self.plan().caller_rseq = Some(last.map_or(caller, |l| l.max(caller)));
+        Some(caller)
+    }
+
     fn deadline(&self) -> Option<Instant> {
         [
             self.waiting.as_ref().map(|w| w.next_try),

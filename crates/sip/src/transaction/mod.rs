@@ -116,6 +116,33 @@ pub struct Received<'b, 'h> {
     pub checked: Checked<'b>,
 }
 
+impl<'b, 'h> Received<'b, 'h> {
+    /// Parses and checks `data` (a message the layer did not hand over
+    /// read); `None` when it fails either.
+    pub fn read(data: &'b [u8], headers: &'h mut [Header<'b>]) -> Option<Self> {
+        let message = parse_datagram(data, headers).ok()?;
+        let checked = Checked::check(&message.head)?;
+        Some(Self { message, checked })
+    }
+
+    /// What was read of a request, for `message`: its copy with the top
+    /// Via stamped (RFC 3261 §18.2.1). Everything the checks read but the
+    /// top Via is the same bytes in both.
+    fn restamped<'c, 'g>(self, message: Message<'c, 'g>) -> Option<Received<'c, 'g>>
+    where
+        'b: 'c,
+    {
+        let Checked::Request(mut req) = self.checked else {
+            return None;
+        };
+        req.top_via = message.head.top_via().ok()?;
+        Some(Received {
+            message,
+            checked: Checked::Request(req),
+        })
+    }
+}
+
 /// Identifies one transaction for the life of the layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TxId(u64);
@@ -513,32 +540,40 @@ impl TransactionLayer {
 
     /// Takes one received message like [`TransactionLayer::handle_message`]
     /// and hands every queued event to `deliver` at once, in order. The
-    /// events this message brought come with what the layer read of it
+    /// event this message brought comes with what the layer read of it
     /// (its parse and checked headers), so the core need not read the
-    /// message again; the others (and a message the layer re-stamped) come
-    /// with `None`. Events raised while `deliver` runs wait in
+    /// message again; a request whose top Via the layer stamped comes with
+    /// its copy framed again and the rest carried over. Events queued
+    /// before come with `None`; events raised while `deliver` runs wait in
     /// [`TransactionLayer::poll_event`].
     pub fn handle_message_with<F>(&mut self, now: Instant, peer: Peer, data: Bytes, mut deliver: F)
     where
         F: FnMut(&mut Self, Event, Option<&Received<'_, '_>>),
     {
         let mut headers = [Header::EMPTY; MAX_HEADERS];
-        let msg = self.receive(now, peer, &data, &mut headers);
-        for _ in 0..self.events.len() {
+        let earlier = self.events.len();
+        let received = self.receive(now, peer, &data, &mut headers);
+        for index in 0..self.events.len() {
             let Some(event) = self.events.pop_front() else {
                 break;
             };
-            // The parse belongs to the event that carries the very bytes
-            // parsed.
-            let parsed = match (&event, &msg) {
-                (Event::Request { data: d, .. } | Event::Response { data: d, .. }, Some(msg))
+            let ours = received.filter(|_| index >= earlier);
+            match (&event, ours) {
+                (Event::Request { data: d, .. } | Event::Response { data: d, .. }, Some(r))
                     if d.as_ptr() == data.as_ptr() && d.len() == data.len() =>
                 {
-                    Some(msg)
+                    deliver(self, event, Some(&r));
                 }
-                _ => None,
-            };
-            deliver(self, event, parsed);
+                (Event::Request { data: stamped, .. }, Some(r)) => {
+                    let stamped = stamped.clone();
+                    let mut stamped_headers = [Header::EMPTY; MAX_HEADERS];
+                    let read = parse_datagram(&stamped, &mut stamped_headers)
+                        .ok()
+                        .and_then(|message| r.restamped(message));
+                    deliver(self, event, read.as_ref());
+                }
+                _ => deliver(self, event, None),
+            }
         }
     }
 

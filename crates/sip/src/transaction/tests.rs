@@ -680,16 +680,39 @@ fn handle_message_with_hands_over_its_parse_in_queue_order() {
         layer.poll_event().is_none(),
         "every queued event was handed over"
     );
-    // `rport` makes the layer stamp the Via: the core's copy is not what
-    // was parsed, so no parse comes with it.
-    let mut parses = Vec::new();
+    // `rport` makes the layer stamp the Via: what comes with the request
+    // is read from the stamped copy the core gets, top Via included.
+    let mut stamped = Vec::new();
     layer.handle_message_with(
         now,
         source,
         Bytes::from(request("OPTIONS", "q3")),
-        |_, _, parsed| parses.push(parsed.is_some()),
+        |_, event, parsed| {
+            let (Event::Request { data, .. }, Some(r)) = (event, parsed) else {
+                panic!("a request with what was read of it");
+            };
+            let Checked::Request(req) = r.checked else {
+                panic!("a request");
+            };
+            let via = r.message.head.value(HeaderKind::Via).unwrap();
+            assert!(
+                data.as_ptr_range().contains(&via.as_ptr()),
+                "read from the core's copy"
+            );
+            assert_eq!(r.checked.call_id(), b"q3@test");
+            stamped.push((
+                req.top_via.rport(),
+                String::from_utf8_lossy(via).into_owned(),
+            ));
+        },
     );
-    assert_eq!(parses, [false]);
+    assert_eq!(
+        stamped,
+        [(
+            crate::header::Rport::Value(5061),
+            "SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bKq3;rport=5061;received=127.0.0.1".to_owned()
+        )]
+    );
     // A response to a client transaction comes with its parse.
     let gateway = peer(5070, Transport::Udp);
     let invite = request("INVITE", "q4");

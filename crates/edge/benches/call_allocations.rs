@@ -29,12 +29,12 @@ fn bytes() -> u64 {
 
 fn main() {
     let _profiler = dhat::Profiler::builder().testing().build();
-    let mut lab = Lab::new(Some(blocks));
+    let mut lab = Lab::new(Some(blocks), false);
     for _ in 0..WARM_UP {
         lab.call();
     }
     let allocations: u64 = (0..COUNTED).map(|_| lab.call()).sum();
-    let mut lab_bytes = Lab::new(Some(bytes));
+    let mut lab_bytes = Lab::new(Some(bytes), false);
     for _ in 0..WARM_UP {
         lab_bytes.call();
     }

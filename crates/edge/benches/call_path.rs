@@ -16,13 +16,17 @@ mod lab;
 use lab::Lab;
 
 fn call_path(c: &mut Criterion) {
-    let mut lab = Lab::new(None);
-    // Past 64·T1 of simulated time: lingering transactions at their
-    // steady-state number.
-    for _ in 0..40_000 {
-        lab.call();
+    // The second caller asks for rport in its Via, as most switches do:
+    // Tollgate then stamps each of its requests before the core reads it.
+    for (name, rport) in [("ip_call_end_to_end", false), ("ip_call_with_rport", true)] {
+        let mut lab = Lab::new(None, rport);
+        // Past 64·T1 of simulated time: lingering transactions at their
+        // steady-state number.
+        for _ in 0..40_000 {
+            lab.call();
+        }
+        c.bench_function(name, |b| b.iter(|| lab.call()));
     }
-    c.bench_function("ip_call_end_to_end", |b| b.iter(|| lab.call()));
 }
 
 criterion_group!(benches, call_path);

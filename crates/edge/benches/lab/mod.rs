@@ -75,6 +75,9 @@ pub(crate) struct Lab {
     meter: Option<Meter>,
     /// What `meter` counted in Tollgate's steps of the current call.
     metered: u64,
+    /// Parameters after the branch in the caller's Via: `;rport` makes
+    /// Tollgate stamp each of its requests, as most real switches do.
+    via_params: &'static str,
 }
 
 fn udp(addr: &str) -> Peer {
@@ -94,8 +97,9 @@ fn header(data: &[u8], kind: HeaderKind) -> String {
 
 impl Lab {
     /// A fresh edge at simulated time zero; `meter`, when given, is read
-    /// around each of Tollgate's steps.
-    pub(crate) fn new(meter: Option<Meter>) -> Self {
+    /// around each of Tollgate's steps; with `rport` the caller's Via asks
+    /// for it.
+    pub(crate) fn new(meter: Option<Meter>, rport: bool) -> Self {
         let snapshot = Arc::new(SharedSnapshot::new(Snapshot::build(&configuration(), 1)));
         let auth = Authenticator::new("tollgate", vec![Algorithm::SHA256], &[7; 32], 300);
         let mut core = PolicyCore::new(
@@ -113,6 +117,7 @@ impl Lab {
             calls: 0,
             meter,
             metered: 0,
+            via_params: if rport { ";rport" } else { "" },
         }
     }
 
@@ -164,14 +169,17 @@ impl Lab {
     }
 
     /// The caller's request `method` with CSeq `seq` on call `n`.
-    fn caller_request(n: u64, method: &str, seq: u32, to: &str, body: bool) -> Vec<u8> {
+    fn caller_request(&self, n: u64, method: &str, seq: u32, to: &str, body: bool) -> Vec<u8> {
         let b = MessageBuilder::request(
             tollgate_sip::Method::from_token(method.as_bytes()),
             format!("sip:+441632960123@{EDGE}").as_bytes(),
         )
         .header(
             "Via",
-            format!("SIP/2.0/UDP {CALLER};branch=z9hG4bK{n}x{seq}"),
+            format!(
+                "SIP/2.0/UDP {CALLER};branch=z9hG4bK{n}x{seq}{}",
+                self.via_params
+            ),
         )
         .header("Max-Forwards", "70")
         .header("From", format!("<sip:15551234567@{CALLER}>;tag=a{n}"))
@@ -213,7 +221,7 @@ impl Lab {
         self.calls += 1;
         let n = self.calls;
         let to = format!("<sip:+441632960123@{EDGE}>");
-        let sent = self.deliver(CALLER, Self::caller_request(n, "INVITE", 1, &to, true));
+        let sent = self.deliver(CALLER, self.caller_request(n, "INVITE", 1, &to, true));
         let b_invite = Self::sent_to(&sent, GATEWAY, "INVITE");
         let sent = self.deliver(GATEWAY, Self::gateway_answer(&b_invite, 180, false));
         Self::sent_to(&sent, CALLER, "SIP/2.0 180");
@@ -221,8 +229,8 @@ impl Lab {
         Self::sent_to(&sent, GATEWAY, "ACK");
         let ok = Self::sent_to(&sent, CALLER, "SIP/2.0 200");
         let to = header(&ok, HeaderKind::To);
-        self.deliver(CALLER, Self::caller_request(n, "ACK", 1, &to, false));
-        let sent = self.deliver(CALLER, Self::caller_request(n, "BYE", 2, &to, false));
+        self.deliver(CALLER, self.caller_request(n, "ACK", 1, &to, false));
+        let sent = self.deliver(CALLER, self.caller_request(n, "BYE", 2, &to, false));
         Self::sent_to(&sent, CALLER, "SIP/2.0 200");
         let b_bye = Self::sent_to(&sent, GATEWAY, "BYE");
         self.deliver(GATEWAY, Self::gateway_answer(&b_bye, 200, false));

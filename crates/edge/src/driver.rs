@@ -31,6 +31,14 @@ const RETRY_LATER: &[(&str, &str)] = &[("Retry-After", "30")];
 /// Batches the driver takes from the queue per wake-up.
 const BATCH: usize = 16;
 
+/// The driver wakes for timers only on this grid. Under load deadlines fall
+/// due every millisecond or so (mostly the 32 s lingers of finished
+/// transactions, which only free memory), and waking for each of them cost
+/// about as many wake-ups as the datagrams did; on the grid they are served
+/// together, each at most this late, which no SIP timer (T1 = 500 ms) or
+/// call timer minds.
+const TIMER_GRID: Duration = Duration::from_millis(10);
+
 /// A running edge: its bound addresses and the means to stop it.
 #[derive(Debug)]
 pub struct Edge {
@@ -247,13 +255,18 @@ async fn drive(
     let mut batch = Vec::with_capacity(BATCH);
     let mut drain_until: Option<tokio::time::Instant> = None;
     let waker = core.waker();
+    let origin = tokio::time::Instant::now();
     loop {
         let next_timer = [layer.poll_timeout(), core.poll_timeout()]
             .into_iter()
             .flatten()
             .min()
             .map(tokio::time::Instant::from_std);
-        let wake = [next_timer, drain_until].into_iter().flatten().min();
+        let wake = [next_timer, drain_until]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|at| on_grid(origin, at));
         tokio::select! {
             n = inbound.recv_many(&mut batch, BATCH) => {
                 if n == 0 {
@@ -354,6 +367,17 @@ fn dispatch(
     }
 }
 
+/// The first point of the [`TIMER_GRID`] that starts at `origin` that is
+/// not before `at` (`origin` itself for anything before it).
+fn on_grid(origin: tokio::time::Instant, at: tokio::time::Instant) -> tokio::time::Instant {
+    let cells = at
+        .saturating_duration_since(origin)
+        .as_nanos()
+        .div_ceil(TIMER_GRID.as_nanos());
+    // Ten milliseconds a cell: u32 cells last more than a year.
+    origin + TIMER_GRID * u32::try_from(cells).unwrap_or(u32::MAX)
+}
+
 /// Resolves when `waker` is notified; never without one.
 async fn notified(waker: Option<&Notify>) {
     match waker {
@@ -366,5 +390,30 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timers_wake_on_the_grid_never_early() {
+        let origin = tokio::time::Instant::now();
+        let ms = Duration::from_millis;
+        assert_eq!(on_grid(origin, origin), origin);
+        assert_eq!(on_grid(origin, origin + ms(1)), origin + TIMER_GRID);
+        assert_eq!(on_grid(origin, origin + TIMER_GRID), origin + TIMER_GRID);
+        assert_eq!(
+            on_grid(origin, origin + TIMER_GRID + Duration::from_nanos(1)),
+            origin + TIMER_GRID * 2
+        );
+        // Deadlines within one cell share one wake-up.
+        assert_eq!(
+            on_grid(origin, origin + ms(32_001)),
+            on_grid(origin, origin + ms(32_009))
+        );
+        // Past deadlines are due at once.
+        assert_eq!(on_grid(origin + ms(5), origin), origin + ms(5));
     }
 }

@@ -368,14 +368,13 @@ fn dispatch(
 }
 
 /// The first point of the [`TIMER_GRID`] that starts at `origin` that is
-/// not before `at` (`origin` itself for anything before it).
+/// not before `at` (`at` itself when it is before `origin`: already due).
 fn on_grid(origin: tokio::time::Instant, at: tokio::time::Instant) -> tokio::time::Instant {
-    let cells = at
-        .saturating_duration_since(origin)
-        .as_nanos()
-        .div_ceil(TIMER_GRID.as_nanos());
-    // Ten milliseconds a cell: u32 cells last more than a year.
-    origin + TIMER_GRID * u32::try_from(cells).unwrap_or(u32::MAX)
+    let grid = TIMER_GRID.as_nanos();
+    let since = at.saturating_duration_since(origin).as_nanos();
+    // Less than one cell, counted from `at`: no uptime overflows it.
+    let late = (grid - since % grid) % grid;
+    at + Duration::from_nanos(u64::try_from(late).unwrap_or_default())
 }
 
 /// Resolves when `waker` is notified; never without one.
@@ -414,6 +413,12 @@ mod tests {
             on_grid(origin, origin + ms(32_009))
         );
         // Past deadlines are due at once.
-        assert_eq!(on_grid(origin + ms(5), origin), origin + ms(5));
+        assert_eq!(on_grid(origin + ms(5), origin), origin);
+        // Years of uptime later, still on the grid.
+        let years = Duration::from_secs(3 * 365 * 86_400);
+        assert_eq!(
+            on_grid(origin, origin + years + ms(3)),
+            origin + years + TIMER_GRID
+        );
     }
 }

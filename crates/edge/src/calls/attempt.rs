@@ -22,8 +22,8 @@ use super::carrier_auth::{CarrierNonce, Credentials};
 use super::leg::{Facts, Leg, send_request};
 use super::local::Host;
 use super::{
-    Abandoned, Call, Calls, Outgoing, Plan, Reliable, Role, WAIT_RETRY, Waiting, respond_a,
-    set_state,
+    Abandoned, Call, Calls, Outgoing, Plan, RELIABLE_TAG, Reliable, Role, WAIT_RETRY, Waiting,
+    respond_a, set_state,
 };
 use crate::core::{ALLOW, random_hex, response_tagged, sized_text};
 use crate::defense::unix_ms;
@@ -658,7 +658,7 @@ impl Calls {
                         .map(|n| sized_text(10, n));
                     let headers = [
                         ("Contact", &*contact),
-                        ("Require", "100rel"),
+                        ("Require", RELIABLE_TAG),
                         ("RSeq", rseq.as_deref().unwrap_or_default()),
                     ];
                     let extra = if rseq.is_some() {

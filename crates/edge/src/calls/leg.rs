@@ -76,7 +76,7 @@ impl<'a> Facts<'a> {
         };
         let status = status(head);
         let provisional = status.as_ref().is_some_and(|(code, _)| *code < 200);
-        let rseq = provisional && head.has_option(HeaderKind::Require, "100rel");
+        let rseq = provisional && head.has_option(HeaderKind::Require, super::RELIABLE_TAG);
         Some(Self {
             status,
             rseq: rseq.then(|| head.rseq().ok()).flatten(),

@@ -268,12 +268,15 @@ struct Call {
     waiting: Option<Box<Waiting>>,
 }
 
-/// The option tags Tollgate accepts in a caller's Require: `100rel`
-/// (RFC 3262), carried end to end.
-pub(crate) const SUPPORTED_OPTIONS: &[&str] = &[SUPPORTED];
+/// The option tag of reliable provisional responses (RFC 3262).
+pub(crate) const RELIABLE_TAG: &str = "100rel";
+
+/// The option tags Tollgate accepts in a caller's Require: `100rel`,
+/// carried end to end.
+pub(crate) const SUPPORTED_OPTIONS: &[&str] = &[RELIABLE_TAG];
 
 /// [`SUPPORTED_OPTIONS`] as a Supported header value.
-pub(crate) const SUPPORTED: &str = "100rel";
+pub(crate) const SUPPORTED: &str = RELIABLE_TAG;
 
 /// Reliable provisional responses (RFC 3262) as the caller's INVITE asked
 /// for them. Tollgate carries them end to end: the B-leg INVITE says the
@@ -294,9 +297,9 @@ impl Reliable {
     /// What the INVITE `head` says.
     fn of(head: &tollgate_sip::Head<'_, '_>) -> Self {
         use tollgate_sip::HeaderKind;
-        if head.has_option(HeaderKind::Require, "100rel") {
+        if head.has_option(HeaderKind::Require, RELIABLE_TAG) {
             Self::Required
-        } else if head.has_option(HeaderKind::Supported, "100rel") {
+        } else if head.has_option(HeaderKind::Supported, RELIABLE_TAG) {
             Self::Supported
         } else {
             Self::No
@@ -307,8 +310,8 @@ impl Reliable {
     fn header(self) -> Option<(&'static str, &'static str)> {
         match self {
             Self::No => None,
-            Self::Supported => Some(("Supported", "100rel")),
-            Self::Required => Some(("Require", "100rel")),
+            Self::Supported => Some(("Supported", RELIABLE_TAG)),
+            Self::Required => Some(("Require", RELIABLE_TAG)),
         }
     }
 }

@@ -1360,8 +1360,6 @@ async fn a_silent_gateway_is_tried_last_for_a_while() {
     lab.edge.shutdown(Duration::from_millis(100)).await;
 }
 
-/// Two gateways weighted 10 and 1, one failover, a 1 s first-reply
-/// timeout.
 #[tokio::test]
 async fn a_carriers_reply_rules_fail_over_and_replace() {
     let mut lab = Lab::start(2, |c| {
@@ -1408,6 +1406,8 @@ async fn a_carriers_reply_rules_fail_over_and_replace() {
     lab.edge.shutdown(Duration::from_millis(100)).await;
 }
 
+/// Two gateways weighted 10 and 1, one failover, a 1 s first-reply
+/// timeout.
 fn failover_pair(c: &mut Configuration) {
     c.accounts[1].carrier.gateway_failover = 1;
     c.accounts[1].carrier.first_reply_timeout_s = 1;

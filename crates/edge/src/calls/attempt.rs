@@ -282,10 +282,11 @@ impl Calls {
                 ..Plan::default()
             })),
             offer: offer.map(Box::new),
-            restricted: side.restricted.to_vec(),
+            restricted: side.restricted.into(),
             unacked: None,
             b_ack: None,
             b_invite_cseq: 0,
+            forks: None,
             creds: None,
             max_duration: if route.max_duration_s > 0 {
                 Duration::from_secs(u64::from(route.max_duration_s))
@@ -765,15 +766,7 @@ impl Calls {
         let invite_cseq = call.out.take().map(|o| o.cseq);
         if let Some(b) = call.b.as_mut() {
             call.b_invite_cseq = invite_cseq.unwrap_or(b.cseq);
-            // A UAC's route set is the Record-Route in reverse.
-            let routes = (!facts.record_route.is_empty()).then(|| {
-                facts
-                    .record_route
-                    .rsplit('\n')
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            });
-            b.update(Some(&facts.to), facts.contact.as_deref(), routes.as_deref());
+            b.answered_by(facts);
         }
         if !call.b_ack_waits {
             self.send_b_ack(layer, &mut call, None);
@@ -858,7 +851,7 @@ impl Calls {
             200..=299 => {
                 // Answered after all: acknowledge and hang up at once.
                 let mut leg = ab.leg;
-                leg.update(Some(&facts.to), facts.contact.as_deref(), None);
+                leg.answered_by(&facts);
                 let via = self.local.via(leg.peer.transport, leg.peer.addr.ip());
                 let (ack, _) = leg.request(Method::Ack, via, None, Some(ab.cseq));
                 if let Ok(d) = ack.build() {

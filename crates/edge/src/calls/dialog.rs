@@ -38,7 +38,7 @@ impl Calls {
         };
         let Some(role) = self.by_client.remove(&tx) else {
             if (200..300).contains(&facts.code()) {
-                self.on_stray_2xx(layer, received, &facts);
+                self.on_stray_2xx(now, layer, received, &facts);
             }
             return;
         };
@@ -79,8 +79,15 @@ impl Calls {
     /// A 2xx no call waits for: the answer to an INVITE or re-INVITE sent
     /// again because our ACK was lost. It is ACKed again on its dialog,
     /// found by our From tag; the ACK of a late offer, which carries the
-    /// caller's answer, is resent as it was.
-    fn on_stray_2xx(&mut self, layer: &mut TransactionLayer, received: &Received, facts: &Facts) {
+    /// caller's answer, is resent as it was. A 2xx from another fork of the
+    /// answered INVITE is a dialog of its own ([`Calls::on_fork_2xx`]).
+    fn on_stray_2xx(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        received: &Received,
+        facts: &Facts,
+    ) {
         let (cseq, from) = (received.checked.cseq(), received.checked.from());
         let tag = String::from_utf8_lossy(from.tag().unwrap_or_default());
         let Some((id, side)) = self.dialog_of(&facts.call_id, &tag) else {
@@ -93,6 +100,15 @@ impl Calls {
             return;
         };
         let answer = side == Side::B && cseq.seq == call.b_invite_cseq;
+        let fork = call
+            .b
+            .as_ref()
+            .is_some_and(|b| !facts.to_tag.is_empty() && b.remote_tag() != facts.to_tag);
+        if answer && fork {
+            self.on_fork_2xx(now, layer, &mut call, facts);
+            self.keep(id, call);
+            return;
+        }
         match (&call.b_ack, call.b.as_ref()) {
             (Some(ack), Some(b)) if answer => layer.send_stateless(b.peer, Bytes::clone(ack)),
             _ if answer && call.b_ack_waits => {}
@@ -108,6 +124,35 @@ impl Calls {
             _ => {}
         }
         self.keep(id, call);
+    }
+
+    /// A 2xx to the answered B-leg INVITE from another fork of it (a
+    /// second phone behind the carrier's forking proxy picked up): a dialog
+    /// the call does not want. It is acknowledged and hung up (RFC 3261
+    /// §13.2.2.4); the caller never hears of it. Its answer sent again
+    /// (the ACK crossed it) is acknowledged again, not hung up twice.
+    fn on_fork_2xx(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        call: &mut Call,
+        facts: &Facts,
+    ) {
+        let Some(mut fork) = call.b.clone() else {
+            return;
+        };
+        fork.answered_by(facts);
+        let via = self.local.via(fork.peer.transport, fork.peer.addr.ip());
+        let (ack, _) = fork.request(Method::Ack, via, None, Some(call.b_invite_cseq));
+        if let Ok(d) = ack.build() {
+            layer.send_stateless(fork.peer, Bytes::from(d));
+        }
+        let forks = call.forks.get_or_insert_default();
+        if forks.hung_up.iter().any(|tag| *tag == facts.to_tag) {
+            return;
+        }
+        forks.hung_up.push(facts.to_tag.clone().into_owned());
+        self.send_bye_with(now, layer, fork, call.creds.clone(), None);
     }
 
     /// A client transaction got no final response in time.
@@ -264,7 +309,7 @@ impl Calls {
         let restricted = if from == Side::A {
             call.restricted.clone()
         } else {
-            Vec::new()
+            Box::default()
         };
         let early = if call.answered {
             None
@@ -400,7 +445,7 @@ impl Calls {
         let restricted = if relay.from == Side::A {
             call.restricted.clone()
         } else {
-            Vec::new()
+            Box::default()
         };
         let near = leg_of(&call, relay.from);
         let contact = self.local.contact(near.peer.transport, near.peer.addr.ip());

@@ -228,6 +228,25 @@ impl Leg {
         self.part(3)
     }
 
+    /// The peer's tag on this dialog (empty until known).
+    pub(crate) fn remote_tag(&self) -> &str {
+        tollgate_sip::header::NameAddr::parse(self.part(2).as_bytes())
+            .ok()
+            .and_then(|to| to.tag())
+            .and_then(|tag| std::str::from_utf8(tag).ok())
+            .unwrap_or_default()
+    }
+
+    /// Takes the dialog a 2xx to this leg's INVITE set up: the peer's To
+    /// (with its tag), its Contact as the target, and its Record-Route in
+    /// reverse as the route set (a UAC's, RFC 3261 §12.1.2; without one the
+    /// routes the INVITE carried stay).
+    pub(crate) fn answered_by(&mut self, ok: &Facts<'_>) {
+        let routes = (!ok.record_route.is_empty())
+            .then(|| ok.record_route.rsplit('\n').collect::<Vec<_>>().join("\n"));
+        self.update(Some(&ok.to), ok.contact.as_deref(), routes.as_deref());
+    }
+
     /// Replaces the peer's header value (once it carries a tag), the target
     /// (a new Contact) or the route set (newline-separated), where given.
     pub(crate) fn update(

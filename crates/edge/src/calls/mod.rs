@@ -197,6 +197,14 @@ impl RackMap {
     }
 }
 
+/// Other forks of a call's answered B-leg INVITE that answered too, each a
+/// dialog the call does not want (see `Calls::on_fork_2xx`).
+#[derive(Debug, Default)]
+struct Forks {
+    /// Their To tags: each fork is hung up once.
+    hung_up: Vec<String>,
+}
+
 /// A 2xx Tollgate retransmits to a caller until the ACK (RFC 3261 §13.3.1.4).
 #[derive(Debug)]
 struct Unacked {
@@ -247,13 +255,17 @@ struct Call {
     plan: Option<Box<Plan>>,
     /// The offer for the carrier (codec-filtered) and its type.
     offer: Option<Box<(String, Bytes)>>,
-    restricted: Vec<String>,
+    /// The caller's restricted codecs: kept out of every SDP between
+    /// the legs.
+    restricted: Box<[String]>,
     unacked: Option<Box<Unacked>>,
     /// The ACK sent for the B-leg's 2xx when it carried the caller's late
     /// answer, for its retransmissions.
     b_ack: Option<Box<Bytes>>,
     /// The CSeq of the B-leg INVITE that was answered (its ACK's).
     b_invite_cseq: u32,
+    /// Other forks of that INVITE that answered too (rare: boxed).
+    forks: Option<Box<Forks>>,
     /// What the current gateway's challenges are answered with.
     creds: Option<Box<carrier_auth::Credentials>>,
     /// With a late offer (INVITE without SDP) the B-leg ACK waits for the

@@ -1079,6 +1079,62 @@ async fn a_retransmitted_answer_is_acknowledged_again() {
 }
 
 #[tokio::test]
+async fn a_second_fork_answering_is_acknowledged_and_hung_up() {
+    let mut lab = Lab::start(1, |_| {}).await;
+    let sent = lab.invite(NUMBER).await;
+    let gw_addr = lab.gateways[0].local_addr();
+    let gw = &mut lab.gateways[0];
+    let at_gw = expect_request(gw, "INVITE").await;
+    gw.send(gateway_answer(gw, &at_gw, 200, "OK", "fork1"))
+        .await
+        .unwrap();
+    expect_request(gw, "ACK").await;
+    let ok = expect_status(&mut lab.caller, 200).await;
+    let mut a = Dialog::from_answer(&sent, &ok);
+    let ack = lab.caller.in_dialog(&mut a, "ACK");
+    lab.caller.send(ack).await.unwrap();
+    // The carrier forked the INVITE and a second phone answered too: a
+    // dialog of its own (its tag, its Contact), with a Record-Route.
+    let fork2 = || {
+        TestUa::response(&at_gw, 200, "OK", "fork2")
+            .header("Record-Route", format!("<sip:{gw_addr};lr>"))
+            .header("Contact", format!("<sip:fork2@{gw_addr}>"))
+            .body("application/sdp", ANSWER)
+    };
+    gw.send(fork2()).await.unwrap();
+    let ack = expect_request(gw, "ACK").await;
+    assert!(ack.header("To").unwrap().ends_with("tag=fork2"));
+    assert_eq!(ack.uri(), Some(format!("sip:fork2@{gw_addr}")));
+    assert_eq!(ack.cseq(), at_gw.cseq());
+    assert_eq!(ack.header("Route"), Some(format!("<sip:{gw_addr};lr>")));
+    let bye = expect_request(gw, "BYE").await;
+    assert!(bye.header("To").unwrap().ends_with("tag=fork2"));
+    assert_eq!(bye.uri(), Some(format!("sip:fork2@{gw_addr}")));
+    assert_eq!(bye.header("Call-ID"), at_gw.header("Call-ID"));
+    assert!(bye.cseq() > at_gw.cseq());
+    gw.respond(&bye, 200, "OK").await.unwrap();
+    // Its answer sent again (the ACK crossed it) is acknowledged again;
+    // the fork is not hung up twice.
+    gw.send(fork2()).await.unwrap();
+    let again = expect_request(gw, "ACK").await;
+    assert!(again.header("To").unwrap().ends_with("tag=fork2"));
+    assert!(gw.is_silent_for(Duration::from_millis(300)).await);
+    // The caller never hears of the fork, and its call goes on with the
+    // first answer's dialog.
+    assert!(lab.caller.is_silent_for(Duration::from_millis(300)).await);
+    assert_eq!(lab.board.list()[0].state, CallState::Answered);
+    let bye = lab.caller.in_dialog(&mut a, "BYE");
+    lab.caller.send(bye).await.unwrap();
+    expect_status(&mut lab.caller, 200).await;
+    let gw = &mut lab.gateways[0];
+    let bye = expect_request(gw, "BYE").await;
+    assert!(bye.header("To").unwrap().ends_with("tag=fork1"));
+    gw.respond(&bye, 200, "OK").await.unwrap();
+    assert!(lab.channels_back_to_zero().await);
+    lab.edge.shutdown(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
 async fn a_full_gateway_is_skipped_not_failed() {
     let mut lab = Lab::start(2, |c| {
         c.entries[1].weight = 10;

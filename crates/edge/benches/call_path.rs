@@ -8,7 +8,7 @@
 //! gateway that read Tollgate's messages and build their own
 //! (`ip_call_end_to_end`, `ip_call_with_rport`), and as Tollgate's own
 //! share, the clock read around each of its steps (`ip_call_tollgate_only`;
-//! the dozen clock reads, some 20 ns each, are in the figure).
+//! the clock reads themselves, two per step, are in the figure).
 //!
 //! `scripts/bench-calls` measures the whole process with SIPp over
 //! loopback, kernel included; this bench isolates Tollgate's own code and

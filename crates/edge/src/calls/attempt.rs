@@ -814,20 +814,30 @@ impl Calls {
         let Some(b) = call.b.as_mut() else {
             return;
         };
-        let via = self.local.via(b.peer.transport, b.peer.addr.ip());
-        let (mut msg, _) = b.request(Method::Ack, via, None, Some(call.b_invite_cseq));
-        let keep = body.is_some();
+        let sent = self.send_ack(layer, b, call.b_invite_cseq, body);
+        if body.is_some() {
+            call.b_ack = sent.map(Box::new);
+        }
+        call.b_ack_waits = false;
+    }
+
+    /// Sends the ACK for the 2xx to `leg`'s INVITE with CSeq `cseq`
+    /// (carrying `body` when given); returns what was sent.
+    pub(super) fn send_ack(
+        &mut self,
+        layer: &mut TransactionLayer,
+        leg: &mut Leg,
+        cseq: u32,
+        body: Option<(&str, &[u8])>,
+    ) -> Option<Bytes> {
+        let via = self.local.via(leg.peer.transport, leg.peer.addr.ip());
+        let (mut msg, _) = leg.request(Method::Ack, via, None, Some(cseq));
         if let Some((ct, body)) = body {
             msg = msg.body(ct, body.to_vec());
         }
-        if let Ok(data) = msg.build() {
-            let data = Bytes::from(data);
-            layer.send_stateless(b.peer, data.clone());
-            if keep {
-                call.b_ack = Some(Box::new(data));
-            }
-        }
-        call.b_ack_waits = false;
+        let data = Bytes::from(msg.build().ok()?);
+        layer.send_stateless(leg.peer, data.clone());
+        Some(data)
     }
 
     /// A response to an INVITE the call gave up on.
@@ -852,11 +862,7 @@ impl Calls {
                 // Answered after all: acknowledge and hang up at once.
                 let mut leg = ab.leg;
                 leg.answered_by(&facts);
-                let via = self.local.via(leg.peer.transport, leg.peer.addr.ip());
-                let (ack, _) = leg.request(Method::Ack, via, None, Some(ab.cseq));
-                if let Ok(d) = ack.build() {
-                    layer.send_stateless(leg.peer, Bytes::from(d));
-                }
+                self.send_ack(layer, &mut leg, ab.cseq, None);
                 self.send_bye_with(now, layer, leg, None, None);
             }
             _ => {}

@@ -100,11 +100,8 @@ impl Calls {
             return;
         };
         let answer = side == Side::B && cseq.seq == call.b_invite_cseq;
-        let fork = call
-            .b
-            .as_ref()
-            .is_some_and(|b| !facts.to_tag.is_empty() && b.remote_tag() != facts.to_tag);
-        if answer && fork {
+        let other_tag = |b: &Leg| !facts.to_tag.is_empty() && b.remote_tag() != facts.to_tag;
+        if answer && call.b.as_ref().is_some_and(other_tag) {
             self.on_fork_2xx(now, layer, &mut call, facts);
             self.keep(id, call);
             return;
@@ -114,11 +111,7 @@ impl Calls {
             _ if answer && call.b_ack_waits => {}
             _ if call.answered => {
                 if let Some(leg) = leg_mut(&mut call, side) {
-                    let via = self.local.via(leg.peer.transport, leg.peer.addr.ip());
-                    let (ack, _) = leg.request(Method::Ack, via, None, Some(cseq.seq));
-                    if let Ok(d) = ack.build() {
-                        layer.send_stateless(leg.peer, Bytes::from(d));
-                    }
+                    self.send_ack(layer, leg, cseq.seq, None);
                 }
             }
             _ => {}
@@ -142,11 +135,7 @@ impl Calls {
             return;
         };
         fork.answered_by(facts);
-        let via = self.local.via(fork.peer.transport, fork.peer.addr.ip());
-        let (ack, _) = fork.request(Method::Ack, via, None, Some(call.b_invite_cseq));
-        if let Ok(d) = ack.build() {
-            layer.send_stateless(fork.peer, Bytes::from(d));
-        }
+        self.send_ack(layer, &mut fork, call.b_invite_cseq, None);
         let forks = call.forks.get_or_insert_default();
         if forks.hung_up.iter().any(|tag| *tag == facts.to_tag) {
             return;

@@ -251,6 +251,12 @@ fn gateway_answer(
 /// Places a call from the lab's caller and lets gateway `g` answer it.
 /// Returns the caller's and the gateway's dialogs.
 async fn connect(lab: &mut Lab, g: usize) -> (Dialog, Dialog) {
+    let (a, b, _) = connect_with_invite(lab, g).await;
+    (a, b)
+}
+
+/// [`connect`], also returning the INVITE gateway `g` answered.
+async fn connect_with_invite(lab: &mut Lab, g: usize) -> (Dialog, Dialog, Received) {
     let sent = lab.invite(NUMBER).await;
     let gw = &mut lab.gateways[g];
     let at_gw = expect_request(gw, "INVITE").await;
@@ -262,7 +268,7 @@ async fn connect(lab: &mut Lab, g: usize) -> (Dialog, Dialog) {
     let mut a = Dialog::from_answer(&sent, &ok);
     let ack = lab.caller.in_dialog(&mut a, "ACK");
     lab.caller.send(ack).await.unwrap();
-    (a, Dialog::from_invite(&at_gw, &tag))
+    (a, Dialog::from_invite(&at_gw, &tag), at_gw)
 }
 
 /// The caller's `method` (re-INVITE, UPDATE) inside `dialog`, with its
@@ -1081,18 +1087,10 @@ async fn a_retransmitted_answer_is_acknowledged_again() {
 #[tokio::test]
 async fn a_second_fork_answering_is_acknowledged_and_hung_up() {
     let mut lab = Lab::start(1, |_| {}).await;
-    let sent = lab.invite(NUMBER).await;
+    let (mut a, b, at_gw) = connect_with_invite(&mut lab, 0).await;
+    let first_tag = b.local.rsplit_once(";tag=").unwrap().1.to_owned();
     let gw_addr = lab.gateways[0].local_addr();
     let gw = &mut lab.gateways[0];
-    let at_gw = expect_request(gw, "INVITE").await;
-    gw.send(gateway_answer(gw, &at_gw, 200, "OK", "fork1"))
-        .await
-        .unwrap();
-    expect_request(gw, "ACK").await;
-    let ok = expect_status(&mut lab.caller, 200).await;
-    let mut a = Dialog::from_answer(&sent, &ok);
-    let ack = lab.caller.in_dialog(&mut a, "ACK");
-    lab.caller.send(ack).await.unwrap();
     // The carrier forked the INVITE and a second phone answered too: a
     // dialog of its own (its tag, its Contact), with a Record-Route.
     let fork2 = || {
@@ -1128,7 +1126,11 @@ async fn a_second_fork_answering_is_acknowledged_and_hung_up() {
     expect_status(&mut lab.caller, 200).await;
     let gw = &mut lab.gateways[0];
     let bye = expect_request(gw, "BYE").await;
-    assert!(bye.header("To").unwrap().ends_with("tag=fork1"));
+    assert!(
+        bye.header("To")
+            .unwrap()
+            .ends_with(&format!("tag={first_tag}"))
+    );
     gw.respond(&bye, 200, "OK").await.unwrap();
     assert!(lab.channels_back_to_zero().await);
     lab.edge.shutdown(Duration::from_millis(100)).await;

@@ -304,6 +304,74 @@ async fn provisional_call(lab: &mut Lab, code: u16, tag: &str) -> (Received, Rec
     (sent, at_gw, provisional)
 }
 
+/// A 2xx to `invite` from `user` at gateway `gw_addr` (To tag `tag`) that
+/// opens a dialog through a Record-Route, as a forking or slow carrier's
+/// proxy sends it.
+fn recorded_answer(
+    invite: &Received,
+    gw_addr: SocketAddr,
+    user: &str,
+    tag: &str,
+) -> tollgate_sip::MessageBuilder {
+    TestUa::response(invite, 200, "OK", tag)
+        .header("Record-Route", format!("<sip:{gw_addr};lr>"))
+        .header("Contact", format!("<sip:{user}@{gw_addr}>"))
+        .body("application/sdp", ANSWER)
+}
+
+/// Checks that Tollgate acknowledges a [`recorded_answer`] it does not
+/// want and hangs it up at once: ACK then BYE in that answer's dialog
+/// (tag, Contact, route set), which the gateway answers 200.
+async fn expect_ack_and_bye(gw: &mut TestUa, invite: &Received, user: &str, tag: &str) {
+    let gw_addr = gw.local_addr();
+    let route = Some(format!("<sip:{gw_addr};lr>"));
+    let target = Some(format!("sip:{user}@{gw_addr}"));
+    let ack = expect_request(gw, "ACK").await;
+    assert!(ack.header("To").unwrap().ends_with(&format!("tag={tag}")));
+    assert_eq!(ack.uri(), target);
+    assert_eq!(ack.cseq(), invite.cseq());
+    assert_eq!(ack.header("Route"), route);
+    let bye = expect_request(gw, "BYE").await;
+    assert!(bye.header("To").unwrap().ends_with(&format!("tag={tag}")));
+    assert_eq!(bye.uri(), target);
+    assert_eq!(bye.header("Route"), route);
+    assert_eq!(bye.header("Call-ID"), invite.header("Call-ID"));
+    assert!(bye.cseq() > invite.cseq());
+    gw.respond(&bye, 200, "OK").await.unwrap();
+}
+
+/// The caller's `method` on the same hop as its INVITE `sent`: a CANCEL, or
+/// the ACK of a non-2xx answer (RFC 3261 9.1 and 17.1.1.3: the INVITE's
+/// Request-URI, Via, From, Call-ID and CSeq number; `to` is the INVITE's To
+/// for a CANCEL, the answer's for an ACK).
+fn same_hop(
+    sent: &Received,
+    method: tollgate_sip::Method,
+    to: &str,
+) -> tollgate_sip::MessageBuilder {
+    sent.with_head(|h| {
+        tollgate_sip::MessageBuilder::request(method, h.request_line().unwrap().uri)
+            .header("Via", h.value(tollgate_sip::HeaderKind::Via).unwrap())
+            .header("Max-Forwards", "70")
+            .header("From", h.value(tollgate_sip::HeaderKind::From).unwrap())
+            .header("To", to)
+            .header(
+                "Call-ID",
+                h.value(tollgate_sip::HeaderKind::CallId).unwrap(),
+            )
+            .header("CSeq", format!("{} {}", h.cseq().unwrap().seq, method))
+    })
+}
+
+/// The caller's CANCEL of its INVITE `sent`.
+fn cancel_of(sent: &Received) -> tollgate_sip::MessageBuilder {
+    same_hop(
+        sent,
+        tollgate_sip::Method::Cancel,
+        &sent.header("To").unwrap(),
+    )
+}
+
 /// Ends a test whose call was refused before routing: the gateway heard
 /// nothing and no channel is held.
 async fn nothing_reached_the_carrier(mut lab: Lab) {
@@ -432,22 +500,7 @@ async fn cancel_before_answer_reaches_the_carrier_and_releases_the_channel() {
     let mut lab = Lab::start(1, |_| {}).await;
     let (sent, at_gw, _) = provisional_call(&mut lab, 180, "t1").await;
     assert_eq!(lab.board.channels_in_use(CUSTOMER), 1);
-    let cancel = sent.with_head(|h| {
-        tollgate_sip::MessageBuilder::request(
-            tollgate_sip::Method::Cancel,
-            h.request_line().unwrap().uri,
-        )
-        .header("Via", h.value(tollgate_sip::HeaderKind::Via).unwrap())
-        .header("Max-Forwards", "70")
-        .header("From", h.value(tollgate_sip::HeaderKind::From).unwrap())
-        .header("To", h.value(tollgate_sip::HeaderKind::To).unwrap())
-        .header(
-            "Call-ID",
-            h.value(tollgate_sip::HeaderKind::CallId).unwrap(),
-        )
-        .header("CSeq", format!("{} CANCEL", h.cseq().unwrap().seq))
-    });
-    lab.caller.send(cancel).await.unwrap();
+    lab.caller.send(cancel_of(&sent)).await.unwrap();
     expect_status(&mut lab.caller, 487).await;
     let gw = &mut lab.gateways[0];
     let cancel = expect_request(gw, "CANCEL").await;
@@ -457,6 +510,31 @@ async fn cancel_before_answer_reaches_the_carrier_and_releases_the_channel() {
         .await
         .unwrap();
     expect_request(gw, "ACK").await;
+    assert!(lab.channels_back_to_zero().await);
+    lab.edge.shutdown(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn an_answer_crossing_the_cancel_is_acknowledged_and_hung_up() {
+    let mut lab = Lab::start(1, |_| {}).await;
+    let (sent, at_gw, _) = provisional_call(&mut lab, 180, "t1").await;
+    lab.caller.send(cancel_of(&sent)).await.unwrap();
+    let terminated = expect_status(&mut lab.caller, 487).await;
+    let to = terminated.header("To").unwrap();
+    let ack = same_hop(&sent, tollgate_sip::Method::Ack, &to);
+    lab.caller.send(ack).await.unwrap();
+    let gw_addr = lab.gateways[0].local_addr();
+    let gw = &mut lab.gateways[0];
+    let cancel = expect_request(gw, "CANCEL").await;
+    gw.respond(&cancel, 200, "OK").await.unwrap();
+    // The phone was picked up as the CANCEL travelled: the carrier answers
+    // the INVITE after all.
+    gw.send(recorded_answer(&at_gw, gw_addr, "phone", "t1"))
+        .await
+        .unwrap();
+    expect_ack_and_bye(gw, &at_gw, "phone", "t1").await;
+    // The caller acknowledged its 487 and hears nothing more.
+    assert!(lab.caller.is_silent_for(Duration::from_millis(300)).await);
     assert!(lab.channels_back_to_zero().await);
     lab.edge.shutdown(Duration::from_millis(100)).await;
 }
@@ -1093,24 +1171,9 @@ async fn a_second_fork_answering_is_acknowledged_and_hung_up() {
     let gw = &mut lab.gateways[0];
     // The carrier forked the INVITE and a second phone answered too: a
     // dialog of its own (its tag, its Contact), with a Record-Route.
-    let fork2 = || {
-        TestUa::response(&at_gw, 200, "OK", "fork2")
-            .header("Record-Route", format!("<sip:{gw_addr};lr>"))
-            .header("Contact", format!("<sip:fork2@{gw_addr}>"))
-            .body("application/sdp", ANSWER)
-    };
+    let fork2 = || recorded_answer(&at_gw, gw_addr, "fork2", "fork2");
     gw.send(fork2()).await.unwrap();
-    let ack = expect_request(gw, "ACK").await;
-    assert!(ack.header("To").unwrap().ends_with("tag=fork2"));
-    assert_eq!(ack.uri(), Some(format!("sip:fork2@{gw_addr}")));
-    assert_eq!(ack.cseq(), at_gw.cseq());
-    assert_eq!(ack.header("Route"), Some(format!("<sip:{gw_addr};lr>")));
-    let bye = expect_request(gw, "BYE").await;
-    assert!(bye.header("To").unwrap().ends_with("tag=fork2"));
-    assert_eq!(bye.uri(), Some(format!("sip:fork2@{gw_addr}")));
-    assert_eq!(bye.header("Call-ID"), at_gw.header("Call-ID"));
-    assert!(bye.cseq() > at_gw.cseq());
-    gw.respond(&bye, 200, "OK").await.unwrap();
+    expect_ack_and_bye(gw, &at_gw, "fork2", "fork2").await;
     // Its answer sent again (the ACK crossed it) is acknowledged again;
     // the fork is not hung up twice.
     gw.send(fork2()).await.unwrap();

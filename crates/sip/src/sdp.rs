@@ -7,6 +7,8 @@
 //! their `a=rtpmap`/`a=fmtp`/`a=rtcp-fb` lines while every other byte,
 //! including unknown attributes and the original line endings, is kept.
 
+use std::net::IpAddr;
+
 /// One payload type of a media description.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Codec<'b> {
@@ -278,6 +280,33 @@ pub fn remove_codecs(sdp: &[u8], names: &[&str]) -> Filtered {
         removed,
         audio_without_codec,
     }
+}
+
+/// An answer to `offer` that declines every stream (RFC 3264 §6): one `m=`
+/// line per offered one, in the same order, each with port 0 and the
+/// offer's first format (SDP needs one). It is what an ACK must carry when
+/// a 2xx brought an offer for a dialog that is to be hung up at once
+/// (RFC 3261 §13.2.2.4). `origin` is the answerer's address, for `o=` and
+/// `c=`.
+pub fn declining_answer(offer: &[u8], origin: IpAddr) -> Vec<u8> {
+    let family = if origin.is_ipv4() { "IP4" } else { "IP6" };
+    let mut out = format!(
+        "v=0\r\no=tollgate 0 0 IN {family} {origin}\r\ns=-\r\nc=IN {family} {origin}\r\nt=0 0\r\n"
+    )
+    .into_bytes();
+    for line in lines(offer) {
+        let Some(m) = line.text.strip_prefix(b"m=") else {
+            continue;
+        };
+        let mut fields = m.split(|&b| b == b' ').filter(|f| !f.is_empty());
+        let kind = fields.next().unwrap_or(b"audio");
+        let proto = fields.nth(1).unwrap_or(b"RTP/AVP");
+        let format = fields.next().unwrap_or(b"0");
+        for part in [&b"m="[..], kind, b" 0 ", proto, b" ", format, b"\r\n"] {
+            out.extend_from_slice(part);
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use tollgate_policy::routing::{Outcome, judge_failure, select_route};
 use tollgate_policy::{
     Account, AccountStatus, CallInfo, CallState, Identity, IpAuthEntry, Protocol, Snapshot,
 };
-use tollgate_sip::sdp::remove_codecs;
+use tollgate_sip::sdp::{self, remove_codecs};
 use tollgate_sip::transaction::{Peer, Received, TransactionLayer, Transport, TxId};
 use tollgate_sip::{MessageBuilder, Method, ResponseHeaders};
 
@@ -22,8 +22,8 @@ use super::carrier_auth::{CarrierNonce, Credentials};
 use super::leg::{Facts, Leg, send_request};
 use super::local::Host;
 use super::{
-    Abandoned, Call, Calls, Outgoing, Plan, RELIABLE_TAG, Reliable, Role, WAIT_RETRY, Waiting,
-    respond_a, set_state,
+    Abandoned, Call, Calls, LateOffer, Outgoing, Plan, RELIABLE_TAG, Reliable, Role, WAIT_RETRY,
+    Waiting, respond_a, set_state,
 };
 use crate::core::{ALLOW, random_hex, response_tagged, sized_text};
 use crate::defense::unix_ms;
@@ -266,7 +266,7 @@ impl Calls {
                 started: unix_ms(),
                 answered: None,
             }),
-            b_ack_waits: offer.is_none(),
+            late_offer: offer.is_none().then(|| Box::new(LateOffer::Unanswered)),
             reliable: Reliable::of(&msg.head),
             a_max_forwards: facts.max_forwards,
             a,
@@ -284,7 +284,6 @@ impl Calls {
             offer: offer.map(Box::new),
             restricted: side.restricted.into(),
             unacked: None,
-            b_ack: None,
             b_invite_cseq: 0,
             forks: None,
             creds: None,
@@ -554,6 +553,7 @@ impl Calls {
                 branch: out.branch,
                 cseq: out.cseq,
                 cancel_sent: out.replied,
+                late_offer: call.late_offer.is_some(),
             })),
         );
     }
@@ -768,8 +768,11 @@ impl Calls {
             call.b_invite_cseq = invite_cseq.unwrap_or(b.cseq);
             b.answered_by(facts);
         }
-        if !call.b_ack_waits {
-            self.send_b_ack(layer, &mut call, None);
+        match call.late_offer.as_deref_mut() {
+            None => self.send_b_ack(layer, &mut call, None),
+            // A copy: the offer may wait a while for the caller's ACK,
+            // and should not hold the datagram it came in.
+            Some(late) => *late = LateOffer::Waits(Bytes::copy_from_slice(&facts.body)),
         }
         let body = filter_body(facts.sdp, &facts.body, &call.restricted);
         let contact = self
@@ -803,8 +806,8 @@ impl Calls {
     }
 
     /// ACKs the B-leg's 2xx (the INVITE's CSeq), with `body` (the
-    /// caller's late answer) when given. An ACK with a body is kept for 2xx
-    /// retransmissions; one without is simply built again.
+    /// caller's late answer) when given. A late offer's ACK is kept for 2xx
+    /// retransmissions; a plain one is simply built again.
     pub(super) fn send_b_ack(
         &mut self,
         layer: &mut TransactionLayer,
@@ -815,10 +818,29 @@ impl Calls {
             return;
         };
         let sent = self.send_ack(layer, b, call.b_invite_cseq, body);
-        if body.is_some() {
-            call.b_ack = sent.map(Box::new);
+        if let (Some(data), Some(late)) = (sent, call.late_offer.as_deref_mut()) {
+            *late = LateOffer::Acked(data);
         }
-        call.b_ack_waits = false;
+    }
+
+    /// ACKs a 2xx to `leg`'s INVITE (CSeq `cseq`) that is to be hung up at
+    /// once: a fork's, or one to an INVITE the call gave up on. When the
+    /// INVITE had no offer the 2xx brought `offer`, and an ACK must answer
+    /// it (RFC 3261 §13.2.2.4): the answer declines every stream. Returns
+    /// what was sent.
+    pub(super) fn send_declining_ack(
+        &mut self,
+        layer: &mut TransactionLayer,
+        leg: &mut Leg,
+        cseq: u32,
+        offer: &[u8],
+    ) -> Option<Bytes> {
+        if offer.is_empty() {
+            return self.send_ack(layer, leg, cseq, None);
+        }
+        let ip = self.local.ip(leg.peer.transport, leg.peer.addr.ip());
+        let answer = sdp::declining_answer(offer, ip);
+        self.send_ack(layer, leg, cseq, Some(("application/sdp", &answer)))
     }
 
     /// Sends the ACK for the 2xx to `leg`'s INVITE with CSeq `cseq`
@@ -862,7 +884,8 @@ impl Calls {
                 // Answered after all: acknowledge and hang up at once.
                 let mut leg = ab.leg;
                 leg.answered_by(&facts);
-                self.send_ack(layer, &mut leg, ab.cseq, None);
+                let offer = if ab.late_offer { &facts.body[..] } else { &[] };
+                self.send_declining_ack(layer, &mut leg, ab.cseq, offer);
                 self.send_bye_with(now, layer, leg, None, None);
             }
             _ => {}

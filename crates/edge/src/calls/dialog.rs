@@ -14,7 +14,7 @@ use tollgate_sip::{Header, HeaderKind, Method, parse_datagram};
 use super::attempt::filter_body;
 use super::carrier_auth::{Credentials, authorization};
 use super::leg::{Facts, Leg, send_request};
-use super::{Call, Calls, RackMap, Relay, Role, Side};
+use super::{Call, Calls, LateOffer, RackMap, Relay, Role, Side};
 use crate::core::{answer_to, response_tagged};
 
 /// Headers of a relayed request that mean something to the far end and
@@ -106,9 +106,11 @@ impl Calls {
             self.keep(id, call);
             return;
         }
-        match (&call.b_ack, call.b.as_ref()) {
-            (Some(ack), Some(b)) if answer => layer.send_stateless(b.peer, Bytes::clone(ack)),
-            _ if answer && call.b_ack_waits => {}
+        match (call.late_offer.as_deref(), call.b.as_ref()) {
+            (Some(LateOffer::Acked(ack)), Some(b)) if answer => {
+                layer.send_stateless(b.peer, Bytes::clone(ack));
+            }
+            (Some(LateOffer::Waits(_)), _) if answer => {}
             _ if call.answered => {
                 if let Some(leg) = leg_mut(&mut call, side) {
                     self.send_ack(layer, leg, cseq.seq, None);
@@ -135,7 +137,12 @@ impl Calls {
             return;
         };
         fork.answered_by(facts);
-        self.send_ack(layer, &mut fork, call.b_invite_cseq, None);
+        let offer = if call.late_offer.is_some() {
+            &facts.body[..]
+        } else {
+            &[]
+        };
+        self.send_declining_ack(layer, &mut fork, call.b_invite_cseq, offer);
         let forks = call.forks.get_or_insert_default();
         if forks.hung_up.iter().any(|tag| *tag == facts.to_tag) {
             return;
@@ -219,7 +226,9 @@ impl Calls {
                 if acked {
                     call.unacked = None;
                 }
-                if side == Side::A && call.b_ack_waits && call.answered {
+                if side == Side::A
+                    && matches!(call.late_offer.as_deref(), Some(LateOffer::Waits(_)))
+                {
                     let ct = facts.content_type.as_deref().unwrap_or_default();
                     let body = filter_body(facts.sdp, &facts.body, &call.restricted);
                     self.send_b_ack(
@@ -477,6 +486,17 @@ impl Calls {
         side: Side,
     ) {
         let creds = if side == Side::B {
+            // A late offer's carrier is still owed its ACK when the call
+            // ends before the caller's: it declines the carrier's offer.
+            if let Some(late) = call.late_offer.as_deref_mut()
+                && let LateOffer::Waits(offer) = late
+                && let Some(b) = call.b.as_mut()
+            {
+                let offer = std::mem::take(offer);
+                if let Some(data) = self.send_declining_ack(layer, b, call.b_invite_cseq, &offer) {
+                    *late = LateOffer::Acked(data);
+                }
+            }
             call.creds.clone()
         } else {
             None

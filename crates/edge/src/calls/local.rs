@@ -99,6 +99,11 @@ impl Local {
         Arc::clone(texts.or_insert_with(|| Arc::new(Own::new(transport, addr))))
     }
 
+    /// Our IP address for a message to `peer` over `transport`.
+    pub(super) fn ip(&mut self, transport: Transport, peer: IpAddr) -> IpAddr {
+        self.address(transport, peer).ip()
+    }
+
     /// `SIP/2.0/UDP host:port` for a request to `peer`.
     pub(super) fn via(&mut self, transport: Transport, peer: IpAddr) -> SentBy {
         SentBy(self.own(transport, peer))

@@ -116,6 +116,8 @@ struct Abandoned {
     branch: String,
     cseq: u32,
     cancel_sent: bool,
+    /// The INVITE had no offer: a late 2xx brings one.
+    late_offer: bool,
 }
 
 #[derive(Debug)]
@@ -205,6 +207,19 @@ struct Forks {
     hung_up: Vec<String>,
 }
 
+/// Where the B-leg's ACK stands when its INVITE had no offer (a late
+/// offer): any 2xx to it brings the offer, and the ACK carries the
+/// caller's answer. Rare, so boxed in [`Call`].
+#[derive(Debug)]
+enum LateOffer {
+    /// Not answered yet.
+    Unanswered,
+    /// The carrier's offer, kept: the ACK waits for the caller's.
+    Waits(Bytes),
+    /// The ACK as sent, for the 2xx's retransmissions.
+    Acked(Bytes),
+}
+
 /// A 2xx Tollgate retransmits to a caller until the ACK (RFC 3261 §13.3.1.4).
 #[derive(Debug)]
 struct Unacked {
@@ -259,18 +274,16 @@ struct Call {
     /// the legs.
     restricted: Box<[String]>,
     unacked: Option<Box<Unacked>>,
-    /// The ACK sent for the B-leg's 2xx when it carried the caller's late
-    /// answer, for its retransmissions.
-    b_ack: Option<Box<Bytes>>,
+    /// With a late offer (INVITE without SDP), where the B-leg's ACK
+    /// stands; `None` when the INVITE carried the offer and the ACK has no
+    /// body (built again for each retransmitted 2xx).
+    late_offer: Option<Box<LateOffer>>,
     /// The CSeq of the B-leg INVITE that was answered (its ACK's).
     b_invite_cseq: u32,
     /// Other forks of that INVITE that answered too (rare: boxed).
     forks: Option<Box<Forks>>,
     /// What the current gateway's challenges are answered with.
     creds: Option<Box<carrier_auth::Credentials>>,
-    /// With a late offer (INVITE without SDP) the B-leg ACK waits for the
-    /// caller's ACK and carries its answer.
-    b_ack_waits: bool,
     /// What the caller said of reliable provisional responses.
     reliable: Reliable,
     max_duration: Duration,

@@ -321,8 +321,9 @@ fn recorded_answer(
 
 /// Checks that Tollgate acknowledges a [`recorded_answer`] it does not
 /// want and hangs it up at once: ACK then BYE in that answer's dialog
-/// (tag, Contact, route set), which the gateway answers 200.
-async fn expect_ack_and_bye(gw: &mut TestUa, invite: &Received, user: &str, tag: &str) {
+/// (tag, Contact, route set), which the gateway answers 200. Returns the
+/// ACK.
+async fn expect_ack_and_bye(gw: &mut TestUa, invite: &Received, user: &str, tag: &str) -> Received {
     let gw_addr = gw.local_addr();
     let route = Some(format!("<sip:{gw_addr};lr>"));
     let target = Some(format!("sip:{user}@{gw_addr}"));
@@ -338,6 +339,7 @@ async fn expect_ack_and_bye(gw: &mut TestUa, invite: &Received, user: &str, tag:
     assert_eq!(bye.header("Call-ID"), invite.header("Call-ID"));
     assert!(bye.cseq() > invite.cseq());
     gw.respond(&bye, 200, "OK").await.unwrap();
+    ack
 }
 
 /// The caller's `method` on the same hop as its INVITE `sent`: a CANCEL, or
@@ -1081,9 +1083,8 @@ async fn a_re_invite_is_relayed_with_each_legs_own_cseq() {
     lab.edge.shutdown(Duration::from_millis(100)).await;
 }
 
-#[tokio::test]
-async fn a_late_offer_is_answered_in_the_callers_ack() {
-    let mut lab = Lab::start(1, |_| {}).await;
+/// The caller's INVITE without an offer, and what gateway 0 got of it.
+async fn late_offer_invite(lab: &mut Lab) -> (Received, Received) {
     let uri = lab.uri(NUMBER);
     let contact = format!("<sip:caller@{}>", lab.caller.local_addr());
     let invite = lab
@@ -1093,9 +1094,55 @@ async fn a_late_offer_is_answered_in_the_callers_ack() {
     let sent = Received {
         data: lab.caller.send(invite).await.unwrap(),
     };
-    let gw = &mut lab.gateways[0];
-    let at_gw = expect_request(gw, "INVITE").await;
+    let at_gw = expect_request(&mut lab.gateways[0], "INVITE").await;
     assert!(at_gw.body().is_empty(), "no offer to pass on");
+    (sent, at_gw)
+}
+
+/// Checks that `ack` answers the gateway's offer ([`ANSWER`], one audio
+/// stream) by declining it: a valid answer with the stream's port 0.
+fn declines_the_offer(ack: &Received) {
+    assert_eq!(
+        ack.header("Content-Type").as_deref(),
+        Some("application/sdp")
+    );
+    let body = ack.body();
+    assert!(body.starts_with("v=0\r\n"), "{body}");
+    assert!(body.contains("\r\nm=audio 0 RTP/AVP 0\r\n"), "{body}");
+    assert_eq!(body.matches("m=").count(), 1, "{body}");
+}
+
+#[tokio::test]
+async fn a_late_offer_the_call_drops_is_declined_in_the_ack_before_the_bye() {
+    let mut lab = Lab::start(1, |_| {}).await;
+    let (_, at_gw) = late_offer_invite(&mut lab).await;
+    let gw_addr = lab.gateways[0].local_addr();
+    let gw = &mut lab.gateways[0];
+    gw.send(recorded_answer(&at_gw, gw_addr, "phone", "late"))
+        .await
+        .unwrap();
+    expect_status(&mut lab.caller, 200).await;
+    // A second fork answers with an offer of its own: its ACK must answer
+    // that offer before the BYE, and declines it.
+    let gw = &mut lab.gateways[0];
+    gw.send(recorded_answer(&at_gw, gw_addr, "fork2", "fork2"))
+        .await
+        .unwrap();
+    declines_the_offer(&expect_ack_and_bye(gw, &at_gw, "fork2", "fork2").await);
+    // The caller never acknowledges the answer (64·T1): the call ends, and
+    // the carrier, still owed the ACK of its offer, gets it before the BYE.
+    declines_the_offer(&expect_ack_and_bye(gw, &at_gw, "phone", "late").await);
+    let bye = expect_request(&mut lab.caller, "BYE").await;
+    lab.caller.respond(&bye, 200, "OK").await.unwrap();
+    assert!(lab.channels_back_to_zero().await);
+    lab.edge.shutdown(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn a_late_offer_is_answered_in_the_callers_ack() {
+    let mut lab = Lab::start(1, |_| {}).await;
+    let (sent, at_gw) = late_offer_invite(&mut lab).await;
+    let gw = &mut lab.gateways[0];
     gw.send(gateway_answer(gw, &at_gw, 200, "OK", "late"))
         .await
         .unwrap();

@@ -92,3 +92,37 @@ fn line_endings_and_non_rtp_streams_are_preserved() {
         b"v=0\r\nm=audio 5 RTP/AVP 8"
     );
 }
+
+#[test]
+fn a_declining_answer_disables_every_offered_stream_in_order() {
+    let answer = declining_answer(OFFER, "198.51.100.7".parse().unwrap());
+    let text = String::from_utf8(answer.clone()).unwrap();
+    assert!(text.starts_with("v=0\r\no=tollgate 0 0 IN IP4 198.51.100.7\r\n"));
+    assert!(text.contains("\r\nc=IN IP4 198.51.100.7\r\n"));
+    let m = media(&answer);
+    assert_eq!(m.len(), 2);
+    assert_eq!(
+        (m[0].kind, m[0].port, m[0].proto),
+        (&b"audio"[..], &b"0"[..], &b"RTP/AVP"[..])
+    );
+    assert_eq!(m[0].codecs.len(), 1);
+    assert_eq!(m[0].codecs[0].payload_type, 8);
+    assert_eq!((m[1].kind, m[1].port), (&b"video"[..], &b"0"[..]));
+    assert!(!text.contains("a="), "declined streams need no attributes");
+}
+
+#[test]
+fn a_declining_answer_copes_with_any_offer() {
+    let v6 = declining_answer(
+        b"m=image 9 udptl t38\nm=audio\n",
+        "2001:db8::1".parse().unwrap(),
+    );
+    let text = String::from_utf8(v6).unwrap();
+    assert!(text.contains("o=tollgate 0 0 IN IP6 2001:db8::1\r\n"));
+    assert!(
+        text.ends_with("m=image 0 udptl t38\r\nm=audio 0 RTP/AVP 0\r\n"),
+        "{text}"
+    );
+    let none = declining_answer(b"\x00garbage", "192.0.2.1".parse().unwrap());
+    assert!(media(&none).is_empty());
+}

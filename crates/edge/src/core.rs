@@ -32,9 +32,10 @@ pub trait Core: Send + 'static {
         self.on_event(now, event, layer);
     }
 
-    /// The addresses the edge listens on, told once before the first event
-    /// (the core needs them for its own Via and Contact headers).
-    fn bind(&mut self, _local: &[(Transport, SocketAddr)]) {}
+    /// The addresses the edge listens on, told once at `now`, before the
+    /// first event (the core needs them for its own Via and Contact
+    /// headers, and may start its own timers from then).
+    fn bind(&mut self, _now: Instant, _local: &[(Transport, SocketAddr)]) {}
 
     /// When the core's own timers next need [`Core::handle_timeout`].
     fn poll_timeout(&mut self) -> Option<Instant> {

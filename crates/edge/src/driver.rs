@@ -201,7 +201,7 @@ impl Edge {
                 .map(tokio_rustls::TlsConnector::from),
         };
         let mut core = core;
-        core.bind(&local);
+        core.bind(std::time::Instant::now(), &local);
         let mut layer = TransactionLayer::new(config.timers, config.max_transactions);
         layer.set_stateless_options(config.stateless_options);
         let driver = tokio::spawn(drive(

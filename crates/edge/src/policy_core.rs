@@ -190,8 +190,8 @@ impl Core for PolicyCore {
         self.handle(now, event, Some(received), layer);
     }
 
-    fn bind(&mut self, local: &[(Transport, std::net::SocketAddr)]) {
-        self.calls.bind(local);
+    fn bind(&mut self, now: Instant, local: &[(Transport, std::net::SocketAddr)]) {
+        self.calls.bind(now, local);
     }
 
     fn poll_timeout(&mut self) -> Option<Instant> {

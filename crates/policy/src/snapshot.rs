@@ -185,6 +185,15 @@ impl Snapshot {
             .map(|&s| &self.entries[s as usize])
     }
 
+    /// Every enabled ingress entry of an active account: each carrier's
+    /// gateways and each customer's own destinations.
+    pub fn all_gateways(&self) -> impl Iterator<Item = &IpAuthEntry> {
+        self.gateways
+            .values()
+            .flatten()
+            .map(|&s| &self.entries[s as usize])
+    }
+
     /// Where an ingress entry can be reached: its IPs and the addresses its
     /// hostnames resolved to.
     pub fn gateway_addresses(&self, entry: crate::model::EntryId) -> &[IpAddr] {

@@ -58,6 +58,11 @@ pub(crate) struct SipConfig {
     /// UDP); beyond it new requests get 503. A lingering one keeps its key
     /// and at most its last response.
     pub max_transactions: usize,
+    /// Seconds between OPTIONS probes of each gateway (ingress entry); a
+    /// gateway that does not answer, or answers 408 or 503, is tried after
+    /// the others until a probe is answered again. 0 (the default): no
+    /// probes; only a gateway silent to an INVITE is taken for down.
+    pub gateway_probe_s: u64,
 }
 
 impl Default for SipConfig {
@@ -74,6 +79,7 @@ impl Default for SipConfig {
             t2_ms: 4_000,
             t4_ms: 5_000,
             max_transactions: tollgate_edge::EdgeConfig::default().max_transactions,
+            gateway_probe_s: 0,
         }
     }
 }
@@ -317,6 +323,12 @@ impl Config {
         if self.sip.max_transactions < 1_000 {
             return Err(invalid("sip.max_transactions", "must be at least 1000"));
         }
+        if self.sip.gateway_probe_s > 3_600 {
+            return Err(invalid(
+                "sip.gateway_probe_s",
+                "must be at most 3600 (one probe an hour), or 0 for no probes",
+            ));
+        }
         self.advertise()?;
         if self.limits.max_call_duration_s == 0 {
             return Err(invalid("limits.max_call_duration_s", "must be at least 1"));
@@ -421,6 +433,8 @@ impl Config {
             cps_buffer: std::time::Duration::from_secs(self.limits.cps_buffer_s),
             advertise: self.advertise()?,
             timers,
+            gateway_probe: Some(std::time::Duration::from_secs(self.sip.gateway_probe_s))
+                .filter(|d| !d.is_zero()),
         })
     }
 
@@ -500,7 +514,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_field() {
-        let cases: [(&str, &str); 10] = [
+        let cases: [(&str, &str); 11] = [
             ("[sip]\ndigest_algorithms = []", "sip.digest_algorithms"),
             (
                 "[sip]\ndigest_algorithms = [\"MD5\", \"SHA-1\"]",
@@ -512,6 +526,7 @@ mod tests {
             ("[api]\nlisten = \"localhost\"", "api.listen"),
             ("[store]\nurl = \"mysql://x\"", "store.url"),
             ("[sip]\nmax_transactions = 10", "sip.max_transactions"),
+            ("[sip]\ngateway_probe_s = 86400", "sip.gateway_probe_s"),
             (
                 "[firewall]\ntrusted = [\"10.0.0.0/33\"]",
                 "firewall.trusted[0]",

@@ -109,11 +109,12 @@ impl Lab {
             CallConfig::default(),
             Arc::new(CallBoard::new()),
         );
-        core.bind(&[(Transport::Udp, EDGE.parse().unwrap())]);
+        let now = Instant::now();
+        core.bind(now, &[(Transport::Udp, EDGE.parse().unwrap())]);
         Self {
             layer: TransactionLayer::new(Default::default(), 500_000),
             core,
-            now: Instant::now(),
+            now,
             calls: 0,
             meter,
             metered: 0,

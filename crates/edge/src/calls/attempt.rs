@@ -12,13 +12,14 @@ use tollgate_policy::admission::{Breach, Limit, Scope};
 use tollgate_policy::numbers::{NumberRules, prepare_numbers};
 use tollgate_policy::routing::{Outcome, judge_failure, select_route};
 use tollgate_policy::{
-    Account, AccountStatus, CallInfo, CallState, Identity, IpAuthEntry, Protocol, Snapshot,
+    Account, AccountStatus, CallInfo, CallState, Identity, IpAuthEntry, Snapshot,
 };
 use tollgate_sip::sdp::{self, remove_codecs};
-use tollgate_sip::transaction::{Peer, Received, TransactionLayer, Transport, TxId};
+use tollgate_sip::transaction::{Peer, Received, TransactionLayer, TxId};
 use tollgate_sip::{MessageBuilder, Method, ResponseHeaders};
 
 use super::carrier_auth::{CarrierNonce, Credentials};
+use super::gateway::Hop;
 use super::leg::{Facts, Leg, send_request};
 use super::local::Host;
 use super::{
@@ -92,24 +93,6 @@ pub(super) fn filter_body(sdp: bool, body: &Bytes, restricted: &[String]) -> Byt
     }
     let names: Vec<&str> = restricted.iter().map(String::as_str).collect();
     Bytes::from(remove_codecs(body, &names).sdp)
-}
-
-fn transport_of(protocol: Protocol) -> Transport {
-    match protocol {
-        Protocol::Udp => Transport::Udp,
-        Protocol::Tcp => Transport::Tcp,
-        Protocol::Tls | Protocol::TlsSrtp => Transport::Tls,
-    }
-}
-
-/// `ip:port` or `[ip]:port` or a bare IP with the default port.
-fn parse_hostport(s: &str, default_port: u16) -> Option<std::net::SocketAddr> {
-    let s = s.trim().trim_start_matches("sip:");
-    s.parse().ok().or_else(|| {
-        s.parse::<std::net::IpAddr>()
-            .ok()
-            .map(|ip| (ip, default_port).into())
-    })
 }
 
 /// The limits of sending to a gateway of a carrier.
@@ -398,45 +381,21 @@ impl Calls {
         }
         call.gateway_held = limits.iter().map(|l| l.scope).collect();
         self.publish_channels(carrier_id);
-        let transport = transport_of(entry.protocol);
-        let port = if entry.port == 0 {
-            entry.protocol.default_port()
-        } else {
-            entry.port
-        };
-        let gateway_addr = std::net::SocketAddr::new(ip, port);
-        let proxy = entry
-            .outbound_proxy
-            .as_deref()
-            .filter(|p| !p.is_empty())
-            .and_then(|p| parse_hostport(p, entry.protocol.default_port()));
-        let next_hop = proxy.unwrap_or(gateway_addr);
-        let peer = Peer {
-            addr: next_hop,
-            transport,
-            flow: None,
-        };
-        let uri_params = match transport {
-            Transport::Udp => "",
-            Transport::Tcp => ";transport=tcp",
-            Transport::Tls => ";transport=tls",
-        };
+        let hop = Hop::to(entry, ip);
         // The carrier's tech prefix goes in front of the called number.
         let (prefix, callee) = (&carrier.carrier.tech_prefix, &call.info.callee);
-        let own = self.local.own(transport, next_hop.ip());
-        let gateway_text = sized_text(47, gateway_addr);
+        let own = self.local.own(hop.peer.transport, hop.peer.addr.ip());
+        let gateway_text = sized_text(47, hop.gateway);
         let tag = self.tags.make(id);
-        let routes = proxy
-            .map(|p| format!("<sip:{p};lr{uri_params}>"))
-            .unwrap_or_default();
+        let uri_params = hop.uri_params;
         let leg = Leg::new(
-            peer,
+            hop.peer,
             [
                 &format_args!("{}@tollgate", random_hex()) as &dyn std::fmt::Display,
                 &format_args!("<sip:{}@{}>;tag={tag}", call.info.caller, own.host()),
-                &format_args!("<sip:{prefix}{callee}@{}>", Host(gateway_addr)),
+                &format_args!("<sip:{prefix}{callee}@{}>", Host(hop.gateway)),
                 &format_args!("sip:{prefix}{callee}@{gateway_text}{uri_params}"),
-                &routes,
+                &hop.routes,
             ],
             call.a_max_forwards - 1,
         );

@@ -25,6 +25,8 @@ pub struct CallBoard {
     calls: Mutex<BTreeMap<u64, Row>>,
     channels: Mutex<BTreeMap<i64, u32>>,
     hangups: Mutex<Vec<u64>>,
+    /// What the latest probe of each probed gateway found: up or down.
+    gateways: Mutex<BTreeMap<i64, bool>>,
     /// Set with every hang-up request, so the driver checks the list
     /// without taking its lock on every wake-up.
     hangup_asked: AtomicBool,
@@ -100,6 +102,25 @@ impl CallBoard {
     }
 
     /// True when hang-ups wait to be taken.
+    /// Whether gateway `id` (an ingress entry) answered its latest health
+    /// probe; `None` when it was never probed.
+    pub fn gateway_up(&self, id: i64) -> Option<bool> {
+        self.gateways
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&id)
+            .copied()
+    }
+
+    /// Records what a probe of gateway `id` found; returns what the one
+    /// before found.
+    pub(crate) fn set_gateway_up(&self, id: i64, up: bool) -> Option<bool> {
+        self.gateways
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, up)
+    }
+
     pub(crate) fn has_hangups(&self) -> bool {
         self.hangup_asked.load(Ordering::Acquire)
     }

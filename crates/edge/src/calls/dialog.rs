@@ -73,6 +73,10 @@ impl Calls {
                 }
             }
             Role::Relay(relay) => self.on_relay_response(now, layer, tx, relay, data, facts),
+            Role::Probe(gateway) if provisional => {
+                self.by_client.insert(tx, Role::Probe(gateway));
+            }
+            Role::Probe(gateway) => self.on_probe_result(now, gateway, Some(code)),
         }
     }
 
@@ -184,6 +188,7 @@ impl Calls {
                     let _ = layer.respond(now, relay.server, resp);
                 }
             }
+            Some(Role::Probe(gateway)) => self.on_probe_result(now, gateway, None),
             // A BYE that timed out: the call ended when it was sent.
             _ => {}
         }

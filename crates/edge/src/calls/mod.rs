@@ -18,8 +18,10 @@ mod attempt;
 mod board;
 mod carrier_auth;
 mod dialog;
+mod gateway;
 mod leg;
 mod local;
+mod probe;
 
 pub use board::CallBoard;
 
@@ -63,6 +65,9 @@ pub struct CallConfig {
     pub advertise: Option<std::net::IpAddr>,
     /// The transaction timers (T1, T2 pace 2xx retransmissions).
     pub timers: TimerConfig,
+    /// How often each gateway gets an OPTIONS probe; `None` (or zero):
+    /// never, and only a gateway silent to an INVITE is taken for down.
+    pub gateway_probe: Option<Duration>,
 }
 
 impl Default for CallConfig {
@@ -75,6 +80,7 @@ impl Default for CallConfig {
             cps_buffer: Duration::ZERO,
             advertise: None,
             timers: TimerConfig::default(),
+            gateway_probe: None,
         }
     }
 }
@@ -108,6 +114,8 @@ enum Role {
     /// An in-dialog request relayed from the other side, whose server
     /// transaction waits for the answer.
     Relay(Box<Relay>),
+    /// An OPTIONS probing a gateway's health.
+    Probe(EntryId),
 }
 
 #[derive(Debug)]
@@ -403,8 +411,11 @@ pub(crate) struct Calls {
     by_client: IdMap<TxId, Role>,
     timers: BinaryHeap<Reverse<(Instant, u64)>>,
     last_sweep: Option<Instant>,
-    /// Gateways that did not answer at all, until when they come last.
+    /// Gateways that did not answer at all (or whose probe failed), until
+    /// when they come last.
     down: HashMap<EntryId, Instant>,
+    /// The gateways' health probes.
+    probes: probe::Probes,
     /// The last reusable challenge of each gateway that challenged an
     /// INVITE: the next INVITE to it carries the answer in advance.
     carrier_nonces: HashMap<EntryId, carrier_auth::CarrierNonce>,
@@ -427,6 +438,7 @@ impl Calls {
     pub(crate) fn new(config: CallConfig, board: Arc<CallBoard>) -> Self {
         Self {
             local: Local::new(config.advertise),
+            probes: probe::Probes::new(config.gateway_probe),
             tags: leg::Tags::default(),
             config,
             board,
@@ -447,11 +459,15 @@ impl Calls {
         }
     }
 
+    /// The edge's listeners, told at `now`, when it starts: gateway
+    /// probes start from then.
     pub(crate) fn bind(
         &mut self,
+        now: Instant,
         local: &[(tollgate_sip::transaction::Transport, std::net::SocketAddr)],
     ) {
         self.local.bind(local);
+        self.probes.start(now);
     }
 
     pub(crate) fn waker(&self) -> Arc<tokio::sync::Notify> {
@@ -549,14 +565,17 @@ impl Calls {
         self.finish(call, "failed");
     }
 
+    /// When [`Calls::handle_timeout`] is next due: a call's timer or the
+    /// next round of gateway probes.
     pub(crate) fn poll_timeout(&mut self) -> Option<Instant> {
+        let probes = self.probes.next_round();
         while let Some(&Reverse((at, id))) = self.timers.peek() {
             if self.calls.get(&id).and_then(|c| c.armed) == Some(at) {
-                return Some(at);
+                return Some(probes.map_or(at, |p| p.min(at)));
             }
             self.timers.pop();
         }
-        None
+        probes
     }
 
     /// Runs due call timers and hang-ups asked for by the API.
@@ -567,15 +586,19 @@ impl Calls {
         shared: &tollgate_policy::SharedSnapshot,
     ) {
         // Called on every wake-up of the driver: the common case, nothing
-        // due and nothing asked, costs two comparisons.
+        // due and nothing asked, costs three comparisons.
         let due = self
             .timers
             .peek()
             .is_some_and(|&Reverse((at, _))| at <= now);
-        if !due && !self.board.has_hangups() {
+        let probes_due = self.probes.due(now);
+        if !due && !probes_due && !self.board.has_hangups() {
             return;
         }
         let snap = &*shared.load();
+        if probes_due {
+            self.probe_round(now, layer, snap);
+        }
         for id in self.board.take_hangups() {
             if let Some(call) = self.calls.remove(&id) {
                 self.hang_up(now, layer, call, "hung_up");

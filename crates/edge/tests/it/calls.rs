@@ -1512,19 +1512,95 @@ async fn a_silent_gateway_is_tried_last_for_a_while() {
     assert_eq!(first, Some(486));
     // The next call would go to gateway 0 by weight; it goes to gateway 1
     // at once instead.
+    busy_at_once(&mut lab, 1).await;
+    lab.edge.shutdown(Duration::from_millis(100)).await;
+}
+
+/// Places a call whose INVITE must reach gateway `g` first, at once (no
+/// other gateway tried before it), and is answered 486 there.
+async fn busy_at_once(lab: &mut Lab, g: usize) {
     lab.invite(NUMBER).await;
-    let quick = lab.gateways[1]
+    let invite = lab.gateways[g]
         .recv_until(Duration::from_millis(500), |r| {
             r.method().as_deref() == Some("INVITE")
         })
         .await
         .unwrap()
-        .expect("the live gateway first");
-    lab.gateways[1]
-        .respond(&quick, 486, "Busy Here")
+        .expect("the INVITE at once");
+    lab.gateways[g]
+        .respond(&invite, 486, "Busy Here")
         .await
         .unwrap();
     assert_eq!(expect_final(&mut lab.caller).await.status(), Some(486));
+}
+
+/// Answers each OPTIONS that reaches gateway `ua` with `code` until `done`
+/// holds; false when it still does not after ten seconds.
+async fn answer_probes_until(ua: &mut TestUa, code: u16, done: impl Fn() -> bool) -> bool {
+    let until = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !done() {
+        if tokio::time::Instant::now() > until {
+            return false;
+        }
+        let probe = ua.recv(Duration::from_millis(20)).await.unwrap();
+        if let Some(probe) = probe.filter(|p| p.method().as_deref() == Some("OPTIONS")) {
+            ua.respond(&probe, code, "Probe Answer").await.unwrap();
+        }
+    }
+    true
+}
+
+#[tokio::test]
+async fn probes_take_a_silent_gateway_down_until_it_answers_again() {
+    let calls = CallConfig {
+        timers: timers(),
+        gateway_probe: Some(Duration::from_millis(300)),
+        ..CallConfig::default()
+    };
+    let mut lab = Lab::start_with(2, calls, failover_pair).await;
+    let gw0 = lab.gateways[0].local_addr();
+    let probe = expect_request(&mut lab.gateways[0], "OPTIONS").await;
+    assert_eq!(probe.uri(), Some(format!("sip:{gw0}")));
+    assert_eq!(probe.header("To"), Some(format!("<sip:{gw0}>")));
+    assert!(
+        probe
+            .header("From")
+            .unwrap()
+            .starts_with("<sip:tollgate@127.0.0.1>;tag=")
+    );
+    assert_eq!(probe.header("Max-Forwards").as_deref(), Some("70"));
+    assert!(probe.header("CSeq").unwrap().ends_with(" OPTIONS"));
+    // Gateway 0 (weight 10) stays silent and its probe times out (64·T1);
+    // gateway 1 answers 405, which still shows a live SIP stack.
+    let board = lab.board.clone();
+    let gw0_down = || board.gateway_up(100) == Some(false);
+    assert!(answer_probes_until(&mut lab.gateways[1], 405, gw0_down).await);
+    assert_eq!(board.gateway_up(101), Some(true));
+    // The next call goes to gateway 1 at once, though gateway 0 weighs ten
+    // times more.
+    busy_at_once(&mut lab, 1).await;
+    // Gateway 0 answers its probes again: it is up, and the next call is
+    // its by weight.
+    let gw0_up = || board.gateway_up(100) == Some(true);
+    assert!(answer_probes_until(&mut lab.gateways[0], 200, gw0_up).await);
+    busy_at_once(&mut lab, 0).await;
+    // A 503 to a probe is a refusal: down again at once.
+    assert!(answer_probes_until(&mut lab.gateways[0], 503, gw0_down).await);
+    assert!(lab.channels_back_to_zero().await);
+    lab.edge.shutdown(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn without_probes_no_gateway_hears_an_options() {
+    let mut lab = Lab::start(1, |_| {}).await;
+    let heard = lab.gateways[0]
+        .recv_until(Duration::from_millis(700), |r| {
+            r.method().as_deref() == Some("OPTIONS")
+        })
+        .await
+        .unwrap();
+    assert!(heard.is_none());
+    assert_eq!(lab.board.gateway_up(100), None);
     lab.edge.shutdown(Duration::from_millis(100)).await;
 }
 

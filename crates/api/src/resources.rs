@@ -203,6 +203,12 @@ pub struct IpAuthView {
     /// of each (addresses kept from the last success, and any error).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resolved: Option<std::collections::BTreeMap<String, tollgate_policy::HostStatus>>,
+    /// Read-only, for ingress entries while gateway probes run (`[sip]
+    /// gateway_probe_s`): true when the latest OPTIONS probe was answered,
+    /// false when it got no answer, 408 or 503 (calls then try the entry
+    /// after the others). Absent before the first probe.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reachable: Option<bool>,
 }
 
 /// True when one of `blocks` covers one of the entry's addresses.
@@ -255,6 +261,7 @@ async fn views(s: &ApiState, entries: Vec<IpAuthEntry>) -> ApiResult<Vec<IpAuthV
             IpAuthView {
                 blocked: is_blocked(&entry, &blocks),
                 resolved,
+                reachable: s.calls.as_ref().and_then(|c| c.gateway_up(entry.id)),
                 entry,
             }
         })

@@ -659,11 +659,13 @@ async fn a_change_through_the_api_reaches_the_snapshot_within_a_second() {
     refresher.abort();
 }
 
-/// Live calls as an edge would publish them: a list and the hang-ups asked.
+/// Live calls as an edge would publish them: a list, the hang-ups asked
+/// and what gateway probes found.
 #[derive(Debug, Default)]
 struct Calls {
     live: std::sync::Mutex<Vec<CallInfo>>,
     hung_up: std::sync::Mutex<Vec<u64>>,
+    probed: std::sync::Mutex<std::collections::HashMap<i64, bool>>,
 }
 
 impl LiveCalls for Calls {
@@ -678,6 +680,53 @@ impl LiveCalls for Calls {
         self.hung_up.lock().unwrap().push(id);
         live.len() < before
     }
+
+    fn gateway_up(&self, id: i64) -> Option<bool> {
+        self.probed.lock().unwrap().get(&id).copied()
+    }
+}
+
+#[tokio::test]
+async fn an_entry_shows_what_its_latest_probe_found() {
+    let calls = Arc::new(Calls::default());
+    let s = server_with_calls(Some(calls.clone())).await;
+    let carrier = s.account("carrier-a", "carrier").await;
+    let mut ids = Vec::new();
+    for address in ["198.51.100.20", "198.51.100.21", "198.51.100.22"] {
+        let (status, entry) = s
+            .post(
+                &format!("/accounts/{carrier}/ip-auth"),
+                json!({"addresses": [address], "direction": "ingress"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{entry}");
+        ids.push(entry["id"].as_i64().unwrap());
+    }
+    calls
+        .probed
+        .lock()
+        .unwrap()
+        .extend([(ids[0], true), (ids[1], false)]);
+    let (_, one) = s
+        .get(&format!("/accounts/{carrier}/ip-auth/{}", ids[1]))
+        .await;
+    assert_eq!(one["reachable"], false, "{one}");
+    let (_, list) = s.get(&format!("/accounts/{carrier}/ip-auth")).await;
+    let reachable: Vec<_> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["id"].as_i64().unwrap(), e.get("reachable").cloned()))
+        .collect();
+    assert_eq!(
+        reachable,
+        vec![
+            (ids[0], Some(json!(true))),
+            (ids[1], Some(json!(false))),
+            (ids[2], None),
+        ],
+        "never probed: no field"
+    );
 }
 
 #[tokio::test]

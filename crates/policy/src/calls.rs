@@ -56,4 +56,8 @@ pub trait LiveCalls: Send + Sync + std::fmt::Debug {
     /// Asks for call `id` to end (BYE on both legs, or CANCEL before the
     /// answer). False when there is no such call.
     fn hang_up(&self, id: u64) -> bool;
+
+    /// Whether gateway `id` (an ingress entry) answered its latest health
+    /// probe; `None` when it was never probed (probes off, or not yet).
+    fn gateway_up(&self, id: EntryId) -> Option<bool>;
 }

@@ -102,16 +102,6 @@ impl CallBoard {
     }
 
     /// True when hang-ups wait to be taken.
-    /// Whether gateway `id` (an ingress entry) answered its latest health
-    /// probe; `None` when it was never probed.
-    pub fn gateway_up(&self, id: i64) -> Option<bool> {
-        self.gateways
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&id)
-            .copied()
-    }
-
     /// Records what a probe of gateway `id` found; returns what the one
     /// before found.
     pub(crate) fn set_gateway_up(&self, id: i64, up: bool) -> Option<bool> {
@@ -140,6 +130,14 @@ impl CallBoard {
 }
 
 impl LiveCalls for CallBoard {
+    fn gateway_up(&self, id: i64) -> Option<bool> {
+        self.gateways
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&id)
+            .copied()
+    }
+
     fn list(&self) -> Vec<CallInfo> {
         self.lock_calls()
             .values()

@@ -304,6 +304,7 @@ const ENTRY_COLUMNS: &[&str] = &[
     "cps",
     "tech_prefix",
     "enabled",
+    "reachable",
 ];
 const USER_COLUMNS: &[&str] = &["id", "username", "channels", "cps", "enabled", "password"];
 const ROUTE_COLUMNS: &[&str] = &[

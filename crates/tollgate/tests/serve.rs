@@ -353,22 +353,22 @@ async fn within(limit: Duration, mut f: impl AsyncFnMut() -> bool) -> Option<Dur
     None
 }
 
-#[tokio::test]
-async fn a_switch_blocked_before_it_was_configured_is_let_in_once_it_is() {
-    let dir = std::env::temp_dir().join(format!("tollgate-fw-test-{}", free_port()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("tollgate.toml");
-    std::fs::write(&config, "[firewall]\nunauthenticated_per_minute = 5\n").unwrap();
-    let (sip, api) = (free_port(), free_port());
-    let token = "firewall-test-token-0123";
+/// A running `tollgate serve` in `dir` with `config` as its file, SIP on
+/// UDP port `sip`, the API on `api` and `token` as the admin token; it
+/// returns once SIP listens.
+fn serve_with(
+    dir: &std::path::Path,
+    config: &str,
+    sip: u16,
+    api: u16,
+    token: &str,
+) -> std::process::Child {
+    std::fs::create_dir_all(dir).unwrap();
+    let file = dir.join("tollgate.toml");
+    std::fs::write(&file, config).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
-        .args([
-            "serve",
-            "--config",
-            config.to_str().unwrap(),
-            "--sip",
-            &format!("udp:127.0.0.1:{sip}"),
-        ])
+        .args(["serve", "--config", file.to_str().unwrap()])
+        .args(["--sip", &format!("udp:127.0.0.1:{sip}")])
         .args(["--api", &format!("127.0.0.1:{api}")])
         .arg("--db")
         .arg(format!("sqlite://{}/t.db", dir.display()))
@@ -381,7 +381,23 @@ async fn a_switch_blocked_before_it_was_configured_is_let_in_once_it_is() {
     while stderr.read_line(&mut line).unwrap() > 0 && !line.contains("SIP listening") {
         line.clear();
     }
+    // Keep draining stderr so the child never blocks on a full pipe.
     std::thread::spawn(move || stderr.lines().for_each(drop));
+    child
+}
+
+#[tokio::test]
+async fn a_switch_blocked_before_it_was_configured_is_let_in_once_it_is() {
+    let dir = std::env::temp_dir().join(format!("tollgate-fw-test-{}", free_port()));
+    let (sip, api) = (free_port(), free_port());
+    let token = "firewall-test-token-0123";
+    let child = serve_with(
+        &dir,
+        "[firewall]\nunauthenticated_per_minute = 5\n",
+        sip,
+        api,
+        token,
+    );
     let server: std::net::SocketAddr = format!("127.0.0.1:{sip}").parse().unwrap();
     let uri = format!("sip:+441632960123@{server}");
 
@@ -472,6 +488,23 @@ async fn a_switch_blocked_before_it_was_configured_is_let_in_once_it_is() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Adds an ingress entry at `address` to the account named `carrier`,
+/// with the `more` arguments.
+fn add_gateway(api: u16, token: &str, address: &str, more: &[&str]) {
+    let mut args = vec![
+        "ip-auth",
+        "add",
+        "--account",
+        "carrier",
+        "--direction",
+        "ingress",
+        "--address",
+        address,
+    ];
+    args.extend_from_slice(more);
+    cli(api, token, &args);
+}
+
 #[tokio::test]
 async fn hostnames_of_entries_are_resolved_in_the_background() {
     let dir = std::env::temp_dir().join(format!("tollgate-dns-test-{}", free_port()));
@@ -485,17 +518,7 @@ async fn hostnames_of_entries_are_resolved_in_the_background() {
         &["account", "add", "--name", "carrier", "--kind", "carrier"],
     );
     for host in ["localhost", "no-such-host.invalid"] {
-        let args = [
-            "ip-auth",
-            "add",
-            "--account",
-            "carrier",
-            "--direction",
-            "ingress",
-            "--address",
-            host,
-        ];
-        cli(api, &token, &args);
+        add_gateway(api, &token, host, &[]);
     }
     let resolved = within(Duration::from_secs(15), async || {
         let out = cli(
@@ -517,6 +540,49 @@ async fn hostnames_of_entries_are_resolved_in_the_background() {
         resolved.is_some(),
         "localhost resolved and the failure shown on its entry"
     );
+    stop(child);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn gateway_probes_show_which_gateway_answers() {
+    let dir = std::env::temp_dir().join(format!("tollgate-probe-test-{}", free_port()));
+    let (sip, api) = (free_port(), free_port());
+    let token = "probe-test-token-0123456";
+    // Probes every second; T1 of 50 ms makes a silent probe time out
+    // (64·T1) in 3.2 s.
+    let config = "[sip]\ngateway_probe_s = 1\nt1_ms = 50\nt2_ms = 400\n";
+    let child = serve_with(&dir, config, sip, api, token);
+    let server: std::net::SocketAddr = format!("127.0.0.1:{sip}").parse().unwrap();
+    let mut live = TestUa::udp(server).await.unwrap();
+    let silent = TestUa::udp(server).await.unwrap();
+    cli(
+        api,
+        token,
+        &["account", "add", "--name", "carrier", "--kind", "carrier"],
+    );
+    for gateway in [&live, &silent] {
+        let port = gateway.local_addr().port().to_string();
+        add_gateway(api, token, "127.0.0.1", &["--port", &port]);
+    }
+    let shown = within(Duration::from_secs(10), async || {
+        while let Some(probe) = live.recv(Duration::from_millis(10)).await.unwrap() {
+            if probe.method().as_deref() == Some("OPTIONS") {
+                live.respond(&probe, 200, "OK").await.unwrap();
+            }
+        }
+        let out = cli(
+            api,
+            token,
+            &["ip-auth", "list", "--account", "carrier", "--json"],
+        );
+        let entries: serde_json::Value = serde_json::from_str(&out).unwrap();
+        entries[0]["reachable"] == true && entries[1]["reachable"] == false
+    })
+    .await;
+    assert!(shown.is_some(), "the live gateway up, the silent one down");
+    let table = cli(api, token, &["ip-auth", "list", "--account", "carrier"]);
+    assert!(table.contains("reachable"), "{table}");
     stop(child);
     std::fs::remove_dir_all(&dir).ok();
 }

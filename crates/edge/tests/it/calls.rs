@@ -516,10 +516,22 @@ async fn cancel_before_answer_reaches_the_carrier_and_releases_the_channel() {
     lab.edge.shutdown(Duration::from_millis(100)).await;
 }
 
-#[tokio::test]
-async fn an_answer_crossing_the_cancel_is_acknowledged_and_hung_up() {
+/// The caller cancels a ringing call (its INVITE with an offer, or
+/// without: `late_offer`), and the carrier's 200 crosses the CANCEL.
+async fn answer_crossing_the_cancel(late_offer: bool) {
     let mut lab = Lab::start(1, |_| {}).await;
-    let (sent, at_gw, _) = provisional_call(&mut lab, 180, "t1").await;
+    let (sent, at_gw) = if late_offer {
+        let (sent, at_gw) = late_offer_invite(&mut lab).await;
+        let gw = &mut lab.gateways[0];
+        gw.send(gateway_answer(gw, &at_gw, 180, "Ringing", "t1"))
+            .await
+            .unwrap();
+        expect_status(&mut lab.caller, 180).await;
+        (sent, at_gw)
+    } else {
+        let (sent, at_gw, _) = provisional_call(&mut lab, 180, "t1").await;
+        (sent, at_gw)
+    };
     lab.caller.send(cancel_of(&sent)).await.unwrap();
     let terminated = expect_status(&mut lab.caller, 487).await;
     let to = terminated.header("To").unwrap();
@@ -530,15 +542,30 @@ async fn an_answer_crossing_the_cancel_is_acknowledged_and_hung_up() {
     let cancel = expect_request(gw, "CANCEL").await;
     gw.respond(&cancel, 200, "OK").await.unwrap();
     // The phone was picked up as the CANCEL travelled: the carrier answers
-    // the INVITE after all.
+    // the INVITE after all (with an offer, when the INVITE had none).
     gw.send(recorded_answer(&at_gw, gw_addr, "phone", "t1"))
         .await
         .unwrap();
-    expect_ack_and_bye(gw, &at_gw, "phone", "t1").await;
+    let ack = expect_ack_and_bye(gw, &at_gw, "phone", "t1").await;
+    if late_offer {
+        declines_the_offer(&ack);
+    } else {
+        assert!(ack.body().is_empty(), "{}", ack.text());
+    }
     // The caller acknowledged its 487 and hears nothing more.
     assert!(lab.caller.is_silent_for(Duration::from_millis(300)).await);
     assert!(lab.channels_back_to_zero().await);
     lab.edge.shutdown(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn an_answer_crossing_the_cancel_is_acknowledged_and_hung_up() {
+    answer_crossing_the_cancel(false).await;
+}
+
+#[tokio::test]
+async fn an_offer_crossing_the_cancel_is_declined_in_the_ack() {
+    answer_crossing_the_cancel(true).await;
 }
 
 #[tokio::test]

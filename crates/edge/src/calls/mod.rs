@@ -9,7 +9,8 @@
 //! picker. It is driven by the core on the driver task: a new INVITE
 //! ([`Calls::start`]), responses and timeouts of the client transactions it
 //! started, CANCEL, in-dialog requests and its own timers (first reply /
-//! PDD / ring timeouts, 2xx retransmission, maximum duration). A call holds
+//! PDD / ring timeouts, 2xx retransmission, maximum duration, and the
+//! rounds of gateway health probes, see `probe.rs`). A call holds
 //! its channels from admission until it ends by any path, and is then
 //! forgotten at once; transactions still in flight for it (a BYE, a
 //! CANCELled INVITE) carry what they need in their [`Role`].

@@ -4,7 +4,9 @@
 //! not answer within the transaction timeout (64·T1), or answers 408 or
 //! 503, is down: like a gateway silent to an INVITE, it is tried only after
 //! the others, until a probe gets another answer. Any other answer, a 404
-//! or 405 included, shows a SIP stack at work: the gateway is up.
+//! or 405 included, shows a SIP stack at work: the gateway is up, even if
+//! an INVITE's silence had put it last a moment before (the probe is the
+//! fresher word).
 //!
 //! [`CallConfig::gateway_probe`]: super::CallConfig::gateway_probe
 

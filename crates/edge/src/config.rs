@@ -65,6 +65,9 @@ pub struct EdgeConfig {
     /// beyond it their readers wait. UDP datagrams wait in their socket's
     /// buffer, which the driver reads itself.
     pub inbound_queue: usize,
+    /// The receive buffer asked for each UDP listener, bytes; 0 keeps the
+    /// system's default (see `udp::bind`).
+    pub udp_receive_buffer: usize,
     /// Answer OPTIONS without a server transaction (see
     /// `TransactionLayer::set_stateless_options`).
     pub stateless_options: bool,
@@ -82,6 +85,7 @@ impl Default for EdgeConfig {
             tls_server: None,
             tls_client: None,
             inbound_queue: 8_192,
+            udp_receive_buffer: 4 << 20,
             stateless_options: true,
             defense: None,
         }

@@ -155,7 +155,7 @@ impl Edge {
         for listen in &config.listen {
             match listen.transport {
                 Transport::Udp => {
-                    let socket = Arc::new(UdpSocket::bind(listen.addr).await?);
+                    let socket = Arc::new(udp::bind(listen.addr, config.udp_receive_buffer)?);
                     local.push((Transport::Udp, socket.local_addr()?));
                     udp_sockets.push(socket);
                 }

@@ -5,6 +5,8 @@
 //! from the address the request was sent to.
 
 use std::future::poll_fn;
+use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::Poll;
 
@@ -18,6 +20,34 @@ const MAX_DATAGRAM: usize = 65_535;
 /// Datagrams read from one socket per wake-up, so one busy socket cannot
 /// hold the driver from its timers and its other sockets.
 const BATCH: usize = 32;
+
+/// Binds a UDP listener at `addr`, asking the kernel for a receive buffer
+/// of `receive_buffer` bytes (0 keeps the system's default). Datagrams wait
+/// there while the driver is busy, and a burst at a few thousand calls per
+/// second overflows the usual default of some 200 KB: each datagram lost
+/// costs a retransmission, 500 ms later. The kernel caps the size at
+/// `net.core.rmem_max`; a smaller buffer than asked is logged with that
+/// hint.
+pub(crate) fn bind(addr: SocketAddr, receive_buffer: usize) -> io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if receive_buffer > 0 {
+        socket.set_recv_buffer_size(receive_buffer)?;
+        // Linux reports twice what it grants (the rest is its bookkeeping).
+        let granted = socket.recv_buffer_size()?;
+        if granted < receive_buffer {
+            tracing::warn!(
+                %addr,
+                asked = receive_buffer,
+                granted,
+                "UDP receive buffer smaller than asked: raise the sysctl net.core.rmem_max"
+            );
+        }
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    UdpSocket::from_std(socket.into())
+}
 
 /// The UDP sockets, read by the driver.
 pub(crate) struct UdpReceiver {
@@ -89,5 +119,36 @@ impl UdpReceiver {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn receive_buffer(socket: &UdpSocket) -> usize {
+        socket2::SockRef::from(socket).recv_buffer_size().unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_listener_gets_the_receive_buffer_it_asks_for_up_to_the_kernels_cap() {
+        let asked = 1 << 20;
+        let big = bind("127.0.0.1:0".parse().unwrap(), asked).unwrap();
+        let cap = std::fs::read_to_string("/proc/sys/net/core/rmem_max")
+            .ok()
+            .and_then(|s| s.trim().parse::<usize>().ok())
+            .unwrap_or(asked);
+        let granted = receive_buffer(&big);
+        assert!(granted >= asked.min(cap), "{granted} < min({asked}, {cap})");
+        let default = bind("127.0.0.1:0".parse().unwrap(), 0).unwrap();
+        if cap >= asked {
+            assert!(receive_buffer(&default) < granted, "0 keeps the default");
+        }
+        // Bound and readable like any listener.
+        let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        peer.send_to(b"x", big.local_addr().unwrap()).unwrap();
+        let mut buf = [0; 8];
+        let (n, from) = big.recv_from(&mut buf).await.unwrap();
+        assert_eq!((n, from), (1, peer.local_addr().unwrap()));
     }
 }

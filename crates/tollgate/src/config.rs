@@ -63,6 +63,10 @@ pub(crate) struct SipConfig {
     /// the others until a probe is answered again. 0 (the default): no
     /// probes; only a gateway silent to an INVITE is taken for down.
     pub gateway_probe_s: u64,
+    /// Receive buffer asked for each UDP listener, KiB (0: the system's
+    /// default). Bursts wait there while the edge is busy; the kernel caps
+    /// it at the sysctl `net.core.rmem_max`, and a smaller grant is logged.
+    pub udp_receive_buffer_kb: usize,
 }
 
 impl Default for SipConfig {
@@ -80,6 +84,7 @@ impl Default for SipConfig {
             t4_ms: 5_000,
             max_transactions: tollgate_edge::EdgeConfig::default().max_transactions,
             gateway_probe_s: 0,
+            udp_receive_buffer_kb: 4_096,
         }
     }
 }
@@ -323,6 +328,12 @@ impl Config {
         if self.sip.max_transactions < 1_000 {
             return Err(invalid("sip.max_transactions", "must be at least 1000"));
         }
+        if self.sip.udp_receive_buffer_kb > 1 << 20 {
+            return Err(invalid(
+                "sip.udp_receive_buffer_kb",
+                "must be at most 1048576 (1 GiB), or 0 for the system's default",
+            ));
+        }
         if self.sip.gateway_probe_s > 3_600 {
             return Err(invalid(
                 "sip.gateway_probe_s",
@@ -514,7 +525,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_field() {
-        let cases: [(&str, &str); 11] = [
+        let cases: [(&str, &str); 12] = [
             ("[sip]\ndigest_algorithms = []", "sip.digest_algorithms"),
             (
                 "[sip]\ndigest_algorithms = [\"MD5\", \"SHA-1\"]",
@@ -527,6 +538,10 @@ mod tests {
             ("[store]\nurl = \"mysql://x\"", "store.url"),
             ("[sip]\nmax_transactions = 10", "sip.max_transactions"),
             ("[sip]\ngateway_probe_s = 86400", "sip.gateway_probe_s"),
+            (
+                "[sip]\nudp_receive_buffer_kb = 2000000",
+                "sip.udp_receive_buffer_kb",
+            ),
             (
                 "[firewall]\ntrusted = [\"10.0.0.0/33\"]",
                 "firewall.trusted[0]",

@@ -141,6 +141,7 @@ fn edge_config(config: &Config) -> anyhow::Result<tollgate_edge::EdgeConfig> {
             ..tollgate_edge::TimerConfig::default()
         },
         max_transactions: config.sip.max_transactions,
+        udp_receive_buffer: config.sip.udp_receive_buffer_kb * 1024,
         tls_server,
         tls_client,
         ..tollgate_edge::EdgeConfig::default()

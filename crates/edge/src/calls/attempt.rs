@@ -432,7 +432,7 @@ impl Calls {
             preemptive: sent,
             early: None,
             deadline: now + first_reply,
-            rseq_base: None,
+            reliables: Vec::new(),
         }));
         let info = Arc::make_mut(&mut call.info);
         info.carrier_id = Some(carrier_id);

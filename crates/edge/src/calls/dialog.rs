@@ -14,7 +14,7 @@ use tollgate_sip::{Header, HeaderKind, Method, parse_datagram};
 use super::attempt::filter_body;
 use super::carrier_auth::{Credentials, authorization};
 use super::leg::{Facts, Leg, send_request};
-use super::{Call, Calls, LateOffer, RackMap, Relay, Role, Side};
+use super::{Call, Calls, LateOffer, Relay, Role, Side};
 use crate::core::{answer_to, response_tagged};
 
 /// Headers of a relayed request that mean something to the far end and
@@ -314,17 +314,18 @@ impl Calls {
         } else {
             Box::default()
         };
-        let early = if call.answered {
-            None
-        } else {
-            call.out.as_ref().and_then(|o| o.early.clone())
-        };
-        // A PRACK (to the carrier's reliable provisional, before the
-        // answer) names it by the B-leg INVITE's CSeq, not the caller's.
-        let prack = match (from, &call.out) {
-            (Side::A, Some(out)) if !call.answered => Some(out.rack_map()),
-            _ => None,
-        };
+        let (mut headers, rack) = relayed_headers(data);
+        let out = call.out.as_deref().filter(|_| !call.answered);
+        let mut early = out.and_then(|o| o.early.clone());
+        if let (Side::A, Some(out), Some((caller_rseq, method))) = (from, out, rack) {
+            // A PRACK (to the carrier's reliable provisional, before the
+            // answer) names it by the gateway's RSeq and the B-leg
+            // INVITE's CSeq, in the early dialog of the fork that sent it.
+            let (rseq, fork) = out.pracked(caller_rseq);
+            early = fork.or(early);
+            let rack = format!("{rseq} {} {method}", out.cseq);
+            headers.push(("RAck".to_owned(), rack.into_bytes()));
+        }
         let Some(other) = leg_mut(call, other_side(from)) else {
             return;
         };
@@ -350,7 +351,7 @@ impl Calls {
         if matches!(method.as_str(), "INVITE" | "UPDATE" | "SUBSCRIBE" | "REFER") {
             b = b.header("Contact", contact);
         }
-        for (name, value) in relayed_headers(data, prack) {
+        for (name, value) in headers {
             b = b.header(&name, value);
         }
         let retried = auth.is_some();
@@ -573,22 +574,27 @@ fn method_of(data: &[u8]) -> Option<String> {
     Some(String::from_utf8_lossy(&data[..end]).into_owned())
 }
 
+/// Headers to write, by name and value.
+type Headers = Vec<(String, Vec<u8>)>;
+
 /// The [`RELAYED_HEADERS`] of the request `data`, by name and value; and
-/// its RAck told the gateway's way (`prack`), when given and present.
-fn relayed_headers(data: &[u8], prack: Option<RackMap>) -> Vec<(String, Vec<u8>)> {
+/// its RAck's RSeq and method, when it has one (the caller's numbers, to be
+/// told the gateway's way).
+fn relayed_headers(data: &[u8]) -> (Headers, Option<(u32, String)>) {
     let mut headers = [Header::EMPTY; MAX_HEADERS];
     let Ok(msg) = parse_datagram(data, &mut headers) else {
-        return Vec::new();
+        return (Vec::new(), None);
     };
-    let mut relayed: Vec<_> = msg
+    let relayed: Vec<_> = msg
         .head
         .headers()
         .iter()
         .filter(|h| RELAYED_HEADERS.contains(&h.kind))
         .filter_map(|h| Some((h.kind.canonical_name()?.to_owned(), h.value.to_vec())))
         .collect();
-    if let (Ok(rack), Some(map)) = (msg.head.rack(), prack) {
-        relayed.push(("RAck".to_owned(), map.rack(&rack).into_bytes()));
-    }
-    relayed
+    let rack = msg.head.rack().ok().map(|rack| {
+        let method = String::from_utf8_lossy(rack.cseq.method.as_bytes()).into_owned();
+        (rack.rseq, method)
+    });
+    (relayed, rack)
 }

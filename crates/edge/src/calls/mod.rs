@@ -141,6 +141,10 @@ struct Relay {
     retried: bool,
 }
 
+/// An early dialog of the B-leg (one per fork): the gateway's To, with its
+/// tag, and its Contact.
+type EarlyDialog = (String, Option<String>);
+
 /// The B-leg INVITE in flight.
 #[derive(Debug)]
 struct Outgoing {
@@ -158,53 +162,65 @@ struct Outgoing {
     preemptive: bool,
     /// The early dialog a provisional response set up: the gateway's To
     /// (with its tag) and Contact, for UPDATE or INFO before the answer.
-    early: Option<(String, Option<String>)>,
+    early: Option<EarlyDialog>,
     /// When the current wait (first reply, PDD, ring) runs out.
     deadline: Instant,
-    /// This gateway's first RSeq and the caller's RSeq for it (see
-    /// [`Outgoing::caller_rseq`]).
-    rseq_base: Option<(u32, u32)>,
+    /// This gateway's reliable provisionals as the caller got them (the
+    /// latest [`MAX_RELIABLES`]), for the caller's PRACKs.
+    reliables: Vec<Reliable1xx>,
+}
+
+/// The reliable provisionals of one gateway remembered for PRACKs: far
+/// more than an INVITE gets (one or two per fork).
+const MAX_RELIABLES: usize = 16;
+
+/// A reliable provisional response relayed to the caller.
+#[derive(Debug)]
+struct Reliable1xx {
+    /// The RSeq the caller got.
+    caller_rseq: u32,
+    /// The gateway's own RSeq.
+    rseq: u32,
+    /// The early dialog (fork) it came from: its To (with the tag) and
+    /// Contact.
+    fork: EarlyDialog,
 }
 
 impl Outgoing {
-    /// The caller's RSeq for this gateway's reliable provisional `rseq`.
-    /// The caller sees one early dialog whichever gateway answers, and its
-    /// RSeq must only grow there (RFC 3262 §7.1): the first gateway's
-    /// numbers pass unchanged, a later one's follow on from `last`, the
-    /// last RSeq the caller got.
-    fn caller_rseq(&mut self, rseq: u32, last: Option<u32>) -> u32 {
-        let first = last.map_or(rseq, |l| l.wrapping_add(1));
-        let (gateway_first, caller_first) = *self.rseq_base.get_or_insert((rseq, first));
-        caller_first.wrapping_add(rseq.wrapping_sub(gateway_first))
-    }
-
-    /// How a caller's PRACK names this gateway's provisional.
-    fn rack_map(&self) -> RackMap {
-        RackMap {
-            cseq: self.cseq,
-            rseq_base: self.rseq_base,
+    /// The caller's RSeq for this gateway's reliable provisional `rseq`
+    /// from the early dialog `fork`. The caller sees one early dialog
+    /// whichever gateway or fork sends them, and its RSeq must grow by one
+    /// with each new provisional there (RFC 3262 §7.1): the first passes
+    /// unchanged, each new one after it takes `last` (the last RSeq the
+    /// caller got) plus one, and a retransmission keeps its number.
+    fn caller_rseq(&mut self, rseq: u32, fork: EarlyDialog, last: Option<u32>) -> u32 {
+        if let Some(known) = self
+            .reliables
+            .iter()
+            .find(|r| r.rseq == rseq && r.fork.0 == fork.0)
+        {
+            return known.caller_rseq;
         }
+        let caller_rseq = last.map_or(rseq, |l| l.wrapping_add(1));
+        if self.reliables.len() == MAX_RELIABLES {
+            self.reliables.remove(0);
+        }
+        self.reliables.push(Reliable1xx {
+            caller_rseq,
+            rseq,
+            fork,
+        });
+        caller_rseq
     }
-}
 
-/// How the caller's PRACK is told to the current gateway: its INVITE's
-/// CSeq and RSeq numbers instead of the caller's.
-#[derive(Clone, Copy, Debug)]
-struct RackMap {
-    cseq: u32,
-    rseq_base: Option<(u32, u32)>,
-}
-
-impl RackMap {
-    /// The RAck value for the gateway, from the caller's `rack`.
-    fn rack(self, rack: &tollgate_sip::header::RAck<'_>) -> String {
-        let rseq = self
-            .rseq_base
-            .map_or(rack.rseq, |(gateway_first, caller_first)| {
-                gateway_first.wrapping_add(rack.rseq.wrapping_sub(caller_first))
-            });
-        let method = String::from_utf8_lossy(rack.cseq.method.as_bytes());
-        format!("{rseq} {} {method}", self.cseq)
+    /// What the caller's PRACK naming `caller_rseq` acknowledges: the
+    /// gateway's RSeq, and the early dialog it came from (`None` for an
+    /// RSeq the caller never got, which passes as it is).
+    fn pracked(&self, caller_rseq: u32) -> (u32, Option<EarlyDialog>) {
+        self.reliables
+            .iter()
+            .find(|r| r.caller_rseq == caller_rseq)
+            .map_or((caller_rseq, None), |r| (r.rseq, Some(r.fork.clone())))
     }
 }
 
@@ -372,11 +388,13 @@ impl Call {
     }
 
     /// The caller's RSeq for the current gateway's reliable provisional
-    /// `rseq` (see [`Outgoing::caller_rseq`]), remembered for the gateways
-    /// after it.
+    /// `rseq`, from the early dialog of its latest provisional (see
+    /// [`Outgoing::caller_rseq`]), remembered for the gateways after it.
     fn caller_rseq(&mut self, rseq: u32) -> Option<u32> {
         let last = self.plan().caller_rseq;
-        let caller = self.out.as_mut()?.caller_rseq(rseq, last);
+        let out = self.out.as_mut()?;
+        let fork = out.early.clone()?;
+        let caller = out.caller_rseq(rseq, fork, last);
         self.plan().caller_rseq = Some(last.map_or(caller, |l| l.max(caller)));
         Some(caller)
     }

@@ -1469,6 +1469,45 @@ async fn reliable_provisionals_and_prack_cross_end_to_end() {
 }
 
 #[tokio::test]
+async fn each_forks_reliable_provisional_is_pracked_in_its_own_early_dialog() {
+    let mut lab = Lab::start(1, |_| {}).await;
+    let sent = reliable_invite(&mut lab, "Supported").await;
+    let at_gw = expect_request(&mut lab.gateways[0], "INVITE").await;
+    // The carrier's proxy forked the INVITE: two phones each send a
+    // reliable 183 in their own early dialog, with their own RSeq numbers.
+    let first = reliable_183(&mut lab, 0, &at_gw, "f1", 100).await;
+    assert_eq!(first.header("RSeq").as_deref(), Some("100"));
+    let second = reliable_183(&mut lab, 0, &at_gw, "f2", 7).await;
+    assert_eq!(
+        second.header("RSeq").as_deref(),
+        Some("101"),
+        "the caller's one early dialog counts on from 100"
+    );
+    // The first fork's 183 sent again keeps the number the caller got.
+    let again = reliable_183(&mut lab, 0, &at_gw, "f1", 100).await;
+    assert_eq!(again.header("RSeq").as_deref(), Some("100"));
+    // Each PRACK reaches the fork that sent the 183, with its own RSeq.
+    let mut a = Dialog::from_answer(&sent, &first);
+    let invite_cseq = at_gw.cseq().unwrap();
+    for (progress, tag, rseq) in [(&second, "f2", 7), (&first, "f1", 100)] {
+        let at_fork = prack(&mut lab, 0, &mut a, &sent, progress).await;
+        assert!(
+            at_fork
+                .header("To")
+                .unwrap()
+                .ends_with(&format!("tag={tag}")),
+            "{}",
+            at_fork.text()
+        );
+        assert_eq!(
+            at_fork.header("RAck"),
+            Some(format!("{rseq} {invite_cseq} INVITE"))
+        );
+    }
+    lab.edge.shutdown(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
 async fn an_identified_callers_options_learns_the_methods_and_100rel() {
     let mut lab = Lab::start(1, |_| {}).await;
     let uri = format!("sip:{}", lab.server);

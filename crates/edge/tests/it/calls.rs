@@ -196,6 +196,17 @@ impl Lab {
         Self::invite_from(&mut self.caller, &uri, SDP).await
     }
 
+    /// Ends a test whose call Tollgate hangs up towards the caller: the
+    /// caller answers the BYE, every channel comes back and the edge shuts
+    /// down. Returns that BYE.
+    async fn end_with_callers_bye(mut self) -> Received {
+        let bye = expect_request(&mut self.caller, "BYE").await;
+        self.caller.respond(&bye, 200, "OK").await.unwrap();
+        assert!(self.channels_back_to_zero().await);
+        self.edge.shutdown(Duration::from_millis(100)).await;
+        bye
+    }
+
     async fn channels_back_to_zero(&self) -> bool {
         let board = self.board.clone();
         eventually(WAIT, || {
@@ -490,11 +501,8 @@ async fn callee_hang_up_is_relayed_and_releases_the_channel() {
     let bye = gw.in_dialog(&mut b, "BYE");
     gw.send(bye).await.unwrap();
     expect_status(gw, 200).await;
-    let bye = expect_request(&mut lab.caller, "BYE").await;
+    let bye = lab.end_with_callers_bye().await;
     assert!(!bye.text().contains("127.0.0.3"));
-    lab.caller.respond(&bye, 200, "OK").await.unwrap();
-    assert!(lab.channels_back_to_zero().await);
-    lab.edge.shutdown(Duration::from_millis(100)).await;
 }
 
 #[tokio::test]
@@ -980,12 +988,9 @@ async fn the_api_can_hang_up_a_live_call() {
     assert!(calls[0].answered.is_some());
     assert!(lab.board.hang_up(calls[0].id));
     assert!(!lab.board.hang_up(calls[0].id + 1));
-    let bye = expect_request(&mut lab.caller, "BYE").await;
-    lab.caller.respond(&bye, 200, "OK").await.unwrap();
     let bye = expect_request(&mut lab.gateways[0], "BYE").await;
     lab.gateways[0].respond(&bye, 200, "OK").await.unwrap();
-    assert!(lab.channels_back_to_zero().await);
-    lab.edge.shutdown(Duration::from_millis(100)).await;
+    lab.end_with_callers_bye().await;
 }
 
 /// A digest-authenticated call with challenge `which` (0 = SHA-256,
@@ -1159,10 +1164,7 @@ async fn a_late_offer_the_call_drops_is_declined_in_the_ack_before_the_bye() {
     // The caller never acknowledges the answer (64·T1): the call ends, and
     // the carrier, still owed the ACK of its offer, gets it before the BYE.
     declines_the_offer(&expect_ack_and_bye(gw, &at_gw, "phone", "late").await);
-    let bye = expect_request(&mut lab.caller, "BYE").await;
-    lab.caller.respond(&bye, 200, "OK").await.unwrap();
-    assert!(lab.channels_back_to_zero().await);
-    lab.edge.shutdown(Duration::from_millis(100)).await;
+    lab.end_with_callers_bye().await;
 }
 
 #[tokio::test]

@@ -268,7 +268,7 @@ impl Calls {
             restricted: side.restricted.into(),
             unacked: None,
             b_invite_cseq: 0,
-            forks: None,
+            rare: None,
             creds: None,
             max_duration: if route.max_duration_s > 0 {
                 Duration::from_secs(u64::from(route.max_duration_s))

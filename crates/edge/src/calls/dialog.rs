@@ -14,7 +14,7 @@ use tollgate_sip::{Header, HeaderKind, Method, parse_datagram};
 use super::attempt::filter_body;
 use super::carrier_auth::{Credentials, authorization};
 use super::leg::{Facts, Leg, send_request};
-use super::{Call, Calls, LateOffer, Relay, Role, Side};
+use super::{Call, Calls, LateOffer, ReinviteAck, Relay, Role, Side};
 use crate::core::{answer_to, response_tagged};
 
 /// Headers of a relayed request that mean something to the far end and
@@ -110,6 +110,23 @@ impl Calls {
             self.keep(id, call);
             return;
         }
+        // The answer to an offerless re-INVITE sent again: its ACK waits for
+        // the other side's answer, or is sent again as it was.
+        let reinvite = call.rare.as_ref().and_then(|r| r.reinvite_ack.as_ref());
+        match reinvite {
+            Some(ReinviteAck::Waits { near, cseq: c, .. })
+                if other_side(*near) == side && *c == cseq.seq =>
+            {
+                self.keep(id, call);
+                return;
+            }
+            Some(ReinviteAck::Acked { far, cseq: c, ack }) if *far == side && *c == cseq.seq => {
+                layer.send_stateless(leg_of(&call, side).peer, ack.clone());
+                self.keep(id, call);
+                return;
+            }
+            _ => {}
+        }
         match (call.late_offer.as_deref(), call.b.as_ref()) {
             (Some(LateOffer::Acked(ack)), Some(b)) if answer => {
                 layer.send_stateless(b.peer, Bytes::clone(ack));
@@ -147,11 +164,11 @@ impl Calls {
             &[]
         };
         self.send_declining_ack(layer, &mut fork, call.b_invite_cseq, offer);
-        let forks = call.forks.get_or_insert_default();
-        if forks.hung_up.iter().any(|tag| *tag == facts.to_tag) {
+        let hung_up = &mut call.rare.get_or_insert_default().forks_hung_up;
+        if hung_up.iter().any(|tag| *tag == facts.to_tag) {
             return;
         }
-        forks.hung_up.push(facts.to_tag.clone().into_owned());
+        hung_up.push(facts.to_tag.clone().into_owned());
         self.send_bye_with(now, layer, fork, call.creds.clone(), None);
     }
 
@@ -242,6 +259,7 @@ impl Calls {
                         (!body.is_empty()).then_some((ct, &body[..])),
                     );
                 }
+                self.relay_reinvite_answer(layer, &mut call, side, &facts);
                 self.keep(call_id, call);
             }
             (Method::Bye, Some(sid)) => {
@@ -387,8 +405,78 @@ impl Calls {
         }
     }
 
+    /// The far side answered a relayed re-INVITE with a 2xx. With an offer
+    /// in the re-INVITE the 2xx carries the answer and is acknowledged at
+    /// once; without one it brings an offer, and its ACK waits for the near
+    /// side's, whose answer it carries (see [`Calls::relay_reinvite_answer`]).
+    fn acknowledge_reinvite(
+        &mut self,
+        layer: &mut TransactionLayer,
+        call: &mut Call,
+        relay: &Relay,
+        facts: &Facts,
+    ) {
+        let Some(far) = leg_mut(call, other_side(relay.from)) else {
+            return;
+        };
+        far.update(None, facts.contact.as_deref(), None);
+        let cseq = far.cseq;
+        let offerless = Facts::read(&relay.request).is_some_and(|r| r.body.is_empty());
+        if offerless && !facts.body.is_empty() {
+            call.rare.get_or_insert_default().reinvite_ack = Some(ReinviteAck::Waits {
+                near: relay.from,
+                cseq,
+                offer: Bytes::copy_from_slice(&facts.body),
+            });
+        } else {
+            self.send_ack(layer, far, cseq, None);
+        }
+    }
+
+    /// Side `side` sent an ACK: when it answers the offer an offerless
+    /// re-INVITE's 2xx brought, the far side gets its ACK now, with that
+    /// answer (the caller's restricted codecs removed, as from any caller's
+    /// SDP). It is kept for the 2xx's retransmissions.
+    fn relay_reinvite_answer(
+        &mut self,
+        layer: &mut TransactionLayer,
+        call: &mut Call,
+        side: Side,
+        facts: &Facts,
+    ) {
+        let answers =
+            |p: &mut ReinviteAck| matches!(p, ReinviteAck::Waits { near, .. } if *near == side);
+        let pending = call
+            .rare
+            .as_mut()
+            .and_then(|r| r.reinvite_ack.take_if(answers));
+        let Some(ReinviteAck::Waits { cseq, .. }) = pending else {
+            return;
+        };
+        let body = if side == Side::A {
+            filter_body(facts.sdp, &facts.body, &call.restricted)
+        } else {
+            facts.body.clone()
+        };
+        let ct = facts.content_type.as_deref().unwrap_or_default();
+        let far = other_side(side);
+        let Some(leg) = leg_mut(call, far) else {
+            return;
+        };
+        let sent = self.send_ack(
+            layer,
+            leg,
+            cseq,
+            (!body.is_empty()).then_some((ct, &body[..])),
+        );
+        if let (Some(ack), Some(rare)) = (sent, call.rare.as_mut()) {
+            rare.reinvite_ack = Some(ReinviteAck::Acked { far, cseq, ack });
+        }
+    }
+
     /// The far end answered a relayed request: carry the answer back; a 2xx
-    /// to a re-INVITE is acknowledged on the far leg at once.
+    /// to a re-INVITE is acknowledged on the far leg (see
+    /// [`Calls::acknowledge_reinvite`]).
     fn on_relay_response(
         &mut self,
         now: Instant,
@@ -436,15 +524,8 @@ impl Calls {
             }
         }
         let invite = method_of(&relay.request).as_deref() == Some("INVITE");
-        let far = leg_mut(&mut call, other_side(relay.from));
-        if let (true, Some(far)) = (invite && (200..300).contains(&code), far) {
-            far.update(None, facts.contact.as_deref(), None);
-            let via = self.local.via(far.peer.transport, far.peer.addr.ip());
-            let cseq = far.cseq;
-            let (ack, _) = far.request(Method::Ack, via, None, Some(cseq));
-            if let Ok(d) = ack.build() {
-                layer.send_stateless(far.peer, Bytes::from(d));
-            }
+        if invite && (200..300).contains(&code) {
+            self.acknowledge_reinvite(layer, &mut call, &relay, &facts);
         }
         let restricted = if relay.from == Side::A {
             call.restricted.clone()
@@ -491,6 +572,18 @@ impl Calls {
         call: &mut Call,
         side: Side,
     ) {
+        // A side still owed the ACK of an offerless re-INVITE's 2xx gets it
+        // before the BYE, declining the offer.
+        let owed =
+            |p: &mut ReinviteAck| matches!(p, ReinviteAck::Waits { near, .. } if *near != side);
+        if let Some(ReinviteAck::Waits { cseq, offer, .. }) = call
+            .rare
+            .as_mut()
+            .and_then(|r| r.reinvite_ack.take_if(owed))
+            && let Some(leg) = leg_mut(call, side)
+        {
+            self.send_declining_ack(layer, leg, cseq, &offer);
+        }
         let creds = if side == Side::B {
             // A late offer's carrier is still owed its ACK when the call
             // ends before the caller's: it declines the carrier's offer.

@@ -224,12 +224,27 @@ impl Outgoing {
     }
 }
 
-/// Other forks of a call's answered B-leg INVITE that answered too, each a
-/// dialog the call does not want (see `Calls::on_fork_2xx`).
+/// What few calls need, boxed so that the others do not carry it.
 #[derive(Debug, Default)]
-struct Forks {
-    /// Their To tags: each fork is hung up once.
-    hung_up: Vec<String>,
+struct Rare {
+    /// Other forks of the answered B-leg INVITE that answered too, by To
+    /// tag: each a dialog the call does not want, hung up once (see
+    /// `Calls::on_fork_2xx`).
+    forks_hung_up: Vec<String>,
+    /// The ACK of the latest relayed re-INVITE that had no offer.
+    reinvite_ack: Option<ReinviteAck>,
+}
+
+/// A relayed re-INVITE without an offer was answered with one: the far
+/// side's ACK must carry the near side's answer, which comes in the near
+/// side's ACK (RFC 3261 §14.1).
+#[derive(Debug)]
+enum ReinviteAck {
+    /// The answer waits for the ACK of side `near`; the far side's `offer`
+    /// is kept; `cseq` is its re-INVITE's.
+    Waits { near: Side, cseq: u32, offer: Bytes },
+    /// The ACK as sent to side `far`, for its 2xx's retransmissions.
+    Acked { far: Side, cseq: u32, ack: Bytes },
 }
 
 /// Where the B-leg's ACK stands when its INVITE had no offer (a late
@@ -305,8 +320,8 @@ struct Call {
     late_offer: Option<Box<LateOffer>>,
     /// The CSeq of the B-leg INVITE that was answered (its ACK's).
     b_invite_cseq: u32,
-    /// Other forks of that INVITE that answered too (rare: boxed).
-    forks: Option<Box<Forks>>,
+    /// What few calls need: forks hung up, an offerless re-INVITE's ACK.
+    rare: Option<Box<Rare>>,
     /// What the current gateway's challenges are answered with.
     creds: Option<Box<carrier_auth::Credentials>>,
     /// What the caller said of reliable provisional responses.

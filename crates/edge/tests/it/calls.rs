@@ -1167,6 +1167,64 @@ async fn a_late_offer_the_call_drops_is_declined_in_the_ack_before_the_bye() {
     lab.end_with_callers_bye().await;
 }
 
+/// The caller re-INVITEs without an offer in dialog `a`; gateway 0 answers
+/// 200 (To tag `tag`) with an offer. Returns the re-INVITE it got.
+async fn offerless_reinvite(lab: &mut Lab, a: &mut Dialog, tag: &str) -> Received {
+    let contact = format!("<sip:caller@{}>", lab.caller.local_addr());
+    let reinvite = lab.caller.in_dialog(a, "INVITE").header("Contact", contact);
+    lab.caller.send(reinvite).await.unwrap();
+    let gw = &mut lab.gateways[0];
+    let at_gw = expect_request(gw, "INVITE").await;
+    assert!(at_gw.body().is_empty(), "no offer to pass on");
+    gw.send(gateway_answer(gw, &at_gw, 200, "OK", tag))
+        .await
+        .unwrap();
+    at_gw
+}
+
+#[tokio::test]
+async fn an_offerless_re_invite_gets_its_answer_in_the_far_ack() {
+    let mut lab = Lab::start(1, |_| {}).await;
+    let (mut a, b) = connect(&mut lab, 0).await;
+    let tag = b.local.rsplit("tag=").next().unwrap().to_owned();
+    // The caller re-INVITEs without an offer: the carrier's 2xx brings one.
+    let at_gw = offerless_reinvite(&mut lab, &mut a, &tag).await;
+    let ok = expect_status(&mut lab.caller, 200).await;
+    assert_eq!(ok.body(), ANSWER, "the carrier's offer reaches the caller");
+    let gw = &mut lab.gateways[0];
+    assert!(
+        gw.recv_until(Duration::from_millis(200), |r| r.method().as_deref()
+            == Some("ACK"))
+            .await
+            .unwrap()
+            .is_none(),
+        "the carrier's ACK waits for the caller's answer"
+    );
+    let ack = lab
+        .caller
+        .in_dialog(&mut a, "ACK")
+        .body("application/sdp", SDP);
+    lab.caller.send(ack).await.unwrap();
+    let gw = &mut lab.gateways[0];
+    let ack = expect_request(gw, "ACK").await;
+    assert_eq!((ack.cseq(), ack.body().as_str()), (at_gw.cseq(), SDP));
+    // Its 2xx sent again gets the same ACK again, answer included.
+    gw.send(gateway_answer(gw, &at_gw, 200, "OK", &tag))
+        .await
+        .unwrap();
+    assert_eq!(expect_request(gw, "ACK").await.data, ack.data);
+    // Another offerless re-INVITE whose answer the caller never sends: when
+    // the call ends (no ACK within 64·T1) the carrier first gets its ACK,
+    // declining its offer, then the BYE.
+    let at_gw = offerless_reinvite(&mut lab, &mut a, &tag).await;
+    let gw = &mut lab.gateways[0];
+    let ack = expect_request(gw, "ACK").await;
+    assert_eq!(ack.cseq(), at_gw.cseq());
+    declines_the_offer(&ack);
+    expect_request(gw, "BYE").await;
+    lab.end_with_callers_bye().await;
+}
+
 #[tokio::test]
 async fn a_late_offer_is_answered_in_the_callers_ack() {
     let mut lab = Lab::start(1, |_| {}).await;

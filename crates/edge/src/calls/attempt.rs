@@ -528,7 +528,7 @@ impl Calls {
         let via = self.local.via(leg.peer.transport, leg.peer.addr.ip());
         let (b, _) = leg.request(Method::Cancel, via, Some(branch), Some(cseq));
         if let Some(tx) = send_request(layer, now, leg.peer, b, Method::Cancel, branch) {
-            self.by_client.insert(tx, Role::Cancel);
+            self.by_client.insert(tx, Role::Quiet);
         }
     }
 

@@ -67,9 +67,9 @@ impl Calls {
                 }
                 _ => {}
             },
-            Role::Cancel => {
+            Role::Quiet => {
                 if provisional {
-                    self.by_client.insert(tx, Role::Cancel);
+                    self.by_client.insert(tx, Role::Quiet);
                 }
             }
             Role::Relay(relay) => self.on_relay_response(now, layer, tx, relay, data, facts),
@@ -405,7 +405,7 @@ impl Calls {
         }
     }
 
-    /// The far side answered a relayed re-INVITE with a 2xx. With an offer
+    /// The far side answered a relayed re-INVITE with a 2xx (`data`). With an offer
     /// in the re-INVITE the 2xx carries the answer and is acknowledged at
     /// once; without one it brings an offer, and its ACK waits for the near
     /// side's, whose answer it carries (see [`Calls::relay_reinvite_answer`]).
@@ -414,13 +414,18 @@ impl Calls {
         layer: &mut TransactionLayer,
         call: &mut Call,
         relay: &Relay,
+        data: &Bytes,
         facts: &Facts,
     ) {
         let Some(far) = leg_mut(call, other_side(relay.from)) else {
             return;
         };
         far.update(None, facts.contact.as_deref(), None);
-        let cseq = far.cseq;
+        // The re-INVITE's CSeq, which the 2xx repeats: the leg's latest
+        // may have moved on (a PRACK, an INFO meanwhile).
+        let Some(cseq) = cseq_number(data) else {
+            return;
+        };
         let offerless = Facts::read(&relay.request).is_some_and(|r| r.body.is_empty());
         if offerless && !facts.body.is_empty() {
             call.rare.get_or_insert_default().reinvite_ack = Some(ReinviteAck::Waits {
@@ -471,6 +476,36 @@ impl Calls {
         );
         if let (Some(ack), Some(rare)) = (sent, call.rare.as_mut()) {
             rare.reinvite_ack = Some(ReinviteAck::Acked { far, cseq, ack });
+        }
+    }
+
+    /// Side `far` sent a reliable provisional (`data`, RSeq `rseq`) to a
+    /// relayed re-INVITE. Tollgate PRACKs it itself: the near side gets it
+    /// as an ordinary provisional, with nothing to PRACK, and the far side
+    /// stops sending it and does not fail the re-INVITE for want of a PRACK
+    /// (RFC 3262 §3).
+    fn prack_reinvite_provisional(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        call: &mut Call,
+        far: Side,
+        data: &Bytes,
+        rseq: u32,
+    ) {
+        let Some(invite_cseq) = cseq_number(data) else {
+            return;
+        };
+        let Some(leg) = leg_mut(call, far) else {
+            return;
+        };
+        leg.cseq += 1;
+        let via = self.local.via(leg.peer.transport, leg.peer.addr.ip());
+        let seq = leg.cseq;
+        let (prack, branch) = leg.request(Method::Prack, via, None, Some(seq));
+        let prack = prack.header("RAck", format!("{rseq} {invite_cseq} INVITE"));
+        if let Some(tx) = send_request(layer, now, leg.peer, prack, Method::Prack, &branch) {
+            self.by_client.insert(tx, Role::Quiet);
         }
     }
 
@@ -525,7 +560,17 @@ impl Calls {
         }
         let invite = method_of(&relay.request).as_deref() == Some("INVITE");
         if invite && (200..300).contains(&code) {
-            self.acknowledge_reinvite(layer, &mut call, &relay, &facts);
+            self.acknowledge_reinvite(layer, &mut call, &relay, data, &facts);
+        }
+        if let (true, Some(rseq)) = (invite, facts.rseq) {
+            self.prack_reinvite_provisional(
+                now,
+                layer,
+                &mut call,
+                other_side(relay.from),
+                data,
+                rseq,
+            );
         }
         let restricted = if relay.from == Side::A {
             call.restricted.clone()
@@ -659,6 +704,13 @@ fn leg_mut(call: &mut Call, side: Side) -> Option<&mut Leg> {
         Side::A => Some(&mut call.a),
         Side::B => call.b.as_mut(),
     }
+}
+
+/// The CSeq number of the message `data` (a response names its request's).
+fn cseq_number(data: &[u8]) -> Option<u32> {
+    let mut headers = [Header::EMPTY; MAX_HEADERS];
+    let msg = parse_datagram(data, &mut headers).ok()?;
+    msg.head.cseq().ok().map(|c| c.seq)
 }
 
 /// The method of a request, as text.

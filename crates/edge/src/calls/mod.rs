@@ -110,8 +110,9 @@ enum Role {
         retried: bool,
         creds: Option<Box<carrier_auth::Credentials>>,
     },
-    /// A CANCEL; nothing to do with its answer.
-    Cancel,
+    /// A request whose answer needs nothing done: a CANCEL, or the PRACK
+    /// of a reliable provisional to a relayed re-INVITE.
+    Quiet,
     /// An in-dialog request relayed from the other side, whose server
     /// transaction waits for the answer.
     Relay(Box<Relay>),

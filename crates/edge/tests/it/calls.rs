@@ -1568,6 +1568,46 @@ async fn each_forks_reliable_provisional_is_pracked_in_its_own_early_dialog() {
 }
 
 #[tokio::test]
+async fn a_reliable_provisional_to_a_re_invite_is_pracked_by_tollgate() {
+    let mut lab = Lab::start(1, |_| {}).await;
+    let (mut a, b) = connect(&mut lab, 0).await;
+    let tag = b.local.rsplit("tag=").next().unwrap().to_owned();
+    let reinvite = caller_offer(&mut lab.caller, &mut a, "INVITE");
+    lab.caller.send(reinvite).await.unwrap();
+    let gw = &mut lab.gateways[0];
+    let at_gw = expect_request(gw, "INVITE").await;
+    let reliable = gateway_answer(gw, &at_gw, 183, "Progress", &tag)
+        .header("Require", "100rel")
+        .header("RSeq", "5");
+    gw.send(reliable).await.unwrap();
+    // Tollgate acknowledges it on the carrier's side, in the dialog...
+    let prack = expect_request(gw, "PRACK").await;
+    let invite_cseq = at_gw.cseq().unwrap();
+    assert_eq!(
+        prack.header("RAck"),
+        Some(format!("5 {invite_cseq} INVITE"))
+    );
+    assert_eq!(prack.header("Call-ID"), at_gw.header("Call-ID"));
+    assert!(prack.header("To").unwrap().ends_with(&format!("tag={tag}")));
+    assert!(prack.cseq() > at_gw.cseq());
+    gw.respond(&prack, 200, "OK").await.unwrap();
+    // ...and the caller gets an ordinary provisional, nothing to PRACK.
+    let progress = expect_status(&mut lab.caller, 183).await;
+    assert_eq!(progress.header("RSeq"), None);
+    assert_eq!(progress.header("Require"), None);
+    let gw = &mut lab.gateways[0];
+    gw.send(gateway_answer(gw, &at_gw, 200, "OK", &tag))
+        .await
+        .unwrap();
+    assert_eq!(expect_request(gw, "ACK").await.cseq(), at_gw.cseq());
+    assert_eq!(
+        expect_status(&mut lab.caller, 200).await.cseq(),
+        Some(a.cseq)
+    );
+    lab.edge.shutdown(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
 async fn an_identified_callers_options_learns_the_methods_and_100rel() {
     let mut lab = Lab::start(1, |_| {}).await;
     let uri = format!("sip:{}", lab.server);

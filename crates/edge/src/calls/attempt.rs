@@ -23,7 +23,7 @@ use super::gateway::Hop;
 use super::leg::{Facts, Leg, send_request};
 use super::local::Host;
 use super::{
-    Abandoned, Call, Calls, LateOffer, Outgoing, Plan, RELIABLE_TAG, Reliable, Role, WAIT_RETRY,
+    Abandoned, Call, Calls, Outgoing, Plan, RELIABLE_TAG, Reliable, Role, Side, WAIT_RETRY,
     Waiting, respond_a, set_state,
 };
 use crate::core::{ALLOW, random_hex, response_tagged, sized_text};
@@ -249,7 +249,7 @@ impl Calls {
                 started: unix_ms(),
                 answered: None,
             }),
-            late_offer: offer.is_none().then(|| Box::new(LateOffer::Unanswered)),
+            late_offer: offer.is_none(),
             reliable: Reliable::of(&msg.head),
             a_max_forwards: facts.max_forwards,
             a,
@@ -512,7 +512,7 @@ impl Calls {
                 branch: out.branch,
                 cseq: out.cseq,
                 cancel_sent: out.replied,
-                late_offer: call.late_offer.is_some(),
+                late_offer: call.late_offer,
             })),
         );
     }
@@ -727,12 +727,8 @@ impl Calls {
             call.b_invite_cseq = invite_cseq.unwrap_or(b.cseq);
             b.answered_by(facts);
         }
-        match call.late_offer.as_deref_mut() {
-            None => self.send_b_ack(layer, &mut call, None),
-            // A copy: the offer may wait a while for the caller's ACK,
-            // and should not hold the datagram it came in.
-            Some(late) => *late = LateOffer::Waits(Bytes::copy_from_slice(&facts.body)),
-        }
+        let (cseq, late_offer) = (call.b_invite_cseq, call.late_offer);
+        self.acknowledge_answer(layer, &mut call, Side::A, cseq, late_offer, &facts.body);
         let body = filter_body(facts.sdp, &facts.body, &call.restricted);
         let contact = self
             .local
@@ -762,24 +758,6 @@ impl Calls {
             .set_state(call.info.id, CallState::Answered, Some(unix_ms()));
         self.answered.increment(1);
         self.keep(id, call);
-    }
-
-    /// ACKs the B-leg's 2xx (the INVITE's CSeq), with `body` (the
-    /// caller's late answer) when given. A late offer's ACK is kept for 2xx
-    /// retransmissions; a plain one is simply built again.
-    pub(super) fn send_b_ack(
-        &mut self,
-        layer: &mut TransactionLayer,
-        call: &mut Call,
-        body: Option<(&str, &[u8])>,
-    ) {
-        let Some(b) = call.b.as_mut() else {
-            return;
-        };
-        let sent = self.send_ack(layer, b, call.b_invite_cseq, body);
-        if let (Some(data), Some(late)) = (sent, call.late_offer.as_deref_mut()) {
-            *late = LateOffer::Acked(data);
-        }
     }
 
     /// ACKs a 2xx to `leg`'s INVITE (CSeq `cseq`) that is to be hung up at

@@ -14,7 +14,7 @@ use tollgate_sip::{Header, HeaderKind, Method, parse_datagram};
 use super::attempt::filter_body;
 use super::carrier_auth::{Credentials, authorization};
 use super::leg::{Facts, Leg, send_request};
-use super::{Call, Calls, LateOffer, ReinviteAck, Relay, Role, Side};
+use super::{Call, Calls, OwedAck, Relay, Role, Side};
 use crate::core::{answer_to, response_tagged};
 
 /// Headers of a relayed request that mean something to the far end and
@@ -110,28 +110,16 @@ impl Calls {
             self.keep(id, call);
             return;
         }
-        // The answer to an offerless re-INVITE sent again: its ACK waits for
-        // the other side's answer, or is sent again as it was.
-        let reinvite = call.rare.as_ref().and_then(|r| r.reinvite_ack.as_ref());
-        match reinvite {
-            Some(ReinviteAck::Waits { near, cseq: c, .. })
-                if other_side(*near) == side && *c == cseq.seq =>
-            {
-                self.keep(id, call);
-                return;
-            }
-            Some(ReinviteAck::Acked { far, cseq: c, ack }) if *far == side && *c == cseq.seq => {
+        // The answer to an offerless INVITE or re-INVITE sent again: its
+        // ACK waits for the other side's answer, or is sent again as it
+        // was; any other answer gets its bodyless ACK built again.
+        let owed = call.rare.as_ref().and_then(|r| r.owed_ack.as_ref());
+        match owed {
+            Some(OwedAck::Waits { near, cseq: c, .. })
+                if other_side(*near) == side && *c == cseq.seq => {}
+            Some(OwedAck::Acked { far, cseq: c, ack }) if *far == side && *c == cseq.seq => {
                 layer.send_stateless(leg_of(&call, side).peer, ack.clone());
-                self.keep(id, call);
-                return;
             }
-            _ => {}
-        }
-        match (call.late_offer.as_deref(), call.b.as_ref()) {
-            (Some(LateOffer::Acked(ack)), Some(b)) if answer => {
-                layer.send_stateless(b.peer, Bytes::clone(ack));
-            }
-            (Some(LateOffer::Waits(_)), _) if answer => {}
             _ if call.answered => {
                 if let Some(leg) = leg_mut(&mut call, side) {
                     self.send_ack(layer, leg, cseq.seq, None);
@@ -158,7 +146,7 @@ impl Calls {
             return;
         };
         fork.answered_by(facts);
-        let offer = if call.late_offer.is_some() {
+        let offer = if call.late_offer {
             &facts.body[..]
         } else {
             &[]
@@ -248,18 +236,7 @@ impl Calls {
                 if acked {
                     call.unacked = None;
                 }
-                if side == Side::A
-                    && matches!(call.late_offer.as_deref(), Some(LateOffer::Waits(_)))
-                {
-                    let ct = facts.content_type.as_deref().unwrap_or_default();
-                    let body = filter_body(facts.sdp, &facts.body, &call.restricted);
-                    self.send_b_ack(
-                        layer,
-                        &mut call,
-                        (!body.is_empty()).then_some((ct, &body[..])),
-                    );
-                }
-                self.relay_reinvite_answer(layer, &mut call, side, &facts);
+                self.relay_answer_in_ack(layer, &mut call, side, &facts);
                 self.keep(call_id, call);
             }
             (Method::Bye, Some(sid)) => {
@@ -405,10 +382,37 @@ impl Calls {
         }
     }
 
-    /// The far side answered a relayed re-INVITE with a 2xx (`data`). With an offer
-    /// in the re-INVITE the 2xx carries the answer and is acknowledged at
-    /// once; without one it brings an offer, and its ACK waits for the near
-    /// side's, whose answer it carries (see [`Calls::relay_reinvite_answer`]).
+    /// The side other than `near` answered with a 2xx (CSeq `cseq`,
+    /// carrying `offer`) an INVITE or re-INVITE from `near`. With an offer
+    /// in the request the 2xx carries the answer and is ACKed at once; when
+    /// the request was `offerless` the 2xx brings an offer, and its ACK
+    /// waits for `near`'s, whose answer it carries (see
+    /// [`Calls::relay_answer_in_ack`]).
+    pub(super) fn acknowledge_answer(
+        &mut self,
+        layer: &mut TransactionLayer,
+        call: &mut Call,
+        near: Side,
+        cseq: u32,
+        offerless: bool,
+        offer: &[u8],
+    ) {
+        if offerless && !offer.is_empty() {
+            call.rare.get_or_insert_default().owed_ack = Some(OwedAck::Waits {
+                near,
+                cseq,
+                // A copy: the offer may wait a while for the ACK, and
+                // should not hold the datagram it came in.
+                offer: Bytes::copy_from_slice(offer),
+            });
+        } else if let Some(far) = leg_mut(call, other_side(near)) {
+            self.send_ack(layer, far, cseq, None);
+        }
+    }
+
+    /// The far side answered a relayed re-INVITE with a 2xx (`data`): its
+    /// Contact is the dialog's new target, and it is ACKed as
+    /// [`Calls::acknowledge_answer`] says.
     fn acknowledge_reinvite(
         &mut self,
         layer: &mut TransactionLayer,
@@ -427,35 +431,23 @@ impl Calls {
             return;
         };
         let offerless = Facts::read(&relay.request).is_some_and(|r| r.body.is_empty());
-        if offerless && !facts.body.is_empty() {
-            call.rare.get_or_insert_default().reinvite_ack = Some(ReinviteAck::Waits {
-                near: relay.from,
-                cseq,
-                offer: Bytes::copy_from_slice(&facts.body),
-            });
-        } else {
-            self.send_ack(layer, far, cseq, None);
-        }
+        self.acknowledge_answer(layer, call, relay.from, cseq, offerless, &facts.body);
     }
 
     /// Side `side` sent an ACK: when it answers the offer an offerless
-    /// re-INVITE's 2xx brought, the far side gets its ACK now, with that
-    /// answer (the caller's restricted codecs removed, as from any caller's
-    /// SDP). It is kept for the 2xx's retransmissions.
-    fn relay_reinvite_answer(
+    /// INVITE's or re-INVITE's 2xx brought, the far side gets its ACK now,
+    /// with that answer (the caller's restricted codecs removed, as from
+    /// any caller's SDP). It is kept for the 2xx's retransmissions.
+    fn relay_answer_in_ack(
         &mut self,
         layer: &mut TransactionLayer,
         call: &mut Call,
         side: Side,
         facts: &Facts,
     ) {
-        let answers =
-            |p: &mut ReinviteAck| matches!(p, ReinviteAck::Waits { near, .. } if *near == side);
-        let pending = call
-            .rare
-            .as_mut()
-            .and_then(|r| r.reinvite_ack.take_if(answers));
-        let Some(ReinviteAck::Waits { cseq, .. }) = pending else {
+        let answers = |p: &mut OwedAck| matches!(p, OwedAck::Waits { near, .. } if *near == side);
+        let pending = call.rare.as_mut().and_then(|r| r.owed_ack.take_if(answers));
+        let Some(OwedAck::Waits { cseq, .. }) = pending else {
             return;
         };
         let body = if side == Side::A {
@@ -475,7 +467,7 @@ impl Calls {
             (!body.is_empty()).then_some((ct, &body[..])),
         );
         if let (Some(ack), Some(rare)) = (sent, call.rare.as_mut()) {
-            rare.reinvite_ack = Some(ReinviteAck::Acked { far, cseq, ack });
+            rare.owed_ack = Some(OwedAck::Acked { far, cseq, ack });
         }
     }
 
@@ -617,30 +609,17 @@ impl Calls {
         call: &mut Call,
         side: Side,
     ) {
-        // A side still owed the ACK of an offerless re-INVITE's 2xx gets it
-        // before the BYE, declining the offer.
-        let owed =
-            |p: &mut ReinviteAck| matches!(p, ReinviteAck::Waits { near, .. } if *near != side);
-        if let Some(ReinviteAck::Waits { cseq, offer, .. }) = call
-            .rare
-            .as_mut()
-            .and_then(|r| r.reinvite_ack.take_if(owed))
+        // A side still owed the ACK of an offerless INVITE's or re-INVITE's
+        // 2xx (the call ends before the other side's answer) gets it before
+        // the BYE, declining the offer.
+        let owed = |p: &mut OwedAck| matches!(p, OwedAck::Waits { near, .. } if *near != side);
+        if let Some(OwedAck::Waits { cseq, offer, .. }) =
+            call.rare.as_mut().and_then(|r| r.owed_ack.take_if(owed))
             && let Some(leg) = leg_mut(call, side)
         {
             self.send_declining_ack(layer, leg, cseq, &offer);
         }
         let creds = if side == Side::B {
-            // A late offer's carrier is still owed its ACK when the call
-            // ends before the caller's: it declines the carrier's offer.
-            if let Some(late) = call.late_offer.as_deref_mut()
-                && let LateOffer::Waits(offer) = late
-                && let Some(b) = call.b.as_mut()
-            {
-                let offer = std::mem::take(offer);
-                if let Some(data) = self.send_declining_ack(layer, b, call.b_invite_cseq, &offer) {
-                    *late = LateOffer::Acked(data);
-                }
-            }
             call.creds.clone()
         } else {
             None

@@ -232,33 +232,21 @@ struct Rare {
     /// tag: each a dialog the call does not want, hung up once (see
     /// `Calls::on_fork_2xx`).
     forks_hung_up: Vec<String>,
-    /// The ACK of the latest relayed re-INVITE that had no offer.
-    reinvite_ack: Option<ReinviteAck>,
+    /// The ACK of the latest INVITE or re-INVITE that had no offer.
+    owed_ack: Option<OwedAck>,
 }
 
-/// A relayed re-INVITE without an offer was answered with one: the far
-/// side's ACK must carry the near side's answer, which comes in the near
-/// side's ACK (RFC 3261 §14.1).
+/// An INVITE or re-INVITE without an offer (the first INVITE's late offer,
+/// or a relayed re-INVITE) was answered with one: the answering side's ACK
+/// must carry the other side's answer, which comes in that side's ACK (RFC
+/// 3261 §13.2.2.4, §14.1).
 #[derive(Debug)]
-enum ReinviteAck {
+enum OwedAck {
     /// The answer waits for the ACK of side `near`; the far side's `offer`
-    /// is kept; `cseq` is its re-INVITE's.
+    /// is kept; `cseq` is its INVITE's.
     Waits { near: Side, cseq: u32, offer: Bytes },
     /// The ACK as sent to side `far`, for its 2xx's retransmissions.
     Acked { far: Side, cseq: u32, ack: Bytes },
-}
-
-/// Where the B-leg's ACK stands when its INVITE had no offer (a late
-/// offer): any 2xx to it brings the offer, and the ACK carries the
-/// caller's answer. Rare, so boxed in [`Call`].
-#[derive(Debug)]
-enum LateOffer {
-    /// Not answered yet.
-    Unanswered,
-    /// The carrier's offer, kept: the ACK waits for the caller's.
-    Waits(Bytes),
-    /// The ACK as sent, for the 2xx's retransmissions.
-    Acked(Bytes),
 }
 
 /// A 2xx Tollgate retransmits to a caller until the ACK (RFC 3261 §13.3.1.4).
@@ -315,13 +303,12 @@ struct Call {
     /// the legs.
     restricted: Box<[String]>,
     unacked: Option<Box<Unacked>>,
-    /// With a late offer (INVITE without SDP), where the B-leg's ACK
-    /// stands; `None` when the INVITE carried the offer and the ACK has no
-    /// body (built again for each retransmitted 2xx).
-    late_offer: Option<Box<LateOffer>>,
+    /// The caller's INVITE had no offer (a late offer): any 2xx to the
+    /// B-leg INVITE brings one.
+    late_offer: bool,
     /// The CSeq of the B-leg INVITE that was answered (its ACK's).
     b_invite_cseq: u32,
-    /// What few calls need: forks hung up, an offerless re-INVITE's ACK.
+    /// What few calls need: forks hung up, an ACK owed with an answer.
     rare: Option<Box<Rare>>,
     /// What the current gateway's challenges are answered with.
     creds: Option<Box<carrier_auth::Credentials>>,

@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use tollgate_policy::{Account, CallInfo, Ha1Set, IpAuthEntry, Route, SipUser, Warning};
-use tollgate_store::{Actor, AuditEvent, AuditFilter, Block, BlockSource};
+use tollgate_store::{Actor, AuditEvent, AuditFilter, Block, BlockSource, NewBlock};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::ApiState;
@@ -687,11 +687,14 @@ pub(crate) async fn block(
         .store
         .block(
             &actor,
-            &req.address,
-            &reason,
-            BlockSource::Manual,
-            req.duration_s,
-            &req.notes,
+            NewBlock {
+                address: &req.address,
+                reason: &reason,
+                source: BlockSource::Manual,
+                rule: None,
+                duration_s: req.duration_s,
+                notes: &req.notes,
+            },
         )
         .await?;
     Ok((StatusCode::CREATED, Json(block)))

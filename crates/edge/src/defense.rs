@@ -9,9 +9,15 @@
 //! not drop it: a list read before the record (the first load at start-up,
 //! racing the first packets; or any reload while the write is under way)
 //! knows nothing of it.
+//!
+//! Every packet (or connection) a block drops counts as one of its hits, in
+//! memory: [`Defense::take_hits`] hands the counts over for the store now
+//! and then, never a write per packet. A block keeps its counter across
+//! reloads of the list, so nothing counted is lost to a reload.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::IpAddr;
+use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -20,14 +26,94 @@ use arc_swap::ArcSwap;
 use ipnet::IpNet;
 use tokio::sync::mpsc;
 use tollgate_policy::SharedSnapshot;
-use tollgate_policy::threat::{BlockDecision, Signal, ThreatDetector};
+use tollgate_policy::threat::{BlockDecision, BlockRule, Signal, ThreatDetector};
 
-/// Blocked addresses: single IPs in a hash set, networks in a short list.
+/// One blocked address or network, as the store lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Blocked {
+    /// The store's spelling of it (an IP, or a CIDR): its hits are
+    /// reported under this name.
+    pub address: String,
+    /// What it covers.
+    pub net: IpNet,
+    /// The rule that blocked it; none for an operator's block.
+    pub rule: Option<BlockRule>,
+}
+
+impl FromStr for Blocked {
+    type Err = ipnet::AddrParseError;
+
+    /// An IP or a CIDR, blocked by an operator.
+    fn from_str(address: &str) -> Result<Self, Self::Err> {
+        let net = address
+            .parse::<IpNet>()
+            .or_else(|e| address.parse::<IpAddr>().map(IpNet::from).map_err(|_| e))?;
+        Ok(Self {
+            address: address.to_owned(),
+            net,
+            rule: None,
+        })
+    }
+}
+
+/// The packets one block dropped since they were last taken.
+#[derive(Debug)]
+struct Hits {
+    address: String,
+    rule: Option<BlockRule>,
+    count: AtomicU64,
+}
+
+impl Hits {
+    fn new(address: String, rule: Option<BlockRule>) -> Arc<Self> {
+        Arc::new(Self {
+            address,
+            rule,
+            count: AtomicU64::new(0),
+        })
+    }
+}
+
+/// Blocked addresses: single IPs in a hash map, networks in a short list,
+/// each with its hit counter.
 #[derive(Debug, Default)]
 struct BlockSet {
-    ips: HashSet<IpAddr>,
-    nets: Vec<IpNet>,
+    ips: HashMap<IpAddr, Arc<Hits>>,
+    nets: Vec<(IpNet, Arc<Hits>)>,
 }
+
+impl BlockSet {
+    /// The block covering `ip`, if any.
+    fn covering(&self, ip: IpAddr) -> Option<&Arc<Hits>> {
+        self.ips.get(&ip).or_else(|| {
+            self.nets
+                .iter()
+                .find(|(n, _)| n.contains(&ip))
+                .map(|(_, h)| h)
+        })
+    }
+
+    /// The counter of the block of exactly `net`, if any.
+    fn counter_of(&self, net: &IpNet) -> Option<&Arc<Hits>> {
+        if net.prefix_len() == net.max_prefix_len() {
+            self.ips.get(&net.addr())
+        } else {
+            self.nets.iter().find(|(n, _)| n == net).map(|(_, h)| h)
+        }
+    }
+
+    fn insert(&mut self, net: IpNet, hits: Arc<Hits>) {
+        if net.prefix_len() == net.max_prefix_len() {
+            self.ips.insert(net.addr(), hits);
+        } else {
+            self.nets.push((net, hits));
+        }
+    }
+}
+
+/// What [`Defense::take_hits`] hands over: per block (the store's spelling
+/// of its address), the packets it dropped since the last time.
+pub type BlockHits = Vec<(String, u64)>;
 
 /// Unix milliseconds now.
 pub(crate) fn unix_ms() -> u64 {
@@ -64,6 +150,8 @@ pub struct Defense {
 struct Unconfirmed {
     /// When it runs out (Unix seconds).
     until: u64,
+    /// The rule that decided it.
+    rule: BlockRule,
     /// The number of loads begun when the store had recorded it: a list
     /// from a later load is authoritative about it (an operator may have
     /// lifted it).
@@ -124,13 +212,41 @@ impl Defense {
 
     /// True when traffic from `ip` must be dropped unread.
     pub fn is_blocked(&self, ip: IpAddr) -> bool {
-        let set = self.blocked.load();
-        set.ips.contains(&ip) || set.nets.iter().any(|n| n.contains(&ip))
+        self.blocked.load().covering(ip).is_some()
     }
 
-    /// Replaces the block list with `addresses`, a list current now.
-    pub fn replace(&self, addresses: impl IntoIterator<Item = IpNet>) {
-        self.replace_loaded(self.begin_load(), addresses);
+    /// True when traffic from `ip` must be dropped unread; the drop counts
+    /// as a hit of the block.
+    pub fn drop_blocked(&self, ip: IpAddr) -> bool {
+        let set = self.blocked.load();
+        let Some(hits) = set.covering(ip) else {
+            return false;
+        };
+        hits.count.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
+    /// The hits counted since the last call, per block that has any, and
+    /// `tollgate_firewall_hits_total{rule}` advanced by them. Blocks lifted
+    /// meanwhile are not reported: their rows are gone.
+    pub fn take_hits(&self) -> BlockHits {
+        let set = self.blocked.load();
+        let all = set.ips.values().chain(set.nets.iter().map(|(_, h)| h));
+        let mut taken = Vec::new();
+        for hits in all {
+            let n = hits.count.swap(0, Ordering::Relaxed);
+            if n > 0 {
+                let rule = hits.rule.map_or("manual", BlockRule::as_str);
+                metrics::counter!("tollgate_firewall_hits_total", "rule" => rule).increment(n);
+                taken.push((hits.address.clone(), n));
+            }
+        }
+        taken
+    }
+
+    /// Replaces the block list with `blocks`, a list current now.
+    pub fn replace(&self, blocks: impl IntoIterator<Item = Blocked>) {
+        self.replace_loaded(self.begin_load(), blocks);
     }
 
     /// Starts a load of the block list from the store: call it before
@@ -140,28 +256,34 @@ impl Defense {
         self.loads.fetch_add(1, Ordering::SeqCst) + 1
     }
 
-    /// Replaces the block list with `addresses`, read by load `load`. Blocks
+    /// Replaces the block list with `blocks`, read by load `load`. Blocks
     /// decided here that the list does not show stay, unless they ran out
-    /// or the store had recorded them before the load began.
-    pub fn replace_loaded(&self, load: u64, addresses: impl IntoIterator<Item = IpNet>) {
+    /// or the store had recorded them before the load began. A block in
+    /// both lists keeps its counter of hits.
+    pub fn replace_loaded(&self, load: u64, blocks: impl IntoIterator<Item = Blocked>) {
+        let old = self.blocked.load();
         let mut set = BlockSet::default();
-        for net in addresses {
-            if net.prefix_len() == net.max_prefix_len() {
-                set.ips.insert(net.addr());
-            } else {
-                set.nets.push(net);
-            }
+        for b in blocks {
+            let hits = old
+                .counter_of(&b.net)
+                .cloned()
+                .unwrap_or_else(|| Hits::new(b.address, b.rule));
+            set.insert(b.net, hits);
         }
         let now = unix_now();
         self.unconfirmed
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .retain(|ip, u| {
-                let keep = !set.ips.contains(ip)
+                let keep = !set.ips.contains_key(ip)
                     && u.until > now
                     && u.recorded.is_none_or(|recorded| load <= recorded);
                 if keep {
-                    set.ips.insert(*ip);
+                    let hits = old.ips.get(ip).cloned();
+                    set.ips.insert(
+                        *ip,
+                        hits.unwrap_or_else(|| Hits::new(ip.to_string(), Some(u.rule))),
+                    );
                 }
                 keep
             });
@@ -182,27 +304,62 @@ impl Defense {
     }
 
     /// Records what `ip` did; blocks it when a threshold is crossed, unless
-    /// it is trusted, belongs to an enabled IP entry (a customer's switch
-    /// or a carrier gateway: their volume is governed by CPS limits, not by
-    /// the firewall) or logged in by digest recently.
+    /// it is exempt (see [`Defense::is_exempt`]) or, for challenges and
+    /// plain requests, logged in by digest recently.
     pub fn observe(&self, ip: IpAddr, signal: Signal) {
         let now = unix_now();
         let Some(decision) = self.detector.observe(ip, signal, now) else {
             return;
         };
-        let snapshot = self.snapshot.load();
         // A source that logs in by digest answers a challenge on every
         // call and sends as much as its CPS limit allows: neither counts
         // against it. Failed logins and scanners still do.
         let logged_in = matches!(signal, Signal::Challenged | Signal::Request)
             && self.recently_authenticated(ip, now);
-        if logged_in
-            || self.trusted.iter().any(|n| n.contains(&ip))
+        if !logged_in && !self.is_exempt(ip) {
+            self.enforce(decision, now);
+        }
+    }
+
+    /// True when a request from `ip` that says `user_agent` comes from a
+    /// scanner on the `[firewall] scanner_user_agents` list, and `ip` is
+    /// not exempt: the request is to be dropped unanswered (a scanner must
+    /// not learn that a SIP server is here), and the source is blocked at
+    /// once, the User-Agent recorded as what tripped the rule.
+    pub fn is_scanner(&self, ip: IpAddr, user_agent: &[u8]) -> bool {
+        if !self.detector.is_scanner(user_agent) || self.is_exempt(ip) {
+            return false;
+        }
+        let now = unix_now();
+        if let Some(decision) = self.detector.observe_scanner(ip, user_agent, now) {
+            self.enforce(decision, now);
+        }
+        true
+    }
+
+    /// True when the `answer_len`-byte stateless answer to a request of
+    /// `request_len` bytes from `ip` that was not identified may go: what
+    /// a source draws stays within 1.5 times what it sends (see
+    /// [`ThreatDetector::may_answer`]).
+    pub fn may_answer(&self, ip: IpAddr, request_len: usize, answer_len: usize) -> bool {
+        self.detector
+            .may_answer(ip, request_len, answer_len, unix_now())
+    }
+
+    /// Sources never blocked: trusted networks, and addresses of enabled
+    /// IP entries (a customer's switch or a carrier gateway: their volume
+    /// is governed by CPS limits, not by the firewall).
+    fn is_exempt(&self, ip: IpAddr) -> bool {
+        let snapshot = self.snapshot.load();
+        self.trusted.iter().any(|n| n.contains(&ip))
             || snapshot.is_gateway_address(ip)
             || !snapshot.egress_candidates(ip).is_empty()
-        {
-            return;
-        }
+    }
+
+    /// Blocks `decision.address` here at once and sends the decision on
+    /// to the store.
+    fn enforce(&self, decision: BlockDecision, now: u64) {
+        let ip = decision.address;
         self.unconfirmed
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -210,17 +367,24 @@ impl Defense {
                 ip,
                 Unconfirmed {
                     until: now.saturating_add(decision.duration_s),
+                    rule: decision.rule,
                     recorded: None,
                 },
             );
         let set = self.blocked.load();
         let mut ips = set.ips.clone();
-        ips.insert(ip);
+        ips.insert(ip, Hits::new(ip.to_string(), Some(decision.rule)));
         self.blocked.store(Arc::new(BlockSet {
             ips,
             nets: set.nets.clone(),
         }));
-        tracing::warn!(%ip, reason = %decision.reason, duration_s = decision.duration_s, "blocking");
+        tracing::warn!(
+            %ip,
+            rule = decision.rule.as_str(),
+            trigger = %decision.trigger,
+            duration_s = decision.duration_s,
+            "blocking"
+        );
         metrics::counter!("tollgate_blocks_total", "event" => "created").increment(1);
         let _ = self.decisions.send(decision);
     }
@@ -272,9 +436,40 @@ mod tests {
     #[test]
     fn a_block_confirmed_by_a_load_is_the_stores_from_then_on() {
         let (defense, ip) = blocked("192.0.2.8");
-        defense.replace([IpNet::from(ip)]);
+        defense.replace([ip.to_string().parse().unwrap()]);
         assert!(defense.is_blocked(ip));
         defense.replace([]);
         assert!(!defense.is_blocked(ip), "lifted in the store");
+    }
+
+    #[test]
+    fn every_drop_is_a_hit_of_its_block_and_reloads_lose_none() {
+        let (defense, ip) = blocked("192.0.2.9");
+        let net: Blocked = "198.51.100.0/24".parse().unwrap();
+        let listed = |rule| Blocked {
+            rule,
+            ..ip.to_string().parse().unwrap()
+        };
+        defense.replace([listed(Some(BlockRule::UnansweredChallenges)), net.clone()]);
+        for _ in 0..3 {
+            assert!(defense.drop_blocked(ip));
+        }
+        assert!(defense.drop_blocked("198.51.100.77".parse().unwrap()));
+        assert!(!defense.drop_blocked("203.0.113.1".parse().unwrap()));
+        // A reload between the drops and the flush keeps the counts.
+        defense.replace([listed(Some(BlockRule::UnansweredChallenges)), net]);
+        assert!(defense.drop_blocked(ip));
+        let mut hits = defense.take_hits();
+        hits.sort();
+        assert_eq!(
+            hits,
+            [
+                ("192.0.2.9".to_owned(), 4),
+                ("198.51.100.0/24".to_owned(), 1)
+            ]
+        );
+        assert!(defense.take_hits().is_empty(), "taken once");
+        assert!(defense.is_blocked(ip), "a query counts nothing");
+        assert!(defense.take_hits().is_empty());
     }
 }

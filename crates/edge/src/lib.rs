@@ -30,7 +30,7 @@ mod udp;
 pub use calls::{CallBoard, CallConfig};
 pub use config::{EdgeConfig, Listen, StreamLimits};
 pub use core::{Core, OptionsCore};
-pub use defense::Defense;
+pub use defense::{BlockHits, Blocked, Defense};
 pub use driver::Edge;
 pub use policy_core::PolicyCore;
 pub use tls::{TlsError, client_config, client_config_system, server_config};

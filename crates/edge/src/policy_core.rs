@@ -8,17 +8,19 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use tollgate_policy::threat::{Signal, is_scanner};
+use tollgate_policy::threat::Signal;
 use tollgate_policy::{
     Authenticator, Decision, Denial, Identity, Protocol, RequestFacts, SharedSnapshot, Snapshot,
 };
-use tollgate_sip::transaction::{Event, MAX_HEADERS, Peer, Received, TransactionLayer, Transport};
+use tollgate_sip::transaction::{
+    Event, MAX_HEADERS, Peer, Received, TransactionLayer, Transport, stateless_tag,
+};
 use tollgate_sip::validate::unsupported_options;
 use tollgate_sip::{Checked, Head, Header, HeaderKind, Method, ValidRequest};
 
 use crate::Defense;
 use crate::calls::{CallBoard, CallConfig, Calls, SUPPORTED, SUPPORTED_OPTIONS};
-use crate::core::{ALLOW, Core, reply, response};
+use crate::core::{ALLOW, Core, reply, response, response_tagged};
 use crate::defense::unix_now;
 use crate::meters::LabelledCounter;
 
@@ -32,6 +34,9 @@ pub struct PolicyCore {
     calls: Calls,
     /// `tollgate_requests_total` by decision.
     requests: LabelledCounter<&'static str>,
+    /// `tollgate_stateless_withheld_total`: answers to strangers not sent
+    /// because their source would have drawn over 1.5 times what it sent.
+    withheld: metrics::Counter,
 }
 
 /// The headers of a 200 to an identified caller's OPTIONS (RFC 3261
@@ -44,8 +49,13 @@ const IDENTIFIED_OPTIONS_HEADERS: &[(&str, &str)] = &[
 
 /// What one out-of-dialog request gets.
 enum Verdict<'s> {
-    /// This answer (none when the request is unreadable).
+    /// This answer to an identified caller, in the request's transaction.
     Reply(Option<Bytes>),
+    /// This answer, sent once and without a transaction, to a request
+    /// that is not identified (a challenge, a refusal); none: dropped
+    /// unanswered. A stranger's request, spoofed or not, never makes
+    /// Tollgate send more than one message nor keep any state.
+    Stateless(Option<Bytes>),
     /// A call: the identified caller and the Request-URI user.
     Call(Identity<'s>, String),
 }
@@ -67,6 +77,7 @@ impl PolicyCore {
             defense,
             calls: Calls::new(calls, board),
             requests: LabelledCounter::new("tollgate_requests_total", "decision"),
+            withheld: metrics::counter!("tollgate_stateless_withheld_total"),
         }
     }
 
@@ -85,16 +96,22 @@ impl PolicyCore {
         req: &ValidRequest<'_>,
     ) -> Verdict<'s> {
         let Some(line) = head.request_line() else {
-            return Verdict::Reply(None);
+            return Verdict::Stateless(None);
         };
         let respond = |code: u16, reason: &str, extra: &[(&str, &str)]| {
             Verdict::Reply(response(head, code, reason, extra))
         };
-        if head.user_agent().is_some_and(is_scanner) {
-            self.signal(peer, Signal::Scanner);
+        let refuse = |code: u16, reason: &str, extra: &[(&str, &str)]| {
+            let tag = stateless_tag(head);
+            Verdict::Stateless(response_tagged(head, code, reason, &tag, extra, None))
+        };
+        if let (Some(d), Some(ua)) = (&self.defense, head.user_agent())
+            && d.is_scanner(peer.addr.ip(), ua)
+        {
+            return Verdict::Stateless(None);
         }
         if line.method.is_extension() {
-            return respond(501, "Not Implemented", &[("Allow", ALLOW)]);
+            return refuse(501, "Not Implemented", &[("Allow", ALLOW)]);
         }
         let called = req
             .uri
@@ -113,6 +130,7 @@ impl PolicyCore {
             request_uri: line.uri,
             called: &called,
             proxy_authorization: head.value(HeaderKind::ProxyAuthorization),
+            named_users: [req.from.uri.user(), req.to.uri.user()],
             now,
         };
         let decision = self.auth.identify(snapshot, &facts);
@@ -142,16 +160,16 @@ impl PolicyCore {
                 }
             }
             Decision::Identified(_) => respond(405, "Method Not Allowed", &[("Allow", ALLOW)]),
-            Decision::Challenge { stale } => {
+            Decision::Challenge { stale, policy } => {
                 if !stale {
                     self.signal(peer, Signal::Challenged);
                 }
-                let challenges = self.auth.challenges(peer.addr.ip(), now, stale);
+                let challenges = self.auth.challenges(peer.addr.ip(), now, stale, policy);
                 let headers: Vec<(&str, &str)> = challenges
                     .iter()
                     .map(|c| ("Proxy-Authenticate", c.as_str()))
                     .collect();
-                respond(407, "Proxy Authentication Required", &headers)
+                refuse(407, "Proxy Authentication Required", &headers)
             }
             Decision::Deny(reason) => {
                 if !matches!(
@@ -160,7 +178,7 @@ impl PolicyCore {
                 ) {
                     self.signal(peer, Signal::AuthFailure);
                 }
-                respond(403, "Forbidden", &[])
+                refuse(403, "Forbidden", &[])
             }
         }
     }
@@ -208,6 +226,21 @@ impl Core for PolicyCore {
 }
 
 impl PolicyCore {
+    /// True when `answer` to a request from `peer` that is not identified
+    /// (of `request` bytes as it arrived) may go: a source draws at most
+    /// 1.5 times what it sends, so a spoofed one cannot aim more at its
+    /// victim. One that may not is withheld, and counted.
+    fn may_answer(&self, peer: Peer, answer: &[u8], request: usize) -> bool {
+        let fits = self
+            .defense
+            .as_ref()
+            .is_none_or(|d| d.may_answer(peer.addr.ip(), request, answer.len()));
+        if !fits {
+            self.withheld.increment(1);
+        }
+        fits
+    }
+
     /// One event; `received` is what was read of its data (always there
     /// for a request or a response).
     fn handle(
@@ -243,7 +276,16 @@ impl PolicyCore {
                         );
                     }
                     (Verdict::Reply(Some(resp)), Some(sid)) => reply(layer, now, sid, resp),
+                    (Verdict::Stateless(answer), Some(sid)) => {
+                        let answer = answer.filter(|a| self.may_answer(peer, a, received.wire_len));
+                        layer.respond_statelessly(sid, answer);
+                    }
                     // OPTIONS handed over without a transaction.
+                    (Verdict::Stateless(Some(resp)), None)
+                        if self.may_answer(peer, &resp, received.wire_len) =>
+                    {
+                        layer.respond_stateless(peer, resp);
+                    }
                     (Verdict::Reply(Some(resp)), None) => layer.respond_stateless(peer, resp),
                     _ => {}
                 }
@@ -265,8 +307,8 @@ fn decision_label(d: &Decision<'_>) -> &'static str {
     match d {
         Decision::Identified(tollgate_policy::Identity::Ip { .. }) => "ip_auth",
         Decision::Identified(tollgate_policy::Identity::Digest { .. }) => "digest_ok",
-        Decision::Challenge { stale: false } => "challenged",
-        Decision::Challenge { stale: true } => "stale",
+        Decision::Challenge { stale: false, .. } => "challenged",
+        Decision::Challenge { stale: true, .. } => "stale",
         Decision::Deny(_) => "denied",
     }
 }

@@ -54,7 +54,7 @@ pub(crate) async fn accept_loop(
         if ctx
             .defense
             .as_ref()
-            .is_some_and(|d| d.is_blocked(remote.ip()))
+            .is_some_and(|d| d.drop_blocked(remote.ip()))
         {
             continue;
         }
@@ -186,7 +186,7 @@ async fn run_connection<S>(
                     Ok(_) => last_activity = Instant::now(),
                 }
                 // Blocked since the connection opened: close it unread.
-                if ctx.defense.as_ref().is_some_and(|d| d.is_blocked(peer.addr.ip())) {
+                if ctx.defense.as_ref().is_some_and(|d| d.drop_blocked(peer.addr.ip())) {
                     metrics::counter!("tollgate_blocked_drops_total", "transport" => "stream").increment(1);
                     return;
                 }

@@ -96,7 +96,7 @@ impl UdpReceiver {
                         if self
                             .defense
                             .as_ref()
-                            .is_some_and(|d| d.is_blocked(from.ip())) =>
+                            .is_some_and(|d| d.drop_blocked(from.ip())) =>
                     {
                         metrics::counter!("tollgate_blocked_drops_total", "transport" => "udp")
                             .increment(1);

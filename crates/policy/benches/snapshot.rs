@@ -31,6 +31,7 @@ fn configuration() -> Configuration {
             channels: 0,
             cps: 0,
             notes: String::new(),
+            digest: None,
             carrier: CarrierSettings::default(),
         })
         .collect();
@@ -117,6 +118,7 @@ fn rebuild(c: &mut Criterion) {
                 request_uri: b"sip:+441632960123@edge.example",
                 called: "441632960123",
                 proxy_authorization: None,
+                named_users: [None, None],
                 now: 1_800_000_000,
             };
             black_box(matches!(

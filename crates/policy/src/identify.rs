@@ -23,7 +23,7 @@ use tollgate_sip::digest::nonce::{NonceError, NonceSigner};
 use tollgate_sip::digest::{Algorithm, Challenge, Credentials};
 use tollgate_sip::header::AuthValue;
 
-use crate::model::{Account, AccountStatus, IpAuthEntry, Protocol, SipUser};
+use crate::model::{Account, AccountStatus, DigestPolicy, IpAuthEntry, Protocol, SipUser};
 use crate::snapshot::Snapshot;
 
 /// What identification needs to know about a request.
@@ -41,6 +41,9 @@ pub struct RequestFacts<'a> {
     pub called: &'a str,
     /// The Proxy-Authorization value, when present.
     pub proxy_authorization: Option<&'a [u8]>,
+    /// The users of the From and To URIs: a request that names a known
+    /// SIP user there is challenged with that user's digest algorithms.
+    pub named_users: [Option<&'a [u8]>; 2],
     /// Unix seconds now.
     pub now: u64,
 }
@@ -97,6 +100,9 @@ pub enum Decision<'s> {
     Challenge {
         /// Set `stale=true` in the challenges.
         stale: bool,
+        /// The digest policy of the user the request names; none: the
+        /// server's default algorithms.
+        policy: Option<DigestPolicy>,
     },
     /// Answer 403.
     Deny(Denial),
@@ -179,8 +185,8 @@ pub struct Authenticator {
 
 impl Authenticator {
     /// An authenticator for `realm`, offering `algorithms` in order (e.g.
-    /// SHA-256 then MD5), signing nonces with `key`, valid `nonce_lifetime`
-    /// seconds.
+    /// MD5) to users without a digest policy of their own or of their
+    /// account, signing nonces with `key`, valid `nonce_lifetime` seconds.
     pub fn new(
         realm: &str,
         algorithms: Vec<Algorithm>,
@@ -197,16 +203,31 @@ impl Authenticator {
         }
     }
 
+    /// The algorithms offered under `policy` (none: the server's).
+    fn offered(&self, policy: Option<DigestPolicy>) -> &[Algorithm] {
+        match policy {
+            Some(p) => p.algorithms(),
+            None => &self.algorithms,
+        }
+    }
+
     /// The Proxy-Authenticate values for a 407 to `source`: one challenge
-    /// per configured algorithm, sharing a fresh nonce bound to the address.
-    pub fn challenges(&self, source: IpAddr, now: u64, stale: bool) -> Vec<String> {
+    /// per algorithm of `policy` (see [`Decision::Challenge`]), sharing a
+    /// fresh nonce bound to the address.
+    pub fn challenges(
+        &self,
+        source: IpAddr,
+        now: u64,
+        stale: bool,
+        policy: Option<DigestPolicy>,
+    ) -> Vec<String> {
         let counter = self
             .counter
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let nonce = self
             .signer
             .issue(now, counter, self.realm.as_bytes(), Some(source));
-        self.algorithms
+        self.offered(policy)
             .iter()
             .map(|&algorithm| {
                 Challenge {
@@ -259,7 +280,14 @@ impl Authenticator {
 
     fn by_digest<'s>(&self, snap: &'s Snapshot, facts: &RequestFacts<'_>) -> Decision<'s> {
         let Some(header) = facts.proxy_authorization else {
-            return Decision::Challenge { stale: false };
+            let named = facts.named_users.iter().flatten().find_map(|name| {
+                let user = snap.user(std::str::from_utf8(name).ok()?)?;
+                Some(policy_of(snap, user))
+            });
+            return Decision::Challenge {
+                stale: false,
+                policy: named.flatten(),
+            };
         };
         let Some(creds) = AuthValue::parse(header)
             .ok()
@@ -267,12 +295,20 @@ impl Authenticator {
         else {
             return Decision::Deny(Denial::BadCredentials);
         };
+        let policy = std::str::from_utf8(&creds.username)
+            .ok()
+            .and_then(|name| snap.user(name))
+            .and_then(|user| policy_of(snap, user));
         if creds.realm.as_ref() != self.realm.as_bytes()
-            || !self.algorithms.contains(&creds.algorithm)
+            || !self.offered(policy).contains(&creds.algorithm)
         {
-            // Credentials for another realm or an algorithm not offered:
-            // ask again with ours.
-            return Decision::Challenge { stale: false };
+            // Credentials for another realm, or in an algorithm this user
+            // is not offered (no downgrade to MD5 for a SHA-256 user): ask
+            // again with ours.
+            return Decision::Challenge {
+                stale: false,
+                policy,
+            };
         }
         match self.signer.check(
             creds.nonce,
@@ -286,7 +322,10 @@ impl Authenticator {
             Err(NonceError::Expired) => {
                 // Stale only when the credentials were otherwise right.
                 return match self.verified_user(snap, facts, &creds) {
-                    Some(_) => Decision::Challenge { stale: true },
+                    Some(_) => Decision::Challenge {
+                        stale: true,
+                        policy,
+                    },
                     None => Decision::Deny(Denial::BadCredentials),
                 };
             }
@@ -329,6 +368,13 @@ impl Authenticator {
         let ha1 = user.ha1.get(creds.algorithm.hash);
         creds.verify(ha1.as_bytes(), facts.method).then_some(user)
     }
+}
+
+/// The digest policy `user` is under: its own, else its account's; none
+/// means the server's default algorithms.
+fn policy_of(snap: &Snapshot, user: &SipUser) -> Option<DigestPolicy> {
+    user.digest
+        .or_else(|| snap.account(user.account_id).and_then(|a| a.digest))
 }
 
 /// RFC 3261 §22.4 wants the digest-uri to equal the Request-URI; deployed

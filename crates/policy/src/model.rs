@@ -99,6 +99,36 @@ impl Default for CarrierSettings {
     }
 }
 
+/// Which digest algorithms a SIP user is challenged with and may answer
+/// in. Widely deployed stacks take the first challenge of a 407 and know
+/// only MD5 (SIPp, sipvicious), or give up on any challenge that is not
+/// MD5 (libre, so baresip): MD5 alone works for them all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum DigestPolicy {
+    /// MD5 only.
+    #[serde(rename = "md5")]
+    Md5,
+    /// SHA-256 only.
+    #[serde(rename = "sha256")]
+    Sha256,
+    /// SHA-256, then MD5 (RFC 8760 order: a client takes the first it
+    /// supports).
+    #[serde(rename = "sha256+md5")]
+    Sha256Md5,
+}
+
+impl DigestPolicy {
+    /// The algorithms offered, in order.
+    pub fn algorithms(self) -> &'static [tollgate_sip::digest::Algorithm] {
+        use tollgate_sip::digest::Algorithm;
+        match self {
+            Self::Md5 => &[Algorithm::MD5],
+            Self::Sha256 => &[Algorithm::SHA256],
+            Self::Sha256Md5 => &[Algorithm::SHA256, Algorithm::MD5],
+        }
+    }
+}
+
 /// A customer or carrier.
 // The default (an active customer, no name, no limits) serves code and tests.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -122,6 +152,10 @@ pub struct Account {
     /// Free text.
     #[serde(default)]
     pub notes: String,
+    /// The digest algorithms of this account's SIP users that have no
+    /// policy of their own; none = the server's `[sip] digest_algorithms`.
+    #[serde(default)]
+    pub digest: Option<DigestPolicy>,
     /// Carrier-only settings (defaults for customers).
     #[serde(flatten, default)]
     pub carrier: CarrierSettings,
@@ -306,6 +340,10 @@ pub struct SipUser {
     /// Stored secrets, never serialized.
     #[serde(skip)]
     pub ha1: Ha1Set,
+    /// The digest algorithms this user is challenged with; none = its
+    /// account's. Every algorithm's HA1 is stored, so a change needs no
+    /// new password.
+    pub digest: Option<DigestPolicy>,
     /// Concurrent calls, 0 = unlimited.
     pub channels: u32,
     /// Calls per second, 0 = unlimited.
@@ -332,6 +370,7 @@ impl Default for SipUser {
             username: String::new(),
             password: None,
             ha1: Ha1Set::default(),
+            digest: None,
             channels: 0,
             cps: 0,
             protocol: Protocol::Udp,

@@ -266,6 +266,7 @@ mod tests {
             channels: 0,
             cps: 0,
             notes: String::new(),
+            digest: None,
             carrier: CarrierSettings::default(),
         };
         for code in [408, 500, 503, 504] {

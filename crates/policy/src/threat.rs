@@ -12,6 +12,9 @@ use std::hash::{BuildHasher, Hasher};
 use std::net::IpAddr;
 use std::sync::Mutex;
 
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
 /// What a source did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Signal {
@@ -44,6 +47,9 @@ pub struct ThreatConfig {
     pub block_s: u64,
     /// Longest block, seconds.
     pub max_block_s: u64,
+    /// User-Agent fragments of SIP scanners, matched without regard to
+    /// case; empty turns the scanner rule off.
+    pub scanner_user_agents: Vec<String>,
 }
 
 impl Default for ThreatConfig {
@@ -56,7 +62,46 @@ impl Default for ThreatConfig {
             window_s: 60,
             block_s: 3600,
             max_block_s: 86_400,
+            scanner_user_agents: SCANNERS.iter().map(|&s| s.to_owned()).collect(),
         }
+    }
+}
+
+/// The rule that blocked an address automatically.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BlockRule {
+    /// A User-Agent on the `[firewall] scanner_user_agents` list.
+    Scanner,
+    /// Too many failed digest attempts in a window.
+    AuthFailures,
+    /// Too many 407 challenges never answered in a window.
+    UnansweredChallenges,
+    /// Too many requests in one second.
+    Flood,
+}
+
+impl BlockRule {
+    /// The rule's name, as the API and the metrics spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Scanner => "scanner",
+            Self::AuthFailures => "auth_failures",
+            Self::UnansweredChallenges => "unanswered_challenges",
+            Self::Flood => "flood",
+        }
+    }
+
+    /// The rule named `name` (as [`BlockRule::as_str`] spells it).
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            Self::Scanner,
+            Self::AuthFailures,
+            Self::UnansweredChallenges,
+            Self::Flood,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == name)
     }
 }
 
@@ -65,14 +110,38 @@ impl Default for ThreatConfig {
 pub struct BlockDecision {
     /// The address.
     pub address: IpAddr,
-    /// Why, with the count: recorded with the block.
+    /// The rule that fired.
+    pub rule: BlockRule,
+    /// The value that tripped it: the count, or the scanner's User-Agent.
+    pub trigger: String,
+    /// Why, in words, with the trigger: recorded with the block.
     pub reason: String,
     /// For how long.
     pub duration_s: u64,
 }
 
-/// User-Agent fragments of well-known SIP scanners (lowercase).
-const SCANNERS: &[&str] = &[
+/// The longest User-Agent a block records as its trigger.
+const MAX_TRIGGER: usize = 128;
+
+/// `user_agent` as a block records it: printable ASCII, at most
+/// [`MAX_TRIGGER`] bytes (it comes from the network).
+fn printable(user_agent: &[u8]) -> String {
+    user_agent
+        .iter()
+        .take(MAX_TRIGGER)
+        .map(|&b| {
+            if (0x20..0x7f).contains(&b) {
+                char::from(b)
+            } else {
+                '?'
+            }
+        })
+        .collect()
+}
+
+/// User-Agent fragments of well-known SIP scanners (lowercase): the
+/// default of `[firewall] scanner_user_agents`.
+pub const SCANNERS: &[&str] = &[
     "friendly-scanner",
     "sipvicious",
     "sipcli",
@@ -85,10 +154,33 @@ const SCANNERS: &[&str] = &[
     "smap",
 ];
 
-/// True when `user_agent` names a known scanner.
-pub fn is_scanner(user_agent: &[u8]) -> bool {
-    let ua = String::from_utf8_lossy(user_agent).to_ascii_lowercase();
-    SCANNERS.iter().any(|s| ua.contains(s))
+/// The scanner User-Agent fragments, matched without regard to ASCII case
+/// and without allocating (every out-of-dialog request is looked at).
+#[derive(Clone, Debug, Default)]
+struct ScannerList {
+    /// Lowercase fragments, empty ones left out.
+    fragments: Vec<Vec<u8>>,
+}
+
+impl ScannerList {
+    fn new(fragments: &[String]) -> Self {
+        Self {
+            fragments: fragments
+                .iter()
+                .filter(|f| !f.is_empty())
+                .map(|f| f.to_ascii_lowercase().into_bytes())
+                .collect(),
+        }
+    }
+
+    /// True when some fragment occurs in `user_agent`.
+    fn matches(&self, user_agent: &[u8]) -> bool {
+        self.fragments.iter().any(|f| {
+            user_agent
+                .windows(f.len())
+                .any(|w| w.eq_ignore_ascii_case(f))
+        })
+    }
 }
 
 const DEPTH: usize = 4;
@@ -109,14 +201,15 @@ impl Sketch {
         }
     }
 
-    /// Adds one for `key` at `now` (a new window clears the counts) and
-    /// returns the estimate.
+    /// Adds `amount` for `key` at `now` (a new window clears the counts)
+    /// and returns the estimate; an `amount` of 0 only reads it.
     fn add(
         &mut self,
         seeds: &[std::hash::RandomState; DEPTH],
         key: IpAddr,
         now: u64,
         window: u64,
+        amount: u32,
     ) -> u32 {
         if now >= self.window_start + window {
             self.counters.iter_mut().for_each(|c| *c = 0);
@@ -130,20 +223,37 @@ impl Sketch {
                 IpAddr::V6(v6) => h.write(&v6.octets()),
             }
             let slot = row * WIDTH + (h.finish() as usize % WIDTH);
-            self.counters[slot] = self.counters[slot].saturating_add(1);
+            self.counters[slot] = self.counters[slot].saturating_add(amount);
             estimate = estimate.min(self.counters[slot]);
         }
         estimate
     }
 }
 
+/// What one sketch counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Tally {
+    /// Occurrences of a signal.
+    Signal(Signal),
+    /// Bytes of requests that were not identified.
+    BytesIn,
+    /// Bytes of the answers sent to them.
+    BytesOut,
+}
+
+/// What a source may draw in stateless answers beyond 1.5 times what it
+/// sent, per window: room for the first challenge to a request of any
+/// size.
+const ANSWER_SLACK: u32 = 1024;
+
 /// Counts signals per source and decides blocks. Thread-safe; the lock is
 /// held for a few counter updates only.
 #[derive(Debug)]
 pub struct ThreatDetector {
     config: ThreatConfig,
+    scanners: ScannerList,
     seeds: [std::hash::RandomState; DEPTH],
-    sketches: Mutex<HashMap<Signal, Sketch>>,
+    sketches: Mutex<HashMap<Tally, Sketch>>,
     /// How often each address was blocked, for doubling (bounded: only
     /// blocked addresses enter it, and it is cleared when it grows large).
     offences: Mutex<HashMap<IpAddr, u32>>,
@@ -153,6 +263,7 @@ impl ThreatDetector {
     /// A detector with `config`.
     pub fn new(config: ThreatConfig) -> Self {
         Self {
+            scanners: ScannerList::new(&config.scanner_user_agents),
             config,
             seeds: std::array::from_fn(|_| std::hash::RandomState::new()),
             sketches: Mutex::new(HashMap::new()),
@@ -167,37 +278,107 @@ impl ThreatDetector {
         if !self.config.enabled {
             return None;
         }
-        let (limit, window, what) = match signal {
+        let (limit, window, rule, what) = match signal {
             Signal::AuthFailure => (
                 self.config.auth_failures,
                 self.config.window_s,
+                BlockRule::AuthFailures,
                 "failed digest attempts",
             ),
             Signal::Challenged => (
                 self.config.challenges,
                 self.config.window_s,
+                BlockRule::UnansweredChallenges,
                 "unanswered challenges",
             ),
-            Signal::Request => (self.config.requests_per_second, 1, "requests in one second"),
-            Signal::Scanner => (1, self.config.window_s, "requests from a SIP scanner"),
+            Signal::Request => (
+                self.config.requests_per_second,
+                1,
+                BlockRule::Flood,
+                "requests in one second",
+            ),
+            Signal::Scanner => (
+                1,
+                self.config.window_s,
+                BlockRule::Scanner,
+                "requests from a SIP scanner",
+            ),
         };
         let count = {
             let mut sketches = self
                 .sketches
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            sketches.entry(signal).or_insert_with(Sketch::new).add(
-                &self.seeds,
-                address,
-                now,
-                window,
-            )
+            sketches
+                .entry(Tally::Signal(signal))
+                .or_insert_with(Sketch::new)
+                .add(&self.seeds, address, now, window, 1)
         };
         // Trigger once, when the count reaches the limit.
-        (count == limit).then(|| self.block(address, format!("{count} {what}")))
+        (count == limit)
+            .then(|| self.block(address, rule, count.to_string(), format!("{count} {what}")))
     }
 
-    fn block(&self, address: IpAddr, reason: String) -> BlockDecision {
+    /// Counts a request of `request_len` bytes from `address` that was
+    /// not identified, and decides whether its `answer_len`-byte stateless
+    /// answer may go: only while everything answered to the address in
+    /// this window stays within 1.5 times what it sent (plus
+    /// [`ANSWER_SLACK`]), so a spoofed source never aims more than that at
+    /// its victim, whatever it sends. An answer that goes is counted.
+    /// Applies whether or not detection is on.
+    pub fn may_answer(
+        &self,
+        address: IpAddr,
+        request_len: usize,
+        answer_len: usize,
+        now: u64,
+    ) -> bool {
+        let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        let window = self.config.window_s;
+        let mut sketches = self
+            .sketches
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let sent = sketches
+            .entry(Tally::BytesIn)
+            .or_insert_with(Sketch::new)
+            .add(&self.seeds, address, now, window, clamp(request_len));
+        let out = sketches.entry(Tally::BytesOut).or_insert_with(Sketch::new);
+        let answered = out.add(&self.seeds, address, now, window, 0);
+        let allowed = u64::from(sent) * 3 / 2 + u64::from(ANSWER_SLACK);
+        let fits = u64::from(answered) + answer_len as u64 <= allowed;
+        if fits {
+            out.add(&self.seeds, address, now, window, clamp(answer_len));
+        }
+        fits
+    }
+
+    /// True when `user_agent` is on the scanner list (and detection is on).
+    pub fn is_scanner(&self, user_agent: &[u8]) -> bool {
+        self.config.enabled && self.scanners.matches(user_agent)
+    }
+
+    /// Records a request from a scanner that sent `user_agent`: a block
+    /// whose trigger is the User-Agent, the first time in a window.
+    pub fn observe_scanner(
+        &self,
+        address: IpAddr,
+        user_agent: &[u8],
+        now: u64,
+    ) -> Option<BlockDecision> {
+        let mut decision = self.observe(address, Signal::Scanner, now)?;
+        decision.trigger = printable(user_agent);
+        decision.reason = format!("a SIP scanner (User-Agent: {})", decision.trigger);
+        Some(decision)
+    }
+
+    fn block(
+        &self,
+        address: IpAddr,
+        rule: BlockRule,
+        trigger: String,
+        reason: String,
+    ) -> BlockDecision {
         let mut offences = self
             .offences
             .lock()
@@ -214,6 +395,8 @@ impl ThreatDetector {
         *n += 1;
         BlockDecision {
             address,
+            rule,
+            trigger,
             reason,
             duration_s,
         }
@@ -242,6 +425,10 @@ mod tests {
             .observe(ip("192.0.2.1"), Signal::AuthFailure, 1000)
             .unwrap();
         assert_eq!(block.reason, "20 failed digest attempts");
+        assert_eq!(
+            (block.rule, block.trigger.as_str()),
+            (BlockRule::AuthFailures, "20")
+        );
         assert_eq!(block.duration_s, 3600);
         assert_eq!(
             d.observe(ip("192.0.2.1"), Signal::AuthFailure, 1000),
@@ -289,10 +476,54 @@ mod tests {
         assert!(
             (0..10u64).all(|s| (0..99).all(|_| d.observe(b, Signal::Request, 100 + s).is_none()))
         );
-        assert!(is_scanner(b"friendly-scanner"));
-        assert!(is_scanner(b"SIPVicious 0.3"));
-        assert!(!is_scanner(b"Sonus SBC 7.2"));
-        assert!(d.observe(ip("192.0.2.11"), Signal::Scanner, 5).is_some());
+        assert!(d.is_scanner(b"friendly-scanner"));
+        assert!(d.is_scanner(b"SIPVicious 0.3"));
+        assert!(!d.is_scanner(b"Sonus SBC 7.2"));
+        let scan = d
+            .observe_scanner(ip("192.0.2.11"), b"friendly-scanner\x01", 5)
+            .unwrap();
+        assert_eq!(scan.rule, BlockRule::Scanner);
+        assert_eq!(scan.trigger, "friendly-scanner?");
+        assert_eq!(scan.reason, "a SIP scanner (User-Agent: friendly-scanner?)");
+        let flood = (0..100)
+            .find_map(|_| d.observe(ip("192.0.2.12"), Signal::Request, 6))
+            .unwrap();
+        assert_eq!(
+            (flood.rule, flood.trigger.as_str()),
+            (BlockRule::Flood, "100")
+        );
+    }
+
+    #[test]
+    fn the_scanner_list_is_the_operators() {
+        let custom = ThreatDetector::new(ThreatConfig {
+            scanner_user_agents: vec!["Nessus".into()],
+            ..ThreatConfig::default()
+        });
+        assert!(custom.is_scanner(b"nessus SIP check"));
+        assert!(
+            !custom.is_scanner(b"sipsak 0.9.8"),
+            "sipsak is off the list"
+        );
+        let none = ThreatDetector::new(ThreatConfig {
+            scanner_user_agents: Vec::new(),
+            ..ThreatConfig::default()
+        });
+        assert!(!none.is_scanner(b"friendly-scanner"));
+        let a = ip("192.0.2.13");
+        let challenged = (0..300)
+            .find_map(|_| none.observe(a, Signal::Challenged, 7))
+            .unwrap();
+        assert_eq!(challenged.rule, BlockRule::UnansweredChallenges);
+        assert_eq!(challenged.trigger, "200");
+        for rule in [
+            BlockRule::Scanner,
+            BlockRule::AuthFailures,
+            BlockRule::UnansweredChallenges,
+            BlockRule::Flood,
+        ] {
+            assert_eq!(BlockRule::from_name(rule.as_str()), Some(rule));
+        }
     }
 
     #[test]
@@ -303,7 +534,42 @@ mod tests {
         }
         let sketches = d.sketches.lock().unwrap();
         assert_eq!(sketches.len(), 1);
-        assert_eq!(sketches[&Signal::Request].counters.len(), DEPTH * WIDTH);
+        assert_eq!(
+            sketches[&Tally::Signal(Signal::Request)].counters.len(),
+            DEPTH * WIDTH
+        );
+    }
+
+    #[test]
+    fn a_source_draws_at_most_half_again_what_it_sends() {
+        let d = ThreatDetector::new(ThreatConfig {
+            enabled: false,
+            ..ThreatConfig::default()
+        });
+        let victim = ip("192.0.2.20");
+        // Minimal requests drawing answers twice their size: the slack
+        // lets the first few through, then 1.5 times what came in.
+        let (mut bytes_in, mut bytes_out, mut answered) = (0, 0, 0);
+        for _ in 0..1_000 {
+            bytes_in += 300;
+            if d.may_answer(victim, 300, 600, 50) {
+                bytes_out += 600;
+                answered += 1;
+            }
+        }
+        assert!(bytes_out <= bytes_in * 3 / 2 + ANSWER_SLACK as usize);
+        assert!(
+            bytes_out >= bytes_in * 3 / 2 - 600,
+            "{bytes_out} of {bytes_in}"
+        );
+        assert!(answered > 700, "{answered}");
+        // Real requests, answered by smaller answers: every one goes, and
+        // another address has its own budget.
+        let client = ip("192.0.2.21");
+        assert!((0..1_000).all(|_| d.may_answer(client, 700, 500, 50)));
+        assert!(d.may_answer(ip("192.0.2.22"), 250, 400, 50), "the first");
+        // A new window starts afresh.
+        assert!(d.may_answer(victim, 300, 600, 50 + 60));
     }
 
     #[test]

@@ -253,16 +253,17 @@ impl Route {
     }
 }
 
-/// Σ of an account's SIP users' channels may not exceed the account's own
-/// (when the account is limited). `users` are the account's users after
-/// the write.
+/// Σ of an account's SIP users' own channel limits may not exceed the
+/// account's (when the account is limited). A user without a limit of its
+/// own (0) counts for nothing here: its calls share the account's
+/// channels, which admission enforces for every call. `users` are the
+/// account's users after the write.
 pub fn check_user_channels(account: &Account, users: &[SipUser]) -> Result<(), FieldError> {
     if account.channels == 0 {
         return Ok(());
     }
     let total: u64 = users.iter().map(|u| u64::from(u.channels)).sum();
-    let unlimited_user = users.iter().any(|u| u.channels == 0);
-    if total > u64::from(account.channels) || unlimited_user {
+    if total > u64::from(account.channels) {
         return Err(FieldError::new(
             "channels",
             "no channel capacity available for this account",

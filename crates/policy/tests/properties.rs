@@ -112,6 +112,7 @@ proptest! {
             channels: 0,
             cps: 0,
             notes,
+            digest: None,
             carrier: CarrierSettings { gateway_failover: failover, ..CarrierSettings::default() },
         };
         if let Err(e) = account.validate() {

@@ -26,7 +26,7 @@ mod tokens;
 
 pub use audit::{AuditEvent, AuditFilter, AuditLog};
 pub use entities::{Actor, Entities};
-pub use firewall::{Block, BlockSource, FirewallList, block_address};
+pub use firewall::{Block, BlockSource, FirewallList, NewBlock, block_address};
 pub use sqlite::SqliteStore;
 pub use tokens::Tokens;
 

@@ -1,6 +1,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tollgate_policy::threat::BlockRule;
 use tollgate_policy::*;
 
 use super::*;
@@ -25,6 +26,7 @@ fn account(name: &str, kind: AccountKind) -> Account {
         channels: 0,
         cps: 0,
         notes: String::new(),
+        digest: None,
         carrier: CarrierSettings::default(),
     }
 }
@@ -331,28 +333,70 @@ async fn a_change_reaches_the_snapshot_within_a_second() {
 }
 
 #[tokio::test]
+async fn a_block_keeps_its_rule_trigger_and_hits() {
+    let store = memory().await;
+    let mut changes = store.subscribe_firewall();
+    let block = store
+        .block(
+            &Actor::system(),
+            NewBlock {
+                address: "203.0.113.9",
+                reason: "a SIP scanner (User-Agent: friendly-scanner)",
+                source: BlockSource::Auto,
+                rule: Some((BlockRule::Scanner, "friendly-scanner")),
+                duration_s: Some(3600),
+                notes: "",
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(block.rule, Some(BlockRule::Scanner));
+    let _ = changes.borrow_and_update();
+    let hits = [
+        ("203.0.113.9".to_owned(), 40),
+        ("198.51.100.1".to_owned(), 5),
+    ];
+    store.add_hits(&hits).await.unwrap();
+    store.add_hits(&hits[..1]).await.unwrap();
+    assert!(!changes.has_changed().unwrap(), "counting reloads nothing");
+    let listed = store.blocks().await.unwrap();
+    assert_eq!(listed.len(), 1, "no row for an address not blocked");
+    assert_eq!(listed[0].hits, 80);
+    assert_eq!(listed[0].rule, Some(BlockRule::Scanner));
+    assert_eq!(listed[0].trigger.as_deref(), Some("friendly-scanner"));
+    let json = serde_json::to_value(&listed[0]).unwrap();
+    assert_eq!(json["rule"], "scanner");
+}
+
+#[tokio::test]
 async fn configuring_a_blocked_switch_lifts_its_automatic_block() {
     let store = memory().await;
     let mut changes = store.subscribe_firewall();
     store
         .block(
             &Actor::system(),
-            "203.0.113.7",
-            "20 failed digest attempts",
-            BlockSource::Auto,
-            Some(3600),
-            "",
+            NewBlock {
+                address: "203.0.113.7",
+                reason: "20 failed digest attempts",
+                source: BlockSource::Auto,
+                rule: Some((BlockRule::AuthFailures, "20")),
+                duration_s: Some(3600),
+                notes: "",
+            },
         )
         .await
         .unwrap();
     store
         .block(
             &admin(),
-            "198.51.100.0/24",
-            "manual block by admin",
-            BlockSource::Manual,
-            None,
-            "",
+            NewBlock {
+                address: "198.51.100.0/24",
+                reason: "manual block by admin",
+                source: BlockSource::Manual,
+                rule: None,
+                duration_s: None,
+                notes: "",
+            },
         )
         .await
         .unwrap();

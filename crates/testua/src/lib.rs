@@ -23,6 +23,8 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::{TcpStream, UdpSocket};
+use tollgate_sip::digest::{Answer, Challenge, answer};
+use tollgate_sip::header::AuthValue;
 use tollgate_sip::transaction::{MAX_HEADERS, Transport};
 use tollgate_sip::{
     Head, Header, Limits, MessageBuilder, Method, Status, StreamItem, parse_datagram, parse_stream,
@@ -176,6 +178,8 @@ pub struct TestUa {
     local: SocketAddr,
     remote: SocketAddr,
     cseq: u32,
+    /// The user of this UA's From URI.
+    user: String,
 }
 
 fn random_token() -> String {
@@ -206,6 +210,7 @@ impl TestUa {
             transport: Transport::Udp,
             remote: server,
             cseq: 0,
+            user: "testua".into(),
         })
     }
 
@@ -226,6 +231,7 @@ impl TestUa {
             local,
             remote,
             cseq: 0,
+            user: "testua".into(),
         }
     }
 
@@ -278,6 +284,12 @@ impl TestUa {
         self.local
     }
 
+    /// Names `user` in the From of the requests this UA builds from now on
+    /// (`testua` at first), as a phone names its account.
+    pub fn set_user(&mut self, user: &str) {
+        user.clone_into(&mut self.user);
+    }
+
     /// The transport in use.
     pub fn transport(&self) -> Transport {
         self.transport
@@ -304,7 +316,7 @@ impl TestUa {
             .header("Max-Forwards", "70")
             .header(
                 "From",
-                format!("<sip:testua@{}>;tag={}", self.local, random_token()),
+                format!("<sip:{}@{}>;tag={}", self.user, self.local, random_token()),
             )
             .header("To", format!("<{uri}>"))
             .header("Call-ID", format!("{}@testua", random_token()))
@@ -448,5 +460,86 @@ impl TestUa {
     /// True when nothing arrives within `wait`.
     pub async fn is_silent_for(&mut self, wait: Duration) -> bool {
         matches!(self.recv(wait).await, Ok(None))
+    }
+
+    /// A phone's call to `uri` through a digest login as this UA's user
+    /// (see [`TestUa::set_user`]): an INVITE with a Contact and `sdp`, its
+    /// 407, then the INVITE again answering the challenge in `algorithm`
+    /// (`MD5`, `SHA-256`) with `password`.
+    pub async fn digest_call(
+        &mut self,
+        uri: &str,
+        sdp: &str,
+        algorithm: &str,
+        password: &str,
+    ) -> io::Result<DigestCall> {
+        let invite = |ua: &mut Self| {
+            let contact = format!("<sip:{}@{}>", ua.user, ua.local);
+            ua.request("INVITE", uri)
+                .header("Contact", contact)
+                .body("application/sdp", sdp)
+        };
+        let first = invite(self);
+        let challenged = self.transact(first).await?;
+        let values = challenged.headers("Proxy-Authenticate");
+        let parsed: Vec<AuthValue<'_>> = values
+            .iter()
+            .filter_map(|v| AuthValue::parse(v.as_bytes()).ok())
+            .collect();
+        let challenges: Vec<Challenge<'_>> = parsed
+            .iter()
+            .filter_map(|v| Challenge::parse(v).ok())
+            .collect();
+        let offered = challenges
+            .iter()
+            .map(|c| c.algorithm.hash.name().to_owned())
+            .collect();
+        let chosen = challenges
+            .iter()
+            .find(|c| c.algorithm.hash.name() == algorithm);
+        let credentials = chosen.map(|c| {
+            answer(
+                c,
+                &Answer {
+                    username: self.user.as_bytes(),
+                    password: password.as_bytes(),
+                    method: b"INVITE",
+                    uri: uri.as_bytes(),
+                    cnonce: b"7e57ca11",
+                    nc: 1,
+                },
+            )
+        });
+        let retry = match credentials {
+            Some(credentials) => {
+                let again = invite(self).header("Proxy-Authorization", credentials);
+                Some(self.transact(again).await?)
+            }
+            None => None,
+        };
+        Ok(DigestCall {
+            challenged,
+            offered,
+            retry,
+        })
+    }
+}
+
+/// What [`TestUa::digest_call`] saw.
+pub struct DigestCall {
+    /// The answer to the first INVITE (a 407, when all goes as planned).
+    pub challenged: Received,
+    /// The algorithms its challenges offered, in order.
+    pub offered: Vec<String>,
+    /// The final answer to the INVITE with credentials; none when the
+    /// algorithm asked for was not offered.
+    pub retry: Option<Received>,
+}
+
+impl DigestCall {
+    /// The offered algorithms and the retry's status, to compare whole.
+    pub fn outcome(&self) -> (Vec<String>, Option<u16>) {
+        let status = self.retry.as_ref().and_then(Received::status);
+        (self.offered.clone(), status)
     }
 }

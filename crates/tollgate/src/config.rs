@@ -34,8 +34,10 @@ pub(crate) struct SipConfig {
     pub listen: Vec<String>,
     /// The digest realm of challenges.
     pub realm: String,
-    /// Digest algorithms offered in a 407, in order of preference:
-    /// `SHA-256`, `MD5`, `SHA-512-256`.
+    /// Digest algorithms offered in a 407 to users whose own policy (or
+    /// their account's) does not say, in order of preference: `MD5`,
+    /// `SHA-256`, `SHA-512-256`. MD5 alone by default: common clients
+    /// answer only the first challenge, or give up on any but MD5.
     pub digest_algorithms: Vec<String>,
     /// PEM certificate chain for TLS listeners.
     pub tls_cert: Option<PathBuf>,
@@ -74,7 +76,7 @@ impl Default for SipConfig {
         Self {
             listen: Vec::new(),
             realm: "tollgate".into(),
-            digest_algorithms: vec!["SHA-256".into(), "MD5".into()],
+            digest_algorithms: vec!["MD5".into()],
             tls_cert: None,
             tls_key: None,
             tls_ca: None,
@@ -140,6 +142,12 @@ pub(crate) struct FirewallConfig {
     pub max_block_duration_s: u64,
     /// Addresses or CIDRs never blocked automatically.
     pub trusted: Vec<String>,
+    /// User-Agent fragments (any case) of SIP scanners: a request saying
+    /// one is dropped unanswered and its source blocked at once (rule
+    /// `scanner`), unless the source is trusted or an IP entry's. Empty:
+    /// no scanner rule. The default includes `sipsak`, which monitoring
+    /// (Nagios' check_sip) also uses: trust such hosts, or leave it out.
+    pub scanner_user_agents: Vec<String>,
 }
 
 impl Default for FirewallConfig {
@@ -152,6 +160,10 @@ impl Default for FirewallConfig {
             block_duration_s: 3_600,
             max_block_duration_s: 86_400,
             trusted: Vec::new(),
+            scanner_user_agents: tollgate_policy::threat::SCANNERS
+                .iter()
+                .map(|&s| s.to_owned())
+                .collect(),
         }
     }
 }
@@ -403,6 +415,14 @@ impl Config {
                 ));
             }
         }
+        for (i, ua) in fw.scanner_user_agents.iter().enumerate() {
+            if ua.trim().is_empty() || ua.len() > 64 || ua.chars().any(char::is_control) {
+                return Err(invalid(
+                    format!("firewall.scanner_user_agents[{i}]"),
+                    "must be 1 to 64 printable characters (an empty list turns the rule off)",
+                ));
+            }
+        }
         for (field, code) in [
             ("limits.channel_limit_code", self.limits.channel_limit_code),
             ("limits.cps_limit_code", self.limits.cps_limit_code),
@@ -525,7 +545,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_field() {
-        let cases: [(&str, &str); 12] = [
+        let cases: [(&str, &str); 13] = [
             ("[sip]\ndigest_algorithms = []", "sip.digest_algorithms"),
             (
                 "[sip]\ndigest_algorithms = [\"MD5\", \"SHA-1\"]",
@@ -547,6 +567,10 @@ mod tests {
                 "firewall.trusted[0]",
             ),
             ("[limits]\ncps_limit_code = 200", "limits.cps_limit_code"),
+            (
+                "[firewall]\nscanner_user_agents = [\"sipvicious\", \" \"]",
+                "firewall.scanner_user_agents[1]",
+            ),
         ];
         for (text, field) in cases {
             let err = Config::from_toml(text).unwrap().validate().unwrap_err();
@@ -561,5 +585,15 @@ mod tests {
         c.sip.listen = vec!["udp:127.0.0.1:5080".into()];
         c.firewall.trusted = vec!["192.0.2.0/24".into()];
         assert_eq!(Config::from_toml(&c.to_toml()).unwrap(), c);
+        // An empty scanner list is the operator's way to turn the rule off.
+        let off = Config::from_toml("[firewall]\nscanner_user_agents = []").unwrap();
+        off.validate().unwrap();
+        assert!(off.firewall.scanner_user_agents.is_empty());
+        assert!(
+            Config::default()
+                .firewall
+                .scanner_user_agents
+                .contains(&"sipsak".into())
+        );
     }
 }

@@ -203,6 +203,7 @@ fn start_defense(
         window_s: 60,
         block_s: fw.block_duration_s,
         max_block_s: fw.max_block_duration_s,
+        scanner_user_agents: fw.scanner_user_agents.clone(),
     });
     // Validated at start-up: every entry is an IP or a CIDR.
     let trusted = fw.trusted.iter().filter_map(|t| parse_net(t)).collect();
@@ -214,13 +215,16 @@ fn start_defense(
     tokio::spawn(async move {
         let system = tollgate_store::Actor::system();
         while let Some(d) = pending.recv().await {
-            let duration = u32::try_from(d.duration_s).ok();
             let address = d.address.to_string();
-            let auto = tollgate_store::BlockSource::Auto;
-            match writer
-                .block(&system, &address, &d.reason, auto, duration, "")
-                .await
-            {
+            let block = tollgate_store::NewBlock {
+                address: &address,
+                reason: &d.reason,
+                source: tollgate_store::BlockSource::Auto,
+                rule: Some((d.rule, &d.trigger)),
+                duration_s: u32::try_from(d.duration_s).ok(),
+                notes: "",
+            };
+            match writer.block(&system, block).await {
                 Ok(_) => recorder.recorded(d.address),
                 Err(e) => tracing::error!(error = %e, %address, "could not record a block"),
             }
@@ -233,8 +237,14 @@ fn start_defense(
             let load = loaded.begin_load();
             match reader.blocks().await {
                 Ok(blocks) => {
-                    let addresses = blocks.iter().filter_map(|b| parse_net(&b.address));
-                    loaded.replace_loaded(load, addresses);
+                    let listed = blocks.into_iter().filter_map(|b| {
+                        let parsed = b.address.parse::<tollgate_edge::Blocked>().ok()?;
+                        Some(tollgate_edge::Blocked {
+                            rule: b.rule,
+                            ..parsed
+                        })
+                    });
+                    loaded.replace_loaded(load, listed);
                 }
                 Err(e) => tracing::error!(error = %e, "could not load the block list"),
             }
@@ -248,6 +258,46 @@ fn start_defense(
     defense
 }
 
+/// How often the firewall's hit counts are written to the store.
+const HITS_FLUSH: Duration = Duration::from_secs(2);
+
+/// Writes what the firewall's blocks dropped to the store every
+/// [`HITS_FLUSH`], one transaction for all of them (counts a failed write
+/// could not record wait for the next); the returned sender asks for the
+/// last write and the end of the task.
+fn flush_hits(
+    store: tollgate_store::Store,
+    defense: std::sync::Arc<tollgate_edge::Defense>,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let mut pending = std::collections::HashMap::<String, u64>::new();
+        loop {
+            let last = tokio::select! {
+                () = tokio::time::sleep(HITS_FLUSH) => false,
+                _ = &mut stopped => true,
+            };
+            for (address, n) in defense.take_hits() {
+                *pending.entry(address).or_default() += n;
+            }
+            let batch: Vec<(String, u64)> = pending.iter().map(|(a, n)| (a.clone(), *n)).collect();
+            match store.add_hits(&batch).await {
+                Ok(()) => pending.clear(),
+                Err(e) => {
+                    tracing::warn!(error = %e, blocks = batch.len(), "could not record firewall hits");
+                }
+            }
+            if last {
+                return;
+            }
+        }
+    });
+    (stop, task)
+}
+
 /// An IP (as a one-address network) or a CIDR.
 fn parse_net(s: &str) -> Option<ipnet::IpNet> {
     s.parse::<ipnet::IpNet>()
@@ -255,22 +305,34 @@ fn parse_net(s: &str) -> Option<ipnet::IpNet> {
         .or_else(|| s.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Listens for SIGINT and SIGTERM from now on, and resolves on the first:
+/// the handlers are in place when this returns, so a signal that comes
+/// right after the listeners are announced stops the server cleanly
+/// instead of killing it.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
-        let terminate = tokio::signal::unix::SignalKind::terminate();
-        let Ok(mut term) = tokio::signal::unix::signal(terminate) else {
-            return ctrl_c.await.unwrap_or_default();
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+        use tokio::signal::unix::{SignalKind, signal};
+        let interrupt = signal(SignalKind::interrupt());
+        let terminate = signal(SignalKind::terminate());
+        async move {
+            match (interrupt, terminate) {
+                (Ok(mut int), Ok(mut term)) => {
+                    tokio::select! {
+                        _ = int.recv() => {}
+                        _ = term.recv() => {}
+                    }
+                }
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
         }
     }
     #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// How long a digest nonce stays valid (then `stale=true`).
@@ -337,6 +399,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
             NONCE_LIFETIME_S,
         );
         let defense = start_defense(&config, &store, snapshot.clone());
+        let (stop_hits, hits_flushed) = flush_hits(store.clone(), defense.clone());
         let core = tollgate_edge::PolicyCore::new(
             snapshot,
             auth,
@@ -351,12 +414,15 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         let edge = tollgate_edge::Edge::start(edge_config, core)
             .await
             .context("binding the SIP listeners")?;
+        let stop = shutdown_signal();
         for (transport, addr) in edge.local_addrs() {
             tracing::info!(transport = transport.via_token(), %addr, "SIP listening");
         }
-        shutdown_signal().await;
+        stop.await;
         tracing::info!("shutting down: listeners closed, finishing in-flight transactions");
         edge.shutdown(SHUTDOWN_GRACE).await;
+        let _ = stop_hits.send(());
+        let _ = hits_flushed.await;
         let _ = stop_api.send(());
         let _ = api.await;
         refresher.abort();

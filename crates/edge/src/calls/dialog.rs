@@ -215,12 +215,13 @@ impl Calls {
         let found = Facts::of(data, received)
             .and_then(|f| self.dialog_of(&f.call_id, &f.to_tag).map(|d| (d, f)));
         let Some(((call_id, side), facts)) = found else {
-            let refusal = || {
+            // No call of ours: whoever sent it gets one stateless answer,
+            // as a stranger would (a spoofed source cannot make Tollgate
+            // retransmit).
+            if let Some(sid) = id {
                 let reason = "Call/Transaction Does Not Exist";
-                response_tagged(&msg.head, 481, reason, "", &[], None)
-            };
-            if let (Some(sid), Some(resp)) = (id, refusal()) {
-                let _ = layer.respond(now, sid, resp);
+                let refusal = response_tagged(&msg.head, 481, reason, "", &[], None);
+                layer.respond_statelessly(sid, refusal);
             }
             return;
         };

@@ -49,6 +49,7 @@ fn configuration(gateways: &[SocketAddr]) -> Configuration {
         channels: 0,
         cps: 0,
         notes: String::new(),
+        digest: None,
         carrier: CarrierSettings::default(),
     };
     let mut entries = vec![IpAuthEntry {
@@ -79,6 +80,8 @@ fn configuration(gateways: &[SocketAddr]) -> Configuration {
             account_id: CUSTOMER,
             username: "alice".into(),
             ha1: Ha1Set::new("alice", "tollgate", "s3cret-pass"),
+            // Both algorithms, so either answer can be tried.
+            digest: Some(DigestPolicy::Sha256Md5),
             ..SipUser::default()
         }],
         routes: vec![Route {
@@ -128,12 +131,7 @@ impl Lab {
     ) -> Self {
         let snapshot = Arc::new(SharedSnapshot::new(Snapshot::default()));
         let board = Arc::new(CallBoard::new());
-        let auth = Authenticator::new(
-            "tollgate",
-            vec![Algorithm::SHA256, Algorithm::MD5],
-            &[5; 32],
-            300,
-        );
+        let auth = Authenticator::new("tollgate", vec![Algorithm::MD5], &[5; 32], 300);
         let core = PolicyCore::new(snapshot.clone(), auth, None, calls, board.clone());
         let config = EdgeConfig {
             listen: [Transport::Udp, Transport::Tcp]
@@ -994,12 +992,13 @@ async fn the_api_can_hang_up_a_live_call() {
 }
 
 /// A digest-authenticated call with challenge `which` (0 = SHA-256,
-/// 1 = MD5) from 127.0.0.4.
+/// 1 = MD5) from 127.0.0.4, naming alice in its From.
 async fn digest_call(which: usize) {
     let mut lab = Lab::start(1, |_| {}).await;
     let mut ua = TestUa::udp_from("127.0.0.4:0".parse().unwrap(), lab.server)
         .await
         .unwrap();
+    ua.set_user("alice");
     let uri = lab.uri(NUMBER);
     Lab::invite_from(&mut ua, &uri, SDP).await;
     let challenged = expect_final(&mut ua).await;

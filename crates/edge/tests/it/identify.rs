@@ -8,16 +8,19 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tollgate_edge::{
-    CallBoard, CallConfig, Defense, Edge, EdgeConfig, Listen, PolicyCore, Transport,
+    CallBoard, CallConfig, Defense, Edge, EdgeConfig, Listen, PolicyCore, TimerConfig, Transport,
 };
-use tollgate_policy::threat::{BlockDecision, ThreatConfig, ThreatDetector};
+use tollgate_policy::threat::{BlockDecision, BlockRule, ThreatConfig, ThreatDetector};
 use tollgate_policy::*;
-use tollgate_sip::digest::{Algorithm, Answer, Challenge, answer};
-use tollgate_sip::header::AuthValue;
+use tollgate_sip::digest::Algorithm;
 use tollgate_testua::TestUa;
 
 /// What an identified INVITE gets here: this configuration has no route.
 const IDENTIFIED: u16 = 404;
+
+/// A phone's SDP offer.
+const OFFER: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.2\r\ns=-\r\nc=IN IP4 127.0.0.2\r\nt=0 0\r\n\
+    m=audio 4000 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\n";
 
 fn configuration() -> Configuration {
     let account = Account {
@@ -28,6 +31,7 @@ fn configuration() -> Configuration {
         channels: 0,
         cps: 0,
         notes: String::new(),
+        digest: None,
         carrier: CarrierSettings::default(),
     };
     let entry = IpAuthEntry {
@@ -37,17 +41,24 @@ fn configuration() -> Configuration {
         port: 5060,
         ..IpAuthEntry::default()
     };
-    let user = SipUser {
-        id: 1,
+    // Alice follows the server's default (MD5); the others have a digest
+    // policy of their own.
+    let user = |id, name: &str, digest| SipUser {
+        id,
         account_id: 1,
-        username: "alice".into(),
-        ha1: Ha1Set::new("alice", "tollgate", "s3cret-pass"),
+        username: name.into(),
+        ha1: Ha1Set::new(name, "tollgate", "s3cret-pass"),
+        digest,
         ..SipUser::default()
     };
     Configuration {
         accounts: vec![account],
         entries: vec![entry],
-        users: vec![user],
+        users: vec![
+            user(1, "alice", None),
+            user(2, "sha", Some(DigestPolicy::Sha256)),
+            user(3, "both", Some(DigestPolicy::Sha256Md5)),
+        ],
         routes: Vec::new(),
     }
 }
@@ -55,13 +66,25 @@ fn configuration() -> Configuration {
 /// An edge with the policy core and a firewall; also returns the firewall
 /// and the block decisions it sends towards the store.
 async fn start_defended() -> (Edge, Arc<Defense>, mpsc::UnboundedReceiver<BlockDecision>) {
+    start_with_timers(TimerConfig::default()).await
+}
+
+/// [`start_defended`] with these transaction timers.
+async fn start_with_timers(
+    timers: TimerConfig,
+) -> (Edge, Arc<Defense>, mpsc::UnboundedReceiver<BlockDecision>) {
     let snapshot = Arc::new(SharedSnapshot::new(Snapshot::build(&configuration(), 1)));
-    let auth = Authenticator::new(
-        "tollgate",
-        vec![Algorithm::SHA256, Algorithm::MD5],
-        &[3; 32],
-        300,
-    );
+    let (edge, defense, decisions) = start_on(snapshot, timers).await;
+    (edge, defense, decisions)
+}
+
+/// An edge reading `snapshot`, whose server default is MD5 (as
+/// `tollgate serve`'s).
+async fn start_on(
+    snapshot: Arc<SharedSnapshot>,
+    timers: TimerConfig,
+) -> (Edge, Arc<Defense>, mpsc::UnboundedReceiver<BlockDecision>) {
+    let auth = Authenticator::new("tollgate", vec![Algorithm::MD5], &[3; 32], 300);
     let (tx, rx) = mpsc::unbounded_channel();
     let detector = ThreatDetector::new(ThreatConfig {
         requests_per_second: 500,
@@ -74,6 +97,7 @@ async fn start_defended() -> (Edge, Arc<Defense>, mpsc::UnboundedReceiver<BlockD
             addr: "127.0.0.1:0".parse().unwrap(),
         }],
         defense: Some(defense.clone()),
+        timers,
         ..EdgeConfig::default()
     };
     let core = PolicyCore::new(
@@ -105,34 +129,40 @@ async fn ip_authenticated_invite_passes_identification() {
     edge.shutdown(Duration::from_millis(100)).await;
 }
 
-/// INVITE from a stranger, then the retry answering challenge `which`.
-async fn digest_call(server: std::net::SocketAddr, which: usize, password: &str) -> u16 {
+/// INVITE from a stranger naming `user` in its From, then the retry
+/// answering the challenge in `algorithm`: the algorithms the 407 offered,
+/// in order, and the status of the retry (none when `algorithm` was not
+/// offered).
+async fn digest_call(
+    server: std::net::SocketAddr,
+    user: &str,
+    algorithm: &str,
+    password: &str,
+) -> (Vec<String>, Option<u16>) {
     let mut ua = TestUa::udp_from("127.0.0.2:0".parse().unwrap(), server)
         .await
         .unwrap();
+    ua.set_user(user);
     let uri = format!("sip:+441632960123@{server}");
-    let first = ua.call("INVITE", &uri).await.unwrap();
-    assert_eq!(first.status(), Some(407), "{}", first.text());
-    let challenges = first.headers("Proxy-Authenticate");
-    assert_eq!(challenges.len(), 2, "SHA-256 and MD5 offered");
-    assert!(challenges[0].contains("algorithm=SHA-256") && challenges[1].contains("algorithm=MD5"));
-    let challenge =
-        Challenge::parse(&AuthValue::parse(challenges[which].as_bytes()).unwrap()).unwrap();
-    let credentials = answer(
-        &challenge,
-        &Answer {
-            username: b"alice",
-            password: password.as_bytes(),
-            method: b"INVITE",
-            uri: uri.as_bytes(),
-            cnonce: b"0a4f113b",
-            nc: 1,
-        },
+    let call = ua
+        .digest_call(&uri, OFFER, algorithm, password)
+        .await
+        .unwrap();
+    assert_eq!(
+        call.challenged.status(),
+        Some(407),
+        "{}",
+        call.challenged.text()
     );
-    let retry = ua
-        .request("INVITE", &uri)
-        .header("Proxy-Authorization", credentials);
-    ua.transact(retry).await.unwrap().status().unwrap()
+    call.outcome()
+}
+
+/// The status of alice's retry with `password`, answering MD5 (the
+/// server's default).
+async fn alice_call(server: std::net::SocketAddr, password: &str) -> u16 {
+    let (offered, status) = digest_call(server, "alice", "MD5", password).await;
+    assert_eq!(offered, ["MD5"], "the default: MD5 alone");
+    status.unwrap()
 }
 
 /// The status an OPTIONS from `source` (a loopback address) gets.
@@ -150,18 +180,46 @@ async fn options_status_from(source: &str, server: std::net::SocketAddr) -> Opti
 async fn strangers_are_challenged_and_digest_identifies_them() {
     let edge = start().await;
     let server = edge.local_addr(Transport::Udp).unwrap();
-    assert_eq!(
-        digest_call(server, 0, "s3cret-pass").await,
-        IDENTIFIED,
-        "SHA-256"
-    );
-    assert_eq!(
-        digest_call(server, 1, "s3cret-pass").await,
-        IDENTIFIED,
-        "MD5"
-    );
-    assert_eq!(digest_call(server, 0, "wrong").await, 403);
+    assert_eq!(alice_call(server, "s3cret-pass").await, IDENTIFIED);
+    assert_eq!(alice_call(server, "wrong").await, 403);
     assert_eq!(options_status_from("127.0.0.2", server).await, Some(407));
+    edge.shutdown(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn each_user_is_challenged_as_its_policy_says_and_a_switch_needs_no_new_password() {
+    let snapshot = Arc::new(SharedSnapshot::new(Snapshot::build(&configuration(), 1)));
+    let (edge, _defense, _decisions) = start_on(snapshot.clone(), TimerConfig::default()).await;
+    let server = edge.local_addr(Transport::Udp).unwrap();
+    let pass = "s3cret-pass";
+    // SHA-256 alone: identified in SHA-256; MD5 is not even offered.
+    assert_eq!(
+        digest_call(server, "sha", "SHA-256", pass).await,
+        (vec!["SHA-256".to_owned()], Some(IDENTIFIED))
+    );
+    // Both, SHA-256 first: either answer identifies.
+    for algorithm in ["SHA-256", "MD5"] {
+        let (offered, status) = digest_call(server, "both", algorithm, pass).await;
+        assert_eq!(offered, ["SHA-256", "MD5"]);
+        assert_eq!(status, Some(IDENTIFIED), "{algorithm}");
+    }
+    // A stranger naming nobody known gets the server's default.
+    let (offered, _) = digest_call(server, "mallory", "MD5", pass).await;
+    assert_eq!(offered, ["MD5"]);
+    // The operator moves "sha" to MD5, and its account to SHA-256 for
+    // the users that follow it: the stored hashes serve, no new password.
+    let mut changed = configuration();
+    changed.users[1].digest = Some(DigestPolicy::Md5);
+    changed.accounts[0].digest = Some(DigestPolicy::Sha256);
+    snapshot.publish(Snapshot::build(&changed, 2));
+    assert_eq!(
+        digest_call(server, "sha", "MD5", pass).await,
+        (vec!["MD5".to_owned()], Some(IDENTIFIED))
+    );
+    assert_eq!(
+        digest_call(server, "alice", "SHA-256", pass).await,
+        (vec!["SHA-256".to_owned()], Some(IDENTIFIED))
+    );
     edge.shutdown(Duration::from_millis(100)).await;
 }
 
@@ -174,7 +232,7 @@ async fn a_busy_digest_user_is_challenged_on_every_call_and_never_blocked() {
     // flood: each is answered correctly.
     for call in 1..=250 {
         assert_eq!(
-            digest_call(server, 0, "s3cret-pass").await,
+            alice_call(server, "s3cret-pass").await,
             IDENTIFIED,
             "call {call}"
         );
@@ -189,11 +247,7 @@ async fn brute_force_blocks_the_attacker_and_nobody_else() {
     let (edge, _defense, mut decisions) = start_defended().await;
     let server = edge.local_addr(Transport::Udp).unwrap();
     for attempt in 1..=20 {
-        assert_eq!(
-            digest_call(server, 0, "guess").await,
-            403,
-            "attempt {attempt}"
-        );
+        assert_eq!(alice_call(server, "guess").await, 403, "attempt {attempt}");
     }
     let decision = tokio::time::timeout(Duration::from_secs(2), decisions.recv())
         .await
@@ -219,6 +273,143 @@ async fn brute_force_blocks_the_attacker_and_nobody_else() {
         .unwrap();
     assert_eq!(r.status(), Some(IDENTIFIED));
     assert_eq!(options_status_from("127.0.0.3", server).await, Some(407));
+    edge.shutdown(Duration::from_millis(100)).await;
+}
+
+/// `message` with the value of header `name` replaced by `value`.
+fn with_header(message: &str, name: &str, value: &str) -> String {
+    message
+        .split("\r\n")
+        .map(|line| match line.split_once(':') {
+            Some((n, _)) if n.eq_ignore_ascii_case(name) => format!("{name}: {value}"),
+            _ => line.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\r\n")
+}
+
+#[tokio::test]
+async fn a_stranger_that_never_acks_gets_one_challenge_and_no_more() {
+    // T1 of 10 ms: a stateful 407 would be sent again at 10, 30, 70 ms…
+    // until 64·T1 (640 ms).
+    let timers = TimerConfig {
+        t1: Duration::from_millis(10),
+        t2: Duration::from_millis(40),
+        ..TimerConfig::default()
+    };
+    let (edge, _defense, _decisions) = start_with_timers(timers).await;
+    let server = edge.local_addr(Transport::Udp).unwrap();
+    let mut stranger = TestUa::udp_from("127.0.0.6:0".parse().unwrap(), server)
+        .await
+        .unwrap();
+    // An INVITE as short as a real one gets (Contact is required): the
+    // bare minimum a client could send.
+    let local = stranger.local_addr();
+    let invite = stranger
+        .request("INVITE", &format!("sip:+441632960123@{server}"))
+        .header("Contact", format!("<sip:testua@{local}>"));
+    let sent = stranger.send(invite).await.unwrap();
+    let mut received = Vec::new();
+    while let Some(r) = stranger.recv(Duration::from_millis(1_000)).await.unwrap() {
+        received.push(r);
+    }
+    let statuses: Vec<_> = received.iter().map(|r| r.status()).collect();
+    assert_eq!(statuses, [Some(407)], "one 407, no 100, no retransmission");
+    let bytes_out = received[0].text().len();
+    assert!(
+        bytes_out * 2 <= sent.len() * 3,
+        "{bytes_out} bytes out for {} in",
+        sent.len()
+    );
+    // The client's own retransmission gets the same answer again: the
+    // same To tag, a fresh nonce.
+    stranger.send_raw(&sent).await.unwrap();
+    let again = stranger
+        .recv(Duration::from_secs(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.status(), Some(407));
+    assert_eq!(again.header("To"), received[0].header("To"));
+    // Its ACK (RFC 3261 §17.1.1.3: the INVITE's branch, the 407's To) is
+    // absorbed: nothing answers it.
+    let invite = String::from_utf8(sent.to_vec()).unwrap();
+    let to = received[0].header("To").unwrap();
+    let ack = with_header(&invite.replacen("INVITE", "ACK", 1), "To", &to)
+        .replace(" INVITE\r\n", " ACK\r\n");
+    stranger.send_raw(ack.as_bytes()).await.unwrap();
+    assert!(stranger.is_silent_for(Duration::from_millis(300)).await);
+    // A request in a dialog that does not exist gets one 481 as well.
+    let bye = stranger.request("BYE", &format!("sip:+441632960123@{server}"));
+    let bye = String::from_utf8(bye.build().unwrap()).unwrap();
+    let bye = with_header(&bye, "To", &format!("<sip:+441632960123@{server}>;tag=abc"));
+    stranger.send_raw(bye.as_bytes()).await.unwrap();
+    let refused = stranger
+        .recv(Duration::from_secs(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(refused.status(), Some(481));
+    assert!(stranger.is_silent_for(Duration::from_millis(300)).await);
+    edge.shutdown(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn a_source_never_draws_more_than_half_again_what_it_sends() {
+    let (edge, _defense, _decisions) = start_defended().await;
+    let server = edge.local_addr(Transport::Udp).unwrap();
+    let mut spoofed = TestUa::udp_from("127.0.0.8:0".parse().unwrap(), server)
+        .await
+        .unwrap();
+    // Requests trimmed to the bare minimum, naming a user challenged with
+    // both algorithms: each 407 is about twice the request's size.
+    spoofed.set_user("both");
+    let (mut bytes_in, mut bytes_out, mut answers) = (0, 0, 0);
+    for _ in 0..40 {
+        let bare = spoofed.request("OPTIONS", &format!("sip:{server}"));
+        bytes_in += spoofed.send(bare).await.unwrap().len();
+        if let Some(r) = spoofed.recv(Duration::from_millis(200)).await.unwrap() {
+            assert_eq!(r.status(), Some(407));
+            bytes_out += r.text().len();
+            answers += 1;
+        }
+    }
+    assert!(
+        bytes_out * 2 <= bytes_in * 3 + 2 * 1024,
+        "{bytes_out} bytes drawn by {bytes_in}"
+    );
+    assert!(answers < 40, "some answers withheld");
+    assert!(answers * 2 > 40, "most answered: {answers}");
+    edge.shutdown(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn a_scanner_hears_nothing_and_is_blocked_by_the_scanner_rule() {
+    let (edge, defense, mut decisions) = start_defended().await;
+    let server = edge.local_addr(Transport::Udp).unwrap();
+    let mut scanner = TestUa::udp_from("127.0.0.7:0".parse().unwrap(), server)
+        .await
+        .unwrap();
+    let options = scanner
+        .request("OPTIONS", &format!("sip:100@{server}"))
+        .header("User-Agent", "friendly-scanner");
+    scanner.send(options).await.unwrap();
+    assert!(scanner.is_silent_for(Duration::from_millis(500)).await);
+    let decision = tokio::time::timeout(Duration::from_secs(2), decisions.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(decision.rule, BlockRule::Scanner);
+    assert_eq!(decision.trigger, "friendly-scanner");
+    assert!(defense.is_blocked("127.0.0.7".parse().unwrap()));
+    // The customer's switch may run sipsak (check_sip): it is answered,
+    // and never blocked.
+    let mut monitor = TestUa::udp(server).await.unwrap();
+    let options = monitor
+        .request("OPTIONS", &format!("sip:{server}"))
+        .header("User-Agent", "sipsak 0.9.8");
+    assert_eq!(monitor.transact(options).await.unwrap().status(), Some(200));
+    assert!(decisions.try_recv().is_err());
     edge.shutdown(Duration::from_millis(100)).await;
 }
 

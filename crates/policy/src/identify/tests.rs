@@ -59,6 +59,7 @@ fn facts<'a>(source: &str, called: &'a str, header: Option<&'a [u8]>) -> Request
         request_uri: RURI,
         called,
         proxy_authorization: header,
+        named_users: [None, None],
         now: NOW,
     }
 }
@@ -81,7 +82,7 @@ fn creds(
     issued: u64,
 ) -> String {
     let ip = source.parse::<SocketAddr>().unwrap().ip();
-    let values = a.challenges(ip, issued, false);
+    let values = a.challenges(ip, issued, false, None);
     let challenge =
         Challenge::parse(&AuthValue::parse(values[algorithm].as_bytes()).unwrap()).unwrap();
     answer(
@@ -144,17 +145,23 @@ fn transport_disabled_entries_and_inactive_accounts() {
     // the caller is asked for credentials like any stranger.
     assert_eq!(
         a.identify(&snap, &facts("192.0.2.99:5060", "4411", None)),
-        Decision::Challenge { stale: false }
+        Decision::Challenge {
+            stale: false,
+            policy: None
+        }
     );
     assert_eq!(
         a.identify(&snap, &facts("192.0.2.16:5060", "4411", None)),
-        Decision::Challenge { stale: false }
+        Decision::Challenge {
+            stale: false,
+            policy: None
+        }
     );
 }
 
 #[test]
 fn challenges_offer_sha256_then_md5_with_qop_auth() {
-    let values = auth().challenges("192.0.2.1".parse().unwrap(), NOW, true);
+    let values = auth().challenges("192.0.2.1".parse().unwrap(), NOW, true, None);
     assert_eq!(values.len(), 2);
     assert!(
         values[0].starts_with("Digest realm=\"tollgate\"")
@@ -209,8 +216,10 @@ fn unknown_user_and_wrong_password_look_the_same() {
     let mut server_uri = facts("192.0.2.1:5060", "4411", None);
     let sipp_style = answer(
         &Challenge::parse(
-            &AuthValue::parse(a.challenges("192.0.2.1".parse().unwrap(), NOW, false)[0].as_bytes())
-                .unwrap(),
+            &AuthValue::parse(
+                a.challenges("192.0.2.1".parse().unwrap(), NOW, false, None)[0].as_bytes(),
+            )
+            .unwrap(),
         )
         .unwrap(),
         &Answer {
@@ -244,7 +253,10 @@ fn expired_nonce_is_stale_only_with_the_right_password() {
             &snap,
             &facts("192.0.2.1:5060", "4411", Some(old.as_bytes()))
         ),
-        Decision::Challenge { stale: true }
+        Decision::Challenge {
+            stale: true,
+            policy: None
+        }
     );
     let old_wrong = creds(&a, "192.0.2.1:5060", 0, "alice", "guess", 1, NOW - 301);
     assert_eq!(
@@ -285,7 +297,7 @@ fn forged_or_foreign_nonces_are_refused() {
 fn nonce_count_must_grow() {
     let snap = Snapshot::build(&config(), 1);
     let a = auth();
-    let values = a.challenges("192.0.2.1".parse().unwrap(), NOW, false);
+    let values = a.challenges("192.0.2.1".parse().unwrap(), NOW, false, None);
     let challenge = Challenge::parse(&AuthValue::parse(values[0].as_bytes()).unwrap()).unwrap();
     let with_nc = |nc| {
         answer(
@@ -374,7 +386,10 @@ fn other_realms_and_algorithms_are_challenged_again() {
             &snap,
             &facts("192.0.2.1:5060", "4411", Some(md5.as_bytes()))
         ),
-        Decision::Challenge { stale: false }
+        Decision::Challenge {
+            stale: false,
+            policy: None
+        }
     );
     let elsewhere = Authenticator::new("other", vec![Algorithm::SHA256], &KEY, 300);
     let foreign = creds(&elsewhere, "192.0.2.1:5060", 0, "alice", "secret", 1, NOW);
@@ -383,7 +398,10 @@ fn other_realms_and_algorithms_are_challenged_again() {
             &snap,
             &facts("192.0.2.1:5060", "4411", Some(foreign.as_bytes()))
         ),
-        Decision::Challenge { stale: false }
+        Decision::Challenge {
+            stale: false,
+            policy: None
+        }
     );
 }
 
@@ -409,5 +427,59 @@ fn nonce_counts_stay_bounded_and_refuse_replays_of_recent_nonces() {
     assert!(
         !counts.advance("x9999", 1),
         "the latest nonce is remembered"
+    );
+}
+
+#[test]
+fn a_users_digest_policy_picks_its_challenges_and_allows_no_downgrade() {
+    let mut c = config();
+    // The server offers MD5 alone; alice's account wants SHA-256, and
+    // "listed" keeps both by its own policy.
+    c.accounts[0].digest = Some(DigestPolicy::Sha256);
+    c.users[1].digest = Some(DigestPolicy::Sha256Md5);
+    let snap = Snapshot::build(&c, 1);
+    let a = Authenticator::new("tollgate", vec![Algorithm::MD5], &KEY, 300);
+    let named = |from: &'static [u8]| RequestFacts {
+        named_users: [Some(from), Some(b"+441632960123")],
+        ..facts("192.0.2.1:5060", "4411", None)
+    };
+    let challenge = |f: &RequestFacts<'_>| match a.identify(&snap, f) {
+        Decision::Challenge { policy, .. } => policy,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(challenge(&named(b"alice")), Some(DigestPolicy::Sha256));
+    assert_eq!(challenge(&named(b"LISTED")), Some(DigestPolicy::Sha256Md5));
+    assert_eq!(challenge(&named(b"nobody")), None, "the server's default");
+    let offered = |p| {
+        a.challenges("192.0.2.1".parse().unwrap(), NOW, false, p)
+            .iter()
+            .map(|c| {
+                c.split("algorithm=")
+                    .nth(1)
+                    .unwrap()
+                    .split(',')
+                    .next()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(offered(None), ["MD5"]);
+    assert_eq!(offered(Some(DigestPolicy::Sha256)), ["SHA-256"]);
+    assert_eq!(offered(Some(DigestPolicy::Sha256Md5)), ["SHA-256", "MD5"]);
+    // Alice answers in SHA-256 and is identified; her MD5 answer (a
+    // downgrade) is challenged again, with SHA-256.
+    let sha = Authenticator::new("tollgate", vec![Algorithm::SHA256], &KEY, 300);
+    let good = creds(&sha, "192.0.2.1:5060", 0, "alice", "secret", 1, NOW);
+    let f = facts("192.0.2.1:5060", "4411", Some(good.as_bytes()));
+    assert!(matches!(a.identify(&snap, &f), Decision::Identified(_)));
+    let md5 = creds(&a, "192.0.2.1:5060", 0, "alice", "secret", 1, NOW);
+    let f = facts("192.0.2.1:5060", "4411", Some(md5.as_bytes()));
+    assert_eq!(
+        a.identify(&snap, &f),
+        Decision::Challenge {
+            stale: false,
+            policy: Some(DigestPolicy::Sha256)
+        }
     );
 }

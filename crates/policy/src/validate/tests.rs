@@ -10,6 +10,7 @@ pub(crate) fn carrier(id: AccountId) -> Account {
         channels: 0,
         cps: 0,
         notes: String::new(),
+        digest: None,
         carrier: CarrierSettings::default(),
     }
 }
@@ -150,8 +151,9 @@ fn sip_users_and_capacity() {
         (err.field.as_str(), err.message.as_str()),
         ("channels", "no channel capacity available for this account")
     );
-    let unlimited = vec![user(1, 1, "a", 0)];
-    assert!(check_user_channels(&acct, &unlimited).is_err());
+    // A user without a limit of its own shares the account's channels.
+    let unlimited = vec![user(1, 1, "a", 0), user(2, 1, "b", 10)];
+    assert!(check_user_channels(&acct, &unlimited).is_ok());
     acct.channels = 0;
     assert!(check_user_channels(&acct, &over).is_ok());
     let taken = check_unique_username(&user(3, 1, "Alice", 1), &[user(1, 2, "alice", 1)]);

@@ -69,6 +69,11 @@ impl InviteServer {
         }
     }
 
+    /// Where this transaction's responses go.
+    pub(crate) fn reply_to(&self) -> Peer {
+        self.reply_to
+    }
+
     pub(crate) fn deadline(&self) -> Option<Instant> {
         match self.state {
             State::Proceeding { trying_at } => trying_at,

@@ -31,7 +31,7 @@ mod timers;
 pub use ids::{IdHasher, IdMap};
 pub use timers::TimerConfig;
 
-use std::collections::{VecDeque, hash_map};
+use std::collections::VecDeque;
 use std::hash::{BuildHasher, RandomState};
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -114,6 +114,9 @@ pub struct Received<'b, 'h> {
     pub message: Message<'b, 'h>,
     /// The result of [`check_request`] or [`check_response`].
     pub checked: Checked<'b>,
+    /// The message's size as it arrived, before the layer stamped its top
+    /// Via: what the sender spent on it.
+    pub wire_len: usize,
 }
 
 impl<'b, 'h> Received<'b, 'h> {
@@ -122,7 +125,11 @@ impl<'b, 'h> Received<'b, 'h> {
     pub fn read(data: &'b [u8], headers: &'h mut [Header<'b>]) -> Option<Self> {
         let message = parse_datagram(data, headers).ok()?;
         let checked = Checked::check(&message.head)?;
-        Some(Self { message, checked })
+        Some(Self {
+            message,
+            checked,
+            wire_len: data.len(),
+        })
     }
 
     /// What was read of a request, for `message`: its copy with the top
@@ -139,6 +146,7 @@ impl<'b, 'h> Received<'b, 'h> {
         Some(Received {
             message,
             checked: Checked::Request(req),
+            wire_len: self.wire_len,
         })
     }
 }
@@ -254,6 +262,15 @@ impl Machine {
             Self::NonInviteServer(m) => m.awaits_final(),
             Self::InviteClient(m) => m.awaits_final(),
             Self::NonInviteClient(m) => m.awaits_final(),
+        }
+    }
+
+    /// Where a server transaction's responses go.
+    fn reply_to(&self) -> Option<Peer> {
+        match self {
+            Self::InviteServer(m) => Some(m.reply_to()),
+            Self::NonInviteServer(m) => Some(m.reply_to()),
+            Self::InviteClient(_) | Self::NonInviteClient(_) => None,
         }
     }
 
@@ -387,15 +404,18 @@ fn status_code(data: &[u8]) -> Option<u16> {
 }
 
 /// A To tag for stateless responses: stable for a given request, so a
-/// retransmission gets the same answer.
-fn stateless_tag(head: &Head<'_, '_>) -> String {
+/// retransmission gets the same answer (RFC 3261 §8.2.6.2).
+pub fn stateless_tag(head: &Head<'_, '_>) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for part in [head.value(HeaderKind::CallId), head.value(HeaderKind::Via)] {
         for &b in part.unwrap_or_default() {
             h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
         }
     }
-    format!("sl{h:016x}")
+    // Eight hex digits: unique enough among one caller's requests, and
+    // every byte of a stateless answer counts (it may go to a spoofed
+    // address).
+    format!("{:08x}", h >> 32)
 }
 
 impl TransactionLayer {
@@ -461,18 +481,12 @@ impl TransactionLayer {
     /// Re-arms the timer of `id` after its machine changed, or forgets a
     /// terminated transaction.
     fn settle(&mut self, id: TxId) {
-        let hash_map::Entry::Occupied(slot) = self.entries.entry(id) else {
+        let Some(entry) = self.entries.get_mut(&id) else {
             return;
         };
-        if slot.get().machine.is_terminated() {
-            let entry = slot.remove();
-            let keys = &mut self.keys[keys_of(entry.server)];
-            // The key may name a newer transaction by now.
-            if let Ok(found) = keys.find_entry(entry.key_hash, |&other| other == id) {
-                found.remove();
-            }
+        if entry.machine.is_terminated() {
+            self.forget(id);
         } else {
-            let entry = slot.into_mut();
             let deadline = entry.machine.deadline();
             if deadline != entry.armed {
                 entry.armed = deadline;
@@ -481,6 +495,17 @@ impl TransactionLayer {
                 }
             }
         }
+    }
+
+    /// Removes transaction `id` and its key; its entry, when it was live.
+    fn forget(&mut self, id: TxId) -> Option<Box<Entry>> {
+        let entry = self.entries.remove(&id)?;
+        let keys = &mut self.keys[keys_of(entry.server)];
+        // The key may name a newer transaction by now.
+        if let Ok(found) = keys.find_entry(entry.key_hash, |&other| other == id) {
+            found.remove();
+        }
+        Some(entry)
     }
 
     /// The transaction whose key is the one last built in `self.key`.
@@ -617,7 +642,11 @@ impl TransactionLayer {
                 Checked::Response(resp)
             }
         };
-        Some(Received { message, checked })
+        Some(Received {
+            message,
+            checked,
+            wire_len: data.len(),
+        })
     }
 
     /// A request whose head parsed but whose body length is wrong.
@@ -788,6 +817,22 @@ impl TransactionLayer {
         };
         self.settle(id);
         result
+    }
+
+    /// Ends server transaction `id` without keeping any state, the way a
+    /// stateless UAS answers (RFC 3261 §8.2.7): `answer`, when given, goes
+    /// out once to the request's source and is never retransmitted, and a
+    /// retransmission of the request reaches the core again as a new
+    /// request. Without an answer the request is dropped unanswered (no
+    /// 100 Trying either). This is how strangers are answered: nothing
+    /// they send makes Tollgate send more than once, nor hold memory.
+    pub fn respond_statelessly(&mut self, id: TxId, answer: Option<Bytes>) {
+        let Some(entry) = self.forget(id) else {
+            return;
+        };
+        if let (Some(peer), Some(data)) = (entry.machine.reply_to(), answer) {
+            self.transmits.push_back(Transmit { peer, data });
+        }
     }
 
     /// Starts a client transaction for a request the core built (its top

@@ -39,6 +39,11 @@ impl NonInviteServer {
         }
     }
 
+    /// Where this transaction's responses go.
+    pub(crate) fn reply_to(&self) -> Peer {
+        self.reply_to
+    }
+
     pub(crate) fn deadline(&self) -> Option<Instant> {
         match self.state {
             State::Completed { until } => Some(until),

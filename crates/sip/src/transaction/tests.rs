@@ -333,6 +333,52 @@ fn non_2xx_final_is_retransmitted_until_ack() {
 }
 
 #[test]
+fn a_stateless_answer_goes_out_once_and_keeps_no_state() {
+    let mut p = Pair::new(Transport::Udp);
+    // Every ACK is lost (a spoofed source never sends one).
+    p.drop = Box::new(|side, t| side == UAC && t.data.starts_with(b"ACK"));
+    p.send(&request("INVITE", "sl1"));
+    p.run_until(10);
+    let first = p.server_requests()[0];
+    let invite = p.events[UAS]
+        .iter()
+        .find_map(|e| match e {
+            Event::Request { data, .. } => Some(data.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let mut headers = [Header::EMPTY; MAX_HEADERS];
+    let head = parse_datagram(&invite, &mut headers).unwrap().head;
+    let tag = stateless_tag(&head);
+    let answer = MessageBuilder::response_to(&head, 407, "Proxy Auth", Some(tag.as_bytes()))
+        .build()
+        .unwrap();
+    p.layers[UAS].respond_statelessly(first, Some(answer.into()));
+    assert!(p.layers[UAS].is_empty(), "no transaction is kept");
+    // Past 64·T1: one 407, no 100 Trying, no retransmission, no timeout.
+    p.run_until(40_000);
+    assert_eq!(p.sent_times(UAS, "SIP/2.0 407"), [10]);
+    assert!(p.sent_times(UAS, "SIP/2.0 100").is_empty());
+    assert!(
+        !p.events[UAS]
+            .iter()
+            .any(|e| matches!(e, Event::TimedOut { .. }))
+    );
+    // A retransmitted INVITE is a new request for the core, and the ACK
+    // of the answer reaches it without a transaction.
+    p.layers[UAS].handle_message(p.now, p.peers[UAC], Bytes::from(request("INVITE", "sl1")));
+    p.collect();
+    let ids = p.server_requests();
+    assert_eq!(ids.len(), 2);
+    assert_ne!(ids[1], first);
+    // Dropped without an answer: nothing goes out, not even 100 Trying.
+    p.layers[UAS].respond_statelessly(ids[1], None);
+    p.run_until(41_000);
+    assert_eq!(p.sent_times(UAS, "SIP/2.0").len(), 1);
+    assert!(p.layers[UAS].is_empty());
+}
+
+#[test]
 fn ack_stops_retransmissions_and_timer_i_ends_the_transaction() {
     let mut p = Pair::new(Transport::Udp);
     p.send(&request("INVITE", "g2"));

@@ -6,9 +6,11 @@ use tollgate_policy::Address;
 
 use super::SqliteStore;
 use super::audit::record;
+use tollgate_policy::threat::BlockRule;
+
 use crate::{
-    Actor, AuditEvent, Block, BlockSource, FirewallList, StoreError, StoreFuture, block_address,
-    now_ms,
+    Actor, AuditEvent, Block, BlockSource, FirewallList, NewBlock, StoreError, StoreFuture,
+    block_address, now_ms,
 };
 
 impl FirewallList for SqliteStore {
@@ -16,16 +18,12 @@ impl FirewallList for SqliteStore {
         Box::pin(self.read_blocks())
     }
 
-    fn block<'a>(
-        &'a self,
-        actor: &'a Actor,
-        address: &'a str,
-        reason: &'a str,
-        source: BlockSource,
-        duration_s: Option<u32>,
-        notes: &'a str,
-    ) -> StoreFuture<'a, Block> {
-        Box::pin(self.write_block(actor, address, reason, source, duration_s, notes))
+    fn block<'a>(&'a self, actor: &'a Actor, block: NewBlock<'a>) -> StoreFuture<'a, Block> {
+        Box::pin(self.write_block(actor, block))
+    }
+
+    fn add_hits<'a>(&'a self, hits: &'a [(String, u64)]) -> StoreFuture<'a, ()> {
+        Box::pin(self.write_hits(hits))
     }
 
     fn unblock<'a>(
@@ -41,7 +39,8 @@ impl FirewallList for SqliteStore {
 impl SqliteStore {
     async fn read_blocks(&self) -> Result<Vec<Block>, StoreError> {
         let rows = sqlx::query(
-            "SELECT address, reason, source, created_at, expires_at, hits, notes FROM firewall
+            "SELECT address, reason, source, created_at, expires_at, hits, notes, rule, trigger
+             FROM firewall
              WHERE expires_at IS NULL OR expires_at > ? ORDER BY created_at",
         )
         .bind(now_ms())
@@ -50,6 +49,7 @@ impl SqliteStore {
         rows.iter()
             .map(|r| {
                 let source: String = r.try_get("source")?;
+                let rule: Option<String> = r.try_get("rule")?;
                 Ok(Block {
                     address: r.try_get("address")?,
                     reason: r.try_get("reason")?,
@@ -60,6 +60,8 @@ impl SqliteStore {
                     },
                     created_at: r.try_get("created_at")?,
                     expires_at: r.try_get("expires_at")?,
+                    rule: rule.as_deref().and_then(BlockRule::from_name),
+                    trigger: r.try_get("trigger")?,
                     hits: r.try_get("hits")?,
                     notes: r.try_get("notes")?,
                 })
@@ -67,37 +69,38 @@ impl SqliteStore {
             .collect()
     }
 
-    async fn write_block(
-        &self,
-        actor: &Actor,
-        address: &str,
-        reason: &str,
-        source: BlockSource,
-        duration_s: Option<u32>,
-        notes: &str,
-    ) -> Result<Block, StoreError> {
-        let address = block_address(address).map_err(StoreError::invalid)?;
+    async fn write_block(&self, actor: &Actor, new: NewBlock<'_>) -> Result<Block, StoreError> {
+        let address = block_address(new.address).map_err(StoreError::invalid)?;
         let now = now_ms();
         let block = Block {
             address: address.clone(),
-            reason: reason.into(),
-            source,
+            reason: new.reason.into(),
+            source: new.source,
             created_at: now,
-            expires_at: duration_s.map(|d| now + i64::from(d) * 1000),
+            expires_at: new.duration_s.map(|d| now + i64::from(d) * 1000),
+            rule: new.rule.map(|(rule, _)| rule),
+            trigger: new.rule.map(|(_, trigger)| trigger.to_owned()),
             hits: 0,
-            notes: notes.into(),
+            notes: new.notes.into(),
         };
         let mut tx = self.write().await?;
         sqlx::query(
-            "INSERT OR REPLACE INTO firewall (address, reason, source, created_at, expires_at, hits, notes)
-             VALUES (?, ?, ?, ?, ?, 0, ?)",
+            "INSERT OR REPLACE INTO firewall
+             (address, reason, source, created_at, expires_at, hits, notes, rule, trigger)
+             VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?)",
         )
         .bind(&block.address)
         .bind(&block.reason)
-        .bind(if source == BlockSource::Auto { "auto" } else { "manual" })
+        .bind(if block.source == BlockSource::Auto {
+            "auto"
+        } else {
+            "manual"
+        })
         .bind(block.created_at)
         .bind(block.expires_at)
         .bind(&block.notes)
+        .bind(block.rule.map(BlockRule::as_str))
+        .bind(&block.trigger)
         .execute(&mut *tx)
         .await?;
         let mut ev = AuditEvent::new(
@@ -106,13 +109,29 @@ impl SqliteStore {
             "firewall",
             address.clone(),
             None,
-            format!("{address} blocked: {reason}"),
+            format!("{address} blocked: {}", block.reason),
         );
         ev.after = Some(serde_json::to_value(&block)?);
         record(&mut tx, &ev).await?;
         tx.commit().await?;
         self.firewall_changed();
         Ok(block)
+    }
+
+    async fn write_hits(&self, hits: &[(String, u64)]) -> Result<(), StoreError> {
+        if hits.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.write().await?;
+        for (address, n) in hits {
+            sqlx::query("UPDATE firewall SET hits = hits + ? WHERE address = ?")
+                .bind(i64::try_from(*n).unwrap_or(i64::MAX))
+                .bind(address)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn remove_block(

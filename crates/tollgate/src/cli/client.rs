@@ -68,6 +68,25 @@ impl ApiClient {
         self.call(reqwest::Method::PUT, path, Some(body)).await
     }
 
+    /// Reads the resource at `path`, sets the fields given in `changes`
+    /// (the others stay as they are) and writes it back.
+    pub(crate) async fn update<const N: usize>(
+        &self,
+        path: &str,
+        changes: [(&str, Option<Value>); N],
+    ) -> anyhow::Result<Value> {
+        let mut current = self.get(path).await?;
+        let obj = current
+            .as_object_mut()
+            .with_context(|| format!("{path} is not an object"))?;
+        for (field, value) in changes {
+            if let Some(v) = value {
+                obj.insert(field.into(), v);
+            }
+        }
+        self.put(path, &current).await
+    }
+
     pub(crate) async fn delete(&self, path: &str) -> anyhow::Result<Value> {
         self.call(reqwest::Method::DELETE, path, None).await
     }

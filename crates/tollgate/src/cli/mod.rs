@@ -3,14 +3,16 @@
 //! with `--json`.
 
 mod client;
+mod table;
 
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use client::ApiClient;
+use table::table;
 
 /// Where the API is and how to print.
 #[derive(Debug, Args)]
@@ -52,8 +54,12 @@ pub(crate) enum AccountCmd {
         /// Free text.
         #[arg(long, default_value = "")]
         notes: String,
+        /// Digest algorithms of its SIP users (`md5`, `sha256` or
+        /// `sha256+md5`); the server's default when omitted.
+        #[arg(long)]
+        digest: Option<String>,
     },
-    /// Change an account's limits or status.
+    /// Change an account's limits, status or digest algorithms.
     Update {
         account: String,
         #[arg(long)]
@@ -63,6 +69,9 @@ pub(crate) enum AccountCmd {
         /// `active` or `inactive`.
         #[arg(long)]
         status: Option<String>,
+        /// `md5`, `sha256`, `sha256+md5`, or `default` (the server's).
+        #[arg(long)]
+        digest: Option<String>,
     },
     /// Delete an account with everything it owns.
     Delete { account: String },
@@ -141,6 +150,23 @@ pub(crate) enum SipUserCmd {
         channels: u32,
         #[arg(long, default_value_t = 0)]
         cps: u32,
+        /// Digest algorithms it is challenged with (`md5`, `sha256` or
+        /// `sha256+md5`); its account's when omitted.
+        #[arg(long)]
+        digest: Option<String>,
+    },
+    /// Change a user's limits or digest algorithms; the password stays.
+    Update {
+        #[arg(long)]
+        account: String,
+        id: i64,
+        #[arg(long)]
+        channels: Option<u32>,
+        #[arg(long)]
+        cps: Option<u32>,
+        /// `md5`, `sha256`, `sha256+md5`, or `default` (its account's).
+        #[arg(long)]
+        digest: Option<String>,
     },
     /// Set a new password (generated and printed once when not given).
     ResetPassword {
@@ -315,7 +341,17 @@ const ROUTE_COLUMNS: &[&str] = &[
     "carriers",
     "enabled",
 ];
-const BLOCK_COLUMNS: &[&str] = &["address", "source", "reason", "expires_at", "hits", "notes"];
+const BLOCK_COLUMNS: &[&str] = &[
+    "address",
+    "source",
+    "rule",
+    "trigger",
+    "hits",
+    "created_at",
+    "expires_at",
+    "reason",
+    "notes",
+];
 const CALL_COLUMNS: &[&str] = &[
     "id",
     "account_id",
@@ -385,8 +421,10 @@ async fn account(api: &ApiClient, cmd: AccountCmd) -> anyhow::Result<Value> {
             channels,
             cps,
             notes,
+            digest,
         } => {
-            let body = json!({"name": name, "kind": kind, "channels": channels, "cps": cps, "notes": notes});
+            let body = json!({"name": name, "kind": kind, "channels": channels, "cps": cps,
+                "notes": notes, "digest": digest});
             api.post("/accounts", &body).await
         }
         AccountCmd::Update {
@@ -394,22 +432,16 @@ async fn account(api: &ApiClient, cmd: AccountCmd) -> anyhow::Result<Value> {
             channels,
             cps,
             status,
+            digest,
         } => {
             let id = api.account_id(&account).await?;
-            let mut current = api.get(&format!("/accounts/{id}")).await?;
-            let obj = current
-                .as_object_mut()
-                .context("account is not an object")?;
-            if let Some(c) = channels {
-                obj.insert("channels".into(), json!(c));
-            }
-            if let Some(c) = cps {
-                obj.insert("cps".into(), json!(c));
-            }
-            if let Some(s) = status {
-                obj.insert("status".into(), json!(s));
-            }
-            api.put(&format!("/accounts/{id}"), &current).await
+            let changes = [
+                ("channels", channels.map(|c| json!(c))),
+                ("cps", cps.map(|c| json!(c))),
+                ("status", status.map(|s| json!(s))),
+                ("digest", digest.map(digest_value)),
+            ];
+            api.update(&format!("/accounts/{id}"), changes).await
         }
         AccountCmd::Delete { account } => {
             let id = api.account_id(&account).await?;
@@ -492,13 +524,31 @@ async fn sip_user(api: &ApiClient, cmd: SipUserCmd) -> anyhow::Result<Value> {
             password,
             channels,
             cps,
+            digest,
         } => {
             let id = api.account_id(&account).await?;
-            let mut body = json!({"username": username, "channels": channels, "cps": cps});
+            let mut body =
+                json!({"username": username, "channels": channels, "cps": cps, "digest": digest});
             if let Some(p) = password {
                 body["password"] = json!(p);
             }
             api.post(&format!("/accounts/{id}/sip-users"), &body).await
+        }
+        SipUserCmd::Update {
+            account,
+            id,
+            channels,
+            cps,
+            digest,
+        } => {
+            let acct = api.account_id(&account).await?;
+            let changes = [
+                ("channels", channels.map(|c| json!(c))),
+                ("cps", cps.map(|c| json!(c))),
+                ("digest", digest.map(digest_value)),
+            ];
+            api.update(&format!("/accounts/{acct}/sip-users/{id}"), changes)
+                .await
         }
         SipUserCmd::ResetPassword {
             account,
@@ -516,6 +566,16 @@ async fn sip_user(api: &ApiClient, cmd: SipUserCmd) -> anyhow::Result<Value> {
                 .await?;
             Ok(json!({"deleted": id}))
         }
+    }
+}
+
+/// A `--digest` value as the API takes it: `default` clears the policy
+/// (the account's, or the server's, applies again).
+fn digest_value(policy: String) -> Value {
+    if policy == "default" {
+        Value::Null
+    } else {
+        json!(policy)
     }
 }
 
@@ -559,111 +619,5 @@ async fn firewall(api: &ApiClient, cmd: FirewallCmd) -> anyhow::Result<Value> {
                 .await?;
             Ok(json!({ "unblocked": address }))
         }
-    }
-}
-
-/// One cell: strings bare, lists joined, nothing as `-`.
-fn cell(v: Option<&Value>) -> String {
-    match v {
-        None | Some(Value::Null) => "-".into(),
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|i| cell(Some(i)))
-            .collect::<Vec<_>>()
-            .join(","),
-        Some(other) => other.to_string(),
-    }
-}
-
-/// A plain aligned table of `columns` (only those present in some row).
-fn table(value: &Value, columns: &[&str]) -> String {
-    let rows: Vec<&Map<String, Value>> = match value {
-        Value::Array(items) => items.iter().filter_map(Value::as_object).collect(),
-        Value::Object(obj) => vec![obj],
-        _ => Vec::new(),
-    };
-    if rows.is_empty() {
-        return if value.is_array() {
-            "(none)\n".into()
-        } else {
-            format!("{value}\n")
-        };
-    }
-    let present: Vec<&str> = columns
-        .iter()
-        .copied()
-        .filter(|c| rows.iter().any(|r| r.contains_key(*c)))
-        .chain(
-            rows[0]
-                .keys()
-                .map(String::as_str)
-                .filter(|k| *k == "deleted"),
-        )
-        .collect();
-    let cells: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| present.iter().map(|c| cell(r.get(*c))).collect())
-        .collect();
-    let widths: Vec<usize> = present
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            cells
-                .iter()
-                .map(|r| r[i].len())
-                .max()
-                .unwrap_or(0)
-                .max(c.len())
-        })
-        .collect();
-    let line = |items: Vec<&str>| {
-        items
-            .iter()
-            .zip(&widths)
-            .map(|(s, w)| format!("{s:<w$}"))
-            .collect::<Vec<_>>()
-            .join("  ")
-            .trim_end()
-            .to_owned()
-            + "\n"
-    };
-    let mut out = line(present.clone());
-    for r in &cells {
-        out += &line(r.iter().map(String::as_str).collect());
-    }
-    if let Some(w) = value
-        .get("warnings")
-        .and_then(Value::as_array)
-        .filter(|w| !w.is_empty())
-    {
-        for warning in w {
-            out += &format!(
-                "warning: {}: {}\n",
-                cell(warning.get("field")),
-                cell(warning.get("message"))
-            );
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tables_align_and_show_generated_passwords() {
-        let v = json!([{"id": 1, "username": "alice", "channels": 2, "cps": 0, "enabled": true},
-                       {"id": 12, "username": "bob", "channels": 10, "cps": 1, "enabled": false}]);
-        let t = table(&v, USER_COLUMNS);
-        assert_eq!(
-            t,
-            "id  username  channels  cps  enabled\n1   alice     2         0    true\n12  bob       10        1    false\n"
-        );
-        let created = json!({"id": 3, "username": "carol", "password": "s3cret", "warnings": [{"field": "x", "message": "y"}]});
-        let t = table(&created, USER_COLUMNS);
-        assert!(t.contains("s3cret") && t.contains("warning: x: y"), "{t}");
-        assert_eq!(table(&json!([]), ACCOUNT_COLUMNS), "(none)\n");
     }
 }

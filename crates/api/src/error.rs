@@ -26,6 +26,8 @@ pub struct ErrorBody {
 pub struct ApiError {
     status: StatusCode,
     body: ErrorBody,
+    /// `Retry-After` (seconds), for 429 and 503.
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -43,6 +45,22 @@ impl ApiError {
                 message: message.into(),
                 field: field.map(str::to_owned),
             },
+            retry_after: None,
+        }
+    }
+
+    /// 429: this source failed to authenticate too often; it may try again
+    /// after `wait`.
+    pub fn too_many_requests(wait: std::time::Duration) -> Self {
+        let seconds = wait.as_secs_f64().ceil() as u64;
+        Self {
+            retry_after: Some(seconds.max(1)),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                format!("too many failed authentications from this address; retry in {seconds} s"),
+                None,
+            )
         }
     }
 
@@ -107,6 +125,12 @@ impl From<axum::extract::rejection::JsonRejection> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(self.body)).into_response()
+        let mut response = (self.status, Json(self.body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }

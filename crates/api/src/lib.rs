@@ -115,8 +115,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn router(state: ApiState) -> Router {
     let (routes, doc) = api();
     let doc = Arc::new(doc);
+    let throttle = Arc::new(auth::Throttle::default());
     let protected = routes.layer(middleware::from_fn_with_state(
-        state.clone(),
+        (state.clone(), throttle),
         auth::require_token,
     ));
     Router::new()

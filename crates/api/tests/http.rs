@@ -147,6 +147,68 @@ async fn health_is_open_and_everything_else_needs_a_token() {
     assert_eq!(s.get("/accounts").await.0, StatusCode::OK);
 }
 
+/// What the server logs, captured (the test's runtime runs the server on
+/// the test's own thread).
+#[derive(Clone, Default)]
+struct Logs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl tracing_subscriber::fmt::MakeWriter<'_> for Logs {
+    type Writer = Self;
+    fn make_writer(&self) -> Self {
+        self.clone()
+    }
+}
+
+#[tokio::test]
+async fn guessing_tokens_is_throttled_and_logged() {
+    let logs = Logs::default();
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let _logging = tracing_subscriber::fmt()
+        .with_writer(logs.clone())
+        .with_ansi(false)
+        .set_default();
+    let s = server().await;
+    let mut statuses = Vec::new();
+    for i in 0..50 {
+        let r = s
+            .client
+            .get(format!("{}/api/v1/accounts", s.base))
+            .bearer_auth(format!("guess-{i}"))
+            .send()
+            .await
+            .unwrap();
+        if r.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert!(r.headers().contains_key("retry-after"));
+            let body: Value = r.json().await.unwrap();
+            assert_eq!(body["error"], "too_many_requests");
+            statuses.push(429);
+        } else {
+            statuses.push(r.status().as_u16());
+        }
+    }
+    // Ten failures are free; the eleventh is refused and starts the
+    // back-off, which turns every later attempt away.
+    assert_eq!(statuses[..11], [401; 11], "{statuses:?}");
+    assert!(statuses[11..].iter().all(|&s| s == 429), "{statuses:?}");
+    // While throttled, even the right token waits.
+    assert_eq!(s.get("/accounts").await.0, StatusCode::TOO_MANY_REQUESTS);
+    let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logged.contains("source throttled") && logged.contains("source=127.0.0.1"),
+        "{logged}"
+    );
+}
+
 #[tokio::test]
 async fn accounts_crud_with_validation_and_audit() {
     let s = server().await;

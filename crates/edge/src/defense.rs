@@ -210,20 +210,30 @@ impl Defense {
             .is_some_and(|&at| now.saturating_sub(at) < AUTHENTICATED_FOR_S)
     }
 
-    /// True when traffic from `ip` must be dropped unread.
+    /// True when traffic from `ip` must be dropped unread. A trusted
+    /// address never is, whatever block covers it (an operator's
+    /// `0.0.0.0/0` does not lock out the monitoring or the other nodes).
     pub fn is_blocked(&self, ip: IpAddr) -> bool {
-        self.blocked.load().covering(ip).is_some()
+        self.blocked.load().covering(ip).is_some() && !self.is_trusted(ip)
     }
 
-    /// True when traffic from `ip` must be dropped unread; the drop counts
-    /// as a hit of the block.
+    /// True when traffic from `ip` must be dropped unread (see
+    /// [`Defense::is_blocked`]); the drop counts as a hit of the block.
     pub fn drop_blocked(&self, ip: IpAddr) -> bool {
         let set = self.blocked.load();
         let Some(hits) = set.covering(ip) else {
             return false;
         };
+        if self.is_trusted(ip) {
+            return false;
+        }
         hits.count.fetch_add(1, Ordering::Relaxed);
         true
+    }
+
+    /// True when `ip` is in the `[firewall] trusted` networks.
+    fn is_trusted(&self, ip: IpAddr) -> bool {
+        self.trusted.iter().any(|n| n.contains(&ip))
     }
 
     /// The hits counted since the last call, per block that has any, and
@@ -351,7 +361,7 @@ impl Defense {
     /// is governed by CPS limits, not by the firewall).
     fn is_exempt(&self, ip: IpAddr) -> bool {
         let snapshot = self.snapshot.load();
-        self.trusted.iter().any(|n| n.contains(&ip))
+        self.is_trusted(ip)
             || snapshot.is_gateway_address(ip)
             || !snapshot.egress_candidates(ip).is_empty()
     }
@@ -440,6 +450,22 @@ mod tests {
         assert!(defense.is_blocked(ip));
         defense.replace([]);
         assert!(!defense.is_blocked(ip), "lifted in the store");
+    }
+
+    #[test]
+    fn a_trusted_address_is_never_blocked() {
+        let snapshot = Arc::new(SharedSnapshot::new(Snapshot::build(
+            &Configuration::default(),
+            1,
+        )));
+        let (tx, _) = mpsc::unbounded_channel();
+        let trusted = vec!["192.0.2.0/24".parse().unwrap()];
+        let detector = ThreatDetector::new(ThreatConfig::default());
+        let defense = Defense::new(detector, trusted, snapshot, tx);
+        defense.replace(["0.0.0.0/0".parse().unwrap()]);
+        assert!(!defense.drop_blocked("192.0.2.7".parse().unwrap()));
+        assert!(defense.drop_blocked("198.51.100.7".parse().unwrap()));
+        assert_eq!(defense.take_hits(), [("0.0.0.0/0".to_owned(), 1)]);
     }
 
     #[test]

@@ -104,6 +104,21 @@ impl From<StoreError> for ApiError {
                 };
                 Self::new(status, code, error.to_string(), Some(&error.field))
             }
+            StoreError::Full => Self::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "insufficient_storage",
+                e.to_string(),
+                None,
+            ),
+            StoreError::ReadOnly | StoreError::Busy => Self {
+                retry_after: Some(5),
+                ..Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    e.to_string(),
+                    None,
+                )
+            },
             StoreError::Database(_) | StoreError::Corrupt(_) => {
                 tracing::error!(error = %e, "store failure");
                 Self::new(
@@ -132,5 +147,21 @@ impl IntoResponse for ApiError {
                 .insert(axum::http::header::RETRY_AFTER, seconds.into());
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_refusals_have_statuses_of_their_own() {
+        let full = ApiError::from(StoreError::Full).into_response();
+        assert_eq!(full.status(), StatusCode::INSUFFICIENT_STORAGE);
+        for e in [StoreError::ReadOnly, StoreError::Busy] {
+            let r = ApiError::from(e).into_response();
+            assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(r.headers()[axum::http::header::RETRY_AFTER], "5");
+        }
     }
 }

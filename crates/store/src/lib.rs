@@ -59,12 +59,58 @@ pub enum StoreError {
         /// True when the clash is with existing data (a duplicate name).
         conflict: bool,
     },
+    /// The database has no room left for the write (507): the disk, or
+    /// its size limit, is full. Writes work again once there is room.
+    #[error("the database is full: free disk space")]
+    Full,
+    /// The database is read-only: this server was started to read only,
+    /// or the file cannot be written (503).
+    #[error("the database is read-only here")]
+    ReadOnly,
+    /// Too many writes wait for their turn, or one waited too long (503,
+    /// to be retried).
+    #[error("the database is busy: retry shortly")]
+    Busy,
     /// The database failed (500).
     #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     /// A stored document could not be read back (500).
     #[error("stored data is unreadable: {0}")]
     Corrupt(#[from] serde_json::Error),
+}
+
+/// True while the database refuses writes (full, read-only): such an
+/// episode is logged once, when it starts, and once when it ends.
+static REFUSING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// A write committed: ends an episode of refused writes, if one was on.
+pub(crate) fn writes_work() {
+    if REFUSING.swap(false, std::sync::atomic::Ordering::SeqCst) {
+        tracing::info!("the database accepts writes again");
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    /// SQLite's refusals become errors of their own (`SQLITE_FULL`,
+    /// `SQLITE_READONLY`, `SQLITE_BUSY`/`SQLITE_LOCKED`, by primary code);
+    /// the first refusal of an episode is logged.
+    fn from(e: sqlx::Error) -> Self {
+        let primary = e
+            .as_database_error()
+            .and_then(|d| d.code())
+            .and_then(|c| c.parse::<u32>().ok())
+            .map(|c| c & 0xff);
+        let refused = match primary {
+            Some(13) => Self::Full,
+            Some(8) => Self::ReadOnly,
+            Some(5 | 6) => return Self::Busy,
+            _ => return Self::Database(e),
+        };
+        if !REFUSING.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            tracing::error!(error = %e, "the database refuses writes: they fail until the cause is gone");
+        }
+        refused
+    }
 }
 
 impl StoreError {
@@ -129,6 +175,21 @@ impl Store {
     pub async fn open(url: &str, realm: &str) -> Result<Self, StoreError> {
         if url.starts_with("sqlite:") {
             Ok(Self::new(Arc::new(SqliteStore::open(url, realm).await?)))
+        } else {
+            Err(StoreError::invalid(FieldError::new(
+                "store.url",
+                "this build stores its data in SQLite only: use sqlite://FILE",
+            )))
+        }
+    }
+
+    /// Opens an existing database at `url` to read only (a server that
+    /// follows another one's writes): every write fails.
+    pub async fn open_read_only(url: &str, realm: &str) -> Result<Self, StoreError> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::new(Arc::new(
+                SqliteStore::open_read_only(url, realm).await?,
+            )))
         } else {
             Err(StoreError::invalid(FieldError::new(
                 "store.url",

@@ -107,18 +107,45 @@ impl Default for ApiConfig {
     }
 }
 
+/// `url` as messages and logs show it: a password in it (`user:pass@`)
+/// becomes `***`.
+pub(crate) fn redacted_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rsplit_once('@') {
+        Some((credentials, host)) => {
+            let user = credentials.split_once(':').map_or(credentials, |(u, _)| u);
+            let shown = if credentials.contains(':') {
+                format!("{user}:***")
+            } else {
+                user.to_owned()
+            };
+            format!("{scheme}://{shown}@{host}{}", &rest[authority_end..])
+        }
+        None => url.to_owned(),
+    }
+}
+
 /// `[store]`
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct StoreConfig {
     /// Database URL: `sqlite://FILE` (default) or `postgres://…`.
     pub url: String,
+    /// Serve from a database another `tollgate serve` writes, without
+    /// writing: the API refuses changes (503), blocks stay local, and the
+    /// other server's changes reach this one within a second. One server
+    /// writes a database; a second writer is refused at start.
+    pub read_only: bool,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             url: "sqlite://tollgate.db".into(),
+            read_only: false,
         }
     }
 }
@@ -576,6 +603,28 @@ mod tests {
             let err = Config::from_toml(text).unwrap().validate().unwrap_err();
             assert_eq!(err.field, field, "{text}");
         }
+    }
+
+    #[test]
+    fn passwords_in_urls_are_never_shown() {
+        assert_eq!(
+            redacted_url("postgres://tollgate:s3cr%40t@db.example:5432/tg?sslmode=require"),
+            "postgres://tollgate:***@db.example:5432/tg?sslmode=require"
+        );
+        assert_eq!(
+            redacted_url("postgres://db.example/tg"),
+            "postgres://db.example/tg"
+        );
+        assert_eq!(
+            redacted_url("postgres://user@db/tg"),
+            "postgres://user@db/tg"
+        );
+        assert_eq!(redacted_url("sqlite://tollgate.db"), "sqlite://tollgate.db");
+        let err = Config::from_toml("[store]\nurl = \"mysql://root:hunter2@db/x\"")
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
     }
 
     #[test]

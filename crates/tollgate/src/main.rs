@@ -63,6 +63,10 @@ struct ServeArgs {
     /// Database URL (sqlite://FILE or postgres://…).
     #[arg(long, value_name = "URL", env = "TOLLGATE_DB")]
     db: Option<String>,
+    /// Serve from the database without writing to it (another server
+    /// writes it).
+    #[arg(long)]
+    read_only: bool,
     /// Print the effective configuration as TOML and exit.
     #[arg(long)]
     print_config: bool,
@@ -90,6 +94,7 @@ fn effective_config(args: &ServeArgs) -> anyhow::Result<Config> {
     if let Some(db) = &args.db {
         config.store.url = db.clone();
     }
+    config.store.read_only |= args.read_only;
     config.validate()?;
     Ok(config)
 }
@@ -151,9 +156,17 @@ fn edge_config(config: &Config) -> anyhow::Result<tollgate_edge::EdgeConfig> {
 /// Opens the configuration database, creating and migrating it on first
 /// use.
 async fn open_store(config: &Config) -> anyhow::Result<tollgate_store::Store> {
-    tollgate_store::Store::open(&config.store.url, &config.sip.realm)
-        .await
-        .with_context(|| format!("store.url: opening {}", config.store.url))
+    let (url, realm) = (&config.store.url, &config.sip.realm);
+    let opened = if config.store.read_only {
+        tollgate_store::Store::open_read_only(url, realm).await
+    } else {
+        tollgate_store::Store::open(url, realm).await
+    };
+    // The store's own errors name the field (store.url) already.
+    opened.map_err(|e| match e {
+        tollgate_store::StoreError::Invalid { .. } => anyhow::anyhow!("{e}"),
+        other => anyhow::anyhow!("store.url: opening {}: {other}", config::redacted_url(url)),
+    })
 }
 
 /// Makes sure an admin can reach the API: the token from
@@ -360,7 +373,12 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         .context("starting the async runtime")?;
     runtime.block_on(async {
         let store = open_store(&config).await?;
-        ensure_admin_token(&store).await?;
+        if config.store.read_only {
+            let db = config::redacted_url(&config.store.url);
+            tracing::info!(%db, "read-only: serving the database another server writes");
+        } else {
+            ensure_admin_token(&store).await?;
+        }
         let (hosts, host_feed) = resolve::spawn(store.clone());
         let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
             .install_recorder()
@@ -399,7 +417,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
             NONCE_LIFETIME_S,
         );
         let defense = start_defense(&config, &store, snapshot.clone());
-        let (stop_hits, hits_flushed) = flush_hits(store.clone(), defense.clone());
+        let hits = (!config.store.read_only).then(|| flush_hits(store.clone(), defense.clone()));
         let core = tollgate_edge::PolicyCore::new(
             snapshot,
             auth,
@@ -421,8 +439,10 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         stop.await;
         tracing::info!("shutting down: listeners closed, finishing in-flight transactions");
         edge.shutdown(SHUTDOWN_GRACE).await;
-        let _ = stop_hits.send(());
-        let _ = hits_flushed.await;
+        if let Some((stop_hits, hits_flushed)) = hits {
+            let _ = stop_hits.send(());
+            let _ = hits_flushed.await;
+        }
         let _ = stop_api.send(());
         let _ = api.await;
         refresher.abort();

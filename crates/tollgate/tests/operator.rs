@@ -216,3 +216,66 @@ async fn a_users_digest_algorithms_switch_from_the_cli_without_a_new_password() 
     lab.cli(&[&update[..], &["default"]].concat());
     assert!(identified_as("MD5", &["MD5"]).await, "the default again");
 }
+
+#[tokio::test]
+async fn a_second_server_on_the_database_is_refused_unless_read_only_and_then_follows() {
+    let writer = Fresh::start("second");
+    let (sip, api) = (free_port(), free_port());
+    let second = |extra: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tollgate"));
+        command
+            .args(["serve", "--sip", &format!("udp:127.0.0.1:{sip}")])
+            .args(["--api", &format!("127.0.0.1:{api}"), "--db", &writer.db()])
+            .args(extra)
+            .env("TOLLGATE_ADMIN_TOKEN", Fresh::TOKEN);
+        command
+    };
+    let refused = second(&[]).output().unwrap();
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("store.url:") && said.contains("t.db is in use by another tollgate (pid"),
+        "{said}"
+    );
+    // Read-only (here from its configuration file), it starts and follows
+    // the writer: an entry made there identifies the switch here within a
+    // second.
+    let reader = serve_with(
+        writer.dir(),
+        "[store]\nread_only = true\n",
+        sip,
+        api,
+        Fresh::TOKEN,
+    );
+    let reader_sip: std::net::SocketAddr = format!("127.0.0.1:{sip}").parse().unwrap();
+    let add = [
+        ["account", "add", "--name", "acme"].as_slice(),
+        &[
+            "ip-auth",
+            "add",
+            "--account",
+            "acme",
+            "--address",
+            "127.0.0.1",
+        ],
+    ];
+    for args in add {
+        writer.cli(args);
+    }
+    let mut switch = TestUa::udp(reader_sip).await.unwrap();
+    let identified = within(Duration::from_secs(1), async || {
+        let options = switch.request("OPTIONS", &format!("sip:{reader_sip}"));
+        switch.send(options).await.unwrap();
+        switch
+            .recv(Duration::from_millis(300))
+            .await
+            .unwrap()
+            .is_some_and(|r| r.status() == Some(200))
+    })
+    .await;
+    reader.stop();
+    assert!(
+        identified.is_some(),
+        "the read-only server follows within a second"
+    );
+}

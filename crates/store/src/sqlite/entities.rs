@@ -118,7 +118,7 @@ fn map_unique(e: sqlx::Error, field: &str) -> StoreError {
         sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
             StoreError::invalid(FieldError::new("account_id", "no such account"))
         }
-        _ => StoreError::Database(e),
+        _ => StoreError::from(e),
     }
 }
 
@@ -196,10 +196,15 @@ impl SqliteStore {
             out.push(written);
         }
         let version = bump(&mut tx).await?;
+        let firewall = if D::TOUCHES_FIREWALL {
+            Some(super::versions(&mut *tx).await?.1)
+        } else {
+            None
+        };
         tx.commit().await?;
         self.committed(version);
-        if D::TOUCHES_FIREWALL {
-            self.firewall_changed();
+        if let Some(firewall) = firewall {
+            self.firewall_changed(firewall);
         }
         Ok(out)
     }
@@ -250,10 +255,15 @@ impl SqliteStore {
         record(&mut tx, &ev).await?;
         doc.after_write(&mut tx, actor).await?;
         let version = bump(&mut tx).await?;
+        let firewall = if D::TOUCHES_FIREWALL {
+            Some(super::versions(&mut *tx).await?.1)
+        } else {
+            None
+        };
         tx.commit().await?;
         self.committed(version);
-        if D::TOUCHES_FIREWALL {
-            self.firewall_changed();
+        if let Some(firewall) = firewall {
+            self.firewall_changed(firewall);
         }
         Ok((after, warnings))
     }

@@ -4,8 +4,8 @@
 use sqlx::Row;
 use tollgate_policy::Address;
 
-use super::SqliteStore;
 use super::audit::record;
+use super::{SqliteStore, bump_firewall};
 use tollgate_policy::threat::BlockRule;
 
 use crate::{
@@ -113,8 +113,9 @@ impl SqliteStore {
         );
         ev.after = Some(serde_json::to_value(&block)?);
         record(&mut tx, &ev).await?;
+        let version = bump_firewall(&mut tx).await?;
         tx.commit().await?;
-        self.firewall_changed();
+        self.firewall_changed(version);
         Ok(block)
     }
 
@@ -165,8 +166,9 @@ impl SqliteStore {
         );
         ev.before = Some(serde_json::to_value(&existing)?);
         record(&mut tx, &ev).await?;
+        let version = bump_firewall(&mut tx).await?;
         tx.commit().await?;
-        self.firewall_changed();
+        self.firewall_changed(version);
         Ok(existing)
     }
 }
@@ -213,6 +215,7 @@ pub(crate) async fn lift_for_entry(
                 ),
             );
             record(conn, &ev).await?;
+            bump_firewall(conn).await?;
         }
     }
     Ok(())

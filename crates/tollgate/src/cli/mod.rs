@@ -319,7 +319,7 @@ pub(crate) fn run(cmd: AdminCmd) -> anyhow::Result<()> {
     })
 }
 
-const ACCOUNT_COLUMNS: &[&str] = &["id", "name", "kind", "status", "channels", "cps"];
+const ACCOUNT_COLUMNS: &[&str] = &["id", "name", "kind", "status", "channels", "cps", "digest"];
 const ENTRY_COLUMNS: &[&str] = &[
     "id",
     "addresses",
@@ -332,7 +332,9 @@ const ENTRY_COLUMNS: &[&str] = &[
     "enabled",
     "reachable",
 ];
-const USER_COLUMNS: &[&str] = &["id", "username", "channels", "cps", "enabled", "password"];
+const USER_COLUMNS: &[&str] = &[
+    "id", "username", "channels", "cps", "digest", "enabled", "password",
+];
 const ROUTE_COLUMNS: &[&str] = &[
     "id",
     "account_id",

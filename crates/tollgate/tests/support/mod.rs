@@ -169,6 +169,16 @@ impl Fresh {
         std::net::SocketAddr::from(([127, 0, 0, 1], self.sip))
     }
 
+    /// Its directory (the database, `t.db`, is there).
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The database URL.
+    pub(crate) fn db(&self) -> String {
+        format!("sqlite://{}/t.db", self.dir.display())
+    }
+
     /// Runs the CLI against this server; its stdout.
     pub(crate) fn cli(&self, args: &[&str]) -> String {
         cli(self.api, Self::TOKEN, args)

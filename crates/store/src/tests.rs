@@ -218,6 +218,45 @@ async fn shared_addresses_warn() {
         .unwrap();
     assert_eq!(warned.len(), 1);
     assert_eq!(warned[0].field, "addresses[0]");
+    // The address index follows updates and deletes: a's entry moves
+    // away, so a bulk of b's on the old address warns of nothing, and one
+    // on the new address warns of a's entry only.
+    let mut moved = store.ip_auths(Some(a.id)).await.unwrap().remove(0);
+    moved.addresses = vec!["203.0.113.8".parse().unwrap()];
+    store.update_ip_auth(&admin(), moved.clone()).await.unwrap();
+    let bulk = vec![egress(b.id, "203.0.113.7"), egress(b.id, "203.0.113.8")];
+    let written = store.create_ip_auth_bulk(&admin(), bulk).await.unwrap();
+    assert!(written[0].1.is_empty(), "{:?}", written[0].1);
+    assert_eq!(written[1].1.len(), 1);
+    assert!(written[1].1[0].message.contains(&format!("entry {}", moved.id)));
+    store.delete_ip_auth(&admin(), moved.id).await.unwrap();
+    let (_, after) = store
+        .create_ip_auth(&admin(), egress(b.id, "203.0.113.8"))
+        .await
+        .unwrap();
+    assert!(after.is_empty(), "{after:?}");
+}
+
+#[tokio::test]
+async fn a_single_write_during_a_big_bulk_waits_its_turn_and_succeeds() {
+    let store = memory().await;
+    let (a, _) = store
+        .create_account(&admin(), account("a", AccountKind::Customer))
+        .await
+        .unwrap();
+    let bulk: Vec<IpAuthEntry> = (0..2_000u32)
+        .map(|n| egress(a.id, &std::net::Ipv4Addr::from(0x0a00_0000 + n).to_string()))
+        .collect();
+    let writer = store.clone();
+    let single = tokio::spawn(async move {
+        tokio::task::yield_now().await;
+        writer
+            .create_account(&admin(), account("meanwhile", AccountKind::Customer))
+            .await
+    });
+    store.create_ip_auth_bulk(&admin(), bulk).await.unwrap();
+    single.await.unwrap().unwrap();
+    assert_eq!(store.ip_auths(Some(a.id)).await.unwrap().len(), 2_000);
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{AssertSqlSafe, Row, SqliteConnection};
 use tollgate_policy::validate::{check_user_channels, shared_address_warnings};
 use tollgate_policy::{
-    Account, Configuration, FieldError, Ha1Set, IpAuthEntry, Route, SipUser, Warning,
+    Account, Configuration, Direction, FieldError, Ha1Set, IpAuthEntry, Route, SipUser, Warning,
 };
 
 use super::SqliteStore;
@@ -42,12 +42,34 @@ pub(crate) trait Document: Serialize + DeserializeOwned + Clone + Send + Sync {
     async fn check(&self, _conn: &mut SqliteConnection) -> Result<Vec<Warning>, StoreError> {
         Ok(Vec::new())
     }
-    /// Side effects on other tables, inside the write's transaction, after
-    /// the row is written.
+    /// [`Document::check`] for every document of one write, each one's
+    /// warnings in order; an error names the failing document's index. A
+    /// document whose rules read many rows overrides it to read them once.
+    async fn check_all(
+        conn: &mut SqliteConnection,
+        docs: &[Self],
+    ) -> Result<Vec<Vec<Warning>>, (usize, StoreError)> {
+        let mut all = Vec::with_capacity(docs.len());
+        for (i, doc) in docs.iter().enumerate() {
+            all.push(doc.check(conn).await.map_err(|e| (i, e))?);
+        }
+        Ok(all)
+    }
+    /// Side effects on other tables of one row's write, inside its
+    /// transaction, after the row is written (`created`: a new row).
     async fn after_write(
         &self,
         _conn: &mut SqliteConnection,
+        _created: bool,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Side effects of a whole write (every row of it written), inside its
+    /// transaction.
+    async fn after_write_all(
+        _conn: &mut SqliteConnection,
         _actor: &Actor,
+        _docs: &[Self],
     ) -> Result<(), StoreError> {
         Ok(())
     }
@@ -80,14 +102,15 @@ async fn load_all<D: Document>(
         q = q.bind(v);
     }
     let rows = q.fetch_all(&mut *conn).await?;
-    rows.iter()
-        .map(|row| {
-            let mut doc: D = serde_json::from_str(&row.try_get::<String, _>("data")?)?;
-            doc.set_id(row.try_get("id")?);
-            doc.restore(row)?;
-            Ok(doc)
-        })
-        .collect()
+    rows.iter().map(decode).collect()
+}
+
+/// The document stored in `row`.
+fn decode<D: Document>(row: &SqliteRow) -> Result<D, StoreError> {
+    let mut doc: D = serde_json::from_str(&row.try_get::<String, _>("data")?)?;
+    doc.set_id(row.try_get("id")?);
+    doc.restore(row)?;
+    Ok(doc)
 }
 
 async fn load_one<D: Document>(conn: &mut SqliteConnection, id: i64) -> Result<D, StoreError> {
@@ -122,13 +145,13 @@ fn map_unique(e: sqlx::Error, field: &str) -> StoreError {
     }
 }
 
-/// Inserts one document and its audit event inside `conn`'s transaction.
+/// Inserts one document, checked already, and its audit event inside
+/// `conn`'s transaction.
 async fn insert<D: Document>(
     conn: &mut SqliteConnection,
     actor: &Actor,
     mut doc: D,
-) -> Result<(D, Vec<Warning>), StoreError> {
-    let warnings = doc.check(conn).await?;
+) -> Result<D, StoreError> {
     let columns = doc.columns();
     let names: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
     let sql = format!(
@@ -157,8 +180,8 @@ async fn insert<D: Document>(
     );
     ev.after = Some(redacted(&doc)?);
     record(conn, &ev).await?;
-    doc.after_write(conn, actor).await?;
-    Ok((doc, warnings))
+    doc.after_write(conn, true).await?;
+    Ok(doc)
 }
 
 impl SqliteStore {
@@ -180,21 +203,30 @@ impl SqliteStore {
         docs: Vec<D>,
         bulk: bool,
     ) -> Result<Vec<(D, Vec<Warning>)>, StoreError> {
+        let in_bulk = |i: usize, e: StoreError| match e {
+            StoreError::Invalid {
+                mut error,
+                conflict,
+            } if bulk => {
+                error.field = format!("entries[{i}].{}", error.field);
+                StoreError::Invalid { error, conflict }
+            }
+            other => other,
+        };
         let mut tx = self.write().await?;
-        let mut out = Vec::with_capacity(docs.len());
+        let warnings = D::check_all(&mut tx, &docs)
+            .await
+            .map_err(|(i, e)| in_bulk(i, e))?;
+        let mut written = Vec::with_capacity(docs.len());
         for (i, doc) in docs.into_iter().enumerate() {
-            let written = insert(&mut tx, actor, doc).await.map_err(|e| match e {
-                StoreError::Invalid {
-                    mut error,
-                    conflict,
-                } if bulk => {
-                    error.field = format!("entries[{i}].{}", error.field);
-                    StoreError::Invalid { error, conflict }
-                }
-                other => other,
-            })?;
-            out.push(written);
+            written.push(
+                insert(&mut tx, actor, doc)
+                    .await
+                    .map_err(|e| in_bulk(i, e))?,
+            );
         }
+        D::after_write_all(&mut tx, actor, &written).await?;
+        let out = written.into_iter().zip(warnings).collect();
         let version = bump(&mut tx).await?;
         let firewall = if D::TOUCHES_FIREWALL {
             Some(super::versions(&mut *tx).await?.1)
@@ -253,7 +285,8 @@ impl SqliteStore {
         ev.before = Some(redacted(&before)?);
         ev.after = Some(redacted(&doc)?);
         record(&mut tx, &ev).await?;
-        doc.after_write(&mut tx, actor).await?;
+        doc.after_write(&mut tx, false).await?;
+        D::after_write_all(&mut tx, actor, std::slice::from_ref(&doc)).await?;
         let version = bump(&mut tx).await?;
         let firewall = if D::TOUCHES_FIREWALL {
             Some(super::versions(&mut *tx).await?.1)
@@ -361,9 +394,16 @@ impl Document for IpAuthEntry {
     async fn after_write(
         &self,
         conn: &mut SqliteConnection,
-        actor: &Actor,
+        created: bool,
     ) -> Result<(), StoreError> {
-        super::firewall::lift_for_entry(conn, actor, self).await
+        index_addresses(conn, self, created).await
+    }
+    async fn after_write_all(
+        conn: &mut SqliteConnection,
+        actor: &Actor,
+        docs: &[Self],
+    ) -> Result<(), StoreError> {
+        super::firewall::lift_for_entries(conn, actor, docs).await
     }
     fn id(&self) -> i64 {
         self.id
@@ -388,11 +428,103 @@ impl Document for IpAuthEntry {
         self.password.is_some()
     }
     async fn check(&self, conn: &mut SqliteConnection) -> Result<Vec<Warning>, StoreError> {
-        self.validate().map_err(StoreError::invalid)?;
-        let others: Vec<Self> =
-            load_all(conn, "WHERE account_id != ?", Some(self.account_id)).await?;
-        Ok(shared_address_warnings(self, &others))
+        Self::check_all(conn, std::slice::from_ref(self))
+            .await
+            .map(|mut w| w.pop().unwrap_or_default())
+            .map_err(|(_, e)| e)
     }
+    /// Each entry's own rules, then the shared-address rule against the
+    /// egress entries of other accounts that share one of the entries'
+    /// addresses, found through the address index in a few reads for the
+    /// whole write. (A bulk write is one account's, so its entries cannot
+    /// share across accounts among themselves.)
+    async fn check_all(
+        conn: &mut SqliteConnection,
+        docs: &[Self],
+    ) -> Result<Vec<Vec<Warning>>, (usize, StoreError)> {
+        for (i, doc) in docs.iter().enumerate() {
+            doc.validate().map_err(|e| (i, StoreError::invalid(e)))?;
+        }
+        let mut addresses: Vec<String> = docs
+            .iter()
+            .filter(|d| d.direction == Direction::Egress)
+            .flat_map(|d| d.addresses.iter().map(ToString::to_string))
+            .collect();
+        addresses.sort_unstable();
+        addresses.dedup();
+        let sharing = sharing_entries(conn, &addresses)
+            .await
+            .map_err(|e| (0, e))?;
+        Ok(docs
+            .iter()
+            .map(|doc| {
+                let others: Vec<Self> = sharing
+                    .iter()
+                    .filter(|o| o.account_id != doc.account_id && o.id != doc.id)
+                    .filter(|o| o.addresses.iter().any(|a| doc.addresses.contains(a)))
+                    .cloned()
+                    .collect();
+                shared_address_warnings(doc, &others)
+            })
+            .collect())
+    }
+}
+
+/// The egress entries that have one of `addresses` (in the text form),
+/// read through the address index, a few hundred addresses at a time.
+async fn sharing_entries(
+    conn: &mut SqliteConnection,
+    addresses: &[String],
+) -> Result<Vec<IpAuthEntry>, StoreError> {
+    let mut found: Vec<IpAuthEntry> = Vec::new();
+    let mut ids = std::collections::HashSet::new();
+    for chunk in addresses.chunks(500) {
+        let sql = format!(
+            "SELECT * FROM ip_auth_entries WHERE id IN (SELECT entry_id FROM ip_auth_addresses
+             WHERE egress AND address IN ({})) ORDER BY id",
+            vec!["?"; chunk.len()].join(", ")
+        );
+        // Only placeholders are formatted into the statement.
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for address in chunk {
+            q = q.bind(address);
+        }
+        for row in q.fetch_all(&mut *conn).await? {
+            let entry: IpAuthEntry = decode(&row)?;
+            if ids.insert(entry.id) {
+                found.push(entry);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Keeps the address index of `entry` (see the `ip_auth_addresses`
+/// table) current, inside its write's transaction; a `created` entry has
+/// no rows there yet.
+async fn index_addresses(
+    conn: &mut SqliteConnection,
+    entry: &IpAuthEntry,
+    created: bool,
+) -> Result<(), StoreError> {
+    if !created {
+        sqlx::query("DELETE FROM ip_auth_addresses WHERE entry_id = ?")
+            .bind(entry.id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    for address in &entry.addresses {
+        sqlx::query(
+            "INSERT INTO ip_auth_addresses (entry_id, account_id, egress, address) VALUES (?, ?, ?, ?)",
+        )
+        .bind(entry.id)
+        .bind(entry.account_id)
+        .bind(entry.direction == Direction::Egress)
+        .bind(address.to_string())
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }
 
 impl Document for SipUser {

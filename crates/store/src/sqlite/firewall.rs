@@ -173,15 +173,20 @@ impl SqliteStore {
     }
 }
 
-/// Lifts the automatic blocks covering an egress entry's addresses (a
-/// switch that called before it was configured), inside the entry's write
-/// transaction, each with an audit event saying why.
-pub(crate) async fn lift_for_entry(
+/// Lifts the automatic blocks covering the addresses of `entries` that
+/// are enabled egress entries (a switch that called before it was
+/// configured), inside the entries' write transaction, each with an audit
+/// event saying why. One read of the blocks serves every entry.
+pub(crate) async fn lift_for_entries(
     conn: &mut sqlx::SqliteConnection,
     actor: &Actor,
-    entry: &tollgate_policy::IpAuthEntry,
+    entries: &[tollgate_policy::IpAuthEntry],
 ) -> Result<(), StoreError> {
-    if entry.direction != tollgate_policy::Direction::Egress || !entry.enabled {
+    let callers: Vec<&tollgate_policy::IpAuthEntry> = entries
+        .iter()
+        .filter(|e| e.direction == tollgate_policy::Direction::Egress && e.enabled)
+        .collect();
+    if callers.is_empty() {
         return Ok(());
     }
     let rows = sqlx::query("SELECT address FROM firewall WHERE source = 'auto'")
@@ -192,12 +197,14 @@ pub(crate) async fn lift_for_entry(
         let Some(net) = blocked.parse::<Address>().ok().and_then(|a| a.network()) else {
             continue;
         };
-        let covers = entry
-            .addresses
-            .iter()
-            .filter_map(Address::network)
-            .any(|a| net.contains(&a) || a.contains(&net.network()));
-        if covers {
+        let covered = callers.iter().find(|entry| {
+            entry
+                .addresses
+                .iter()
+                .filter_map(Address::network)
+                .any(|a| net.contains(&a) || a.contains(&net.network()))
+        });
+        if let Some(entry) = covered {
             sqlx::query("DELETE FROM firewall WHERE address = ?")
                 .bind(&blocked)
                 .execute(&mut *conn)

@@ -37,6 +37,7 @@ async fn main() {
             metrics: None,
             hosts: None,
             calls: None,
+            wide: tollgate_policy::validate::WideLimits::default(),
         },
         std::future::pending(),
     ));

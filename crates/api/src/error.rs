@@ -132,6 +132,13 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<tollgate_policy::FieldError> for ApiError {
+    /// A rule the value breaks: 422 naming the field.
+    fn from(e: tollgate_policy::FieldError) -> Self {
+        Self::invalid(&e.field, e.to_string())
+    }
+}
+
 impl From<axum::extract::rejection::JsonRejection> for ApiError {
     fn from(e: axum::extract::rejection::JsonRejection) -> Self {
         Self::bad_request(e.body_text())

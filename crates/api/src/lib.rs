@@ -39,6 +39,9 @@ pub struct ApiState {
     pub hosts: Option<Arc<arc_swap::ArcSwap<tollgate_policy::HostTable>>>,
     /// The edge's live calls; without it `/calls` lists none.
     pub calls: Option<Arc<dyn tollgate_policy::LiveCalls>>,
+    /// The widest egress networks and blocks taken without
+    /// `"allow_wide": true`.
+    pub wide: tollgate_policy::validate::WideLimits,
 }
 
 struct BearerAuth;

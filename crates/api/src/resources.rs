@@ -322,6 +322,7 @@ pub(crate) async fn create_ip_auth(
     s.store.account(id).await?;
     match ip_auth_input(body(json)?)? {
         IpAuthInput::One(e) => {
+            s.wide.check_entry(&e).map_err(ApiError::from)?;
             let (item, w) = s
                 .store
                 .create_ip_auth(&actor, prepare_entry(id, *e))
@@ -336,6 +337,12 @@ pub(crate) async fn create_ip_auth(
             ))
         }
         IpAuthInput::Bulk { entries } => {
+            for (i, e) in entries.iter().enumerate() {
+                s.wide.check_entry(e).map_err(|mut error| {
+                    error.field = format!("entries[{i}].{}", error.field);
+                    ApiError::from(error)
+                })?;
+            }
             let entries = entries.into_iter().map(|e| prepare_entry(id, e)).collect();
             let written: Vec<_> = s
                 .store
@@ -390,6 +397,7 @@ pub(crate) async fn update_ip_auth(
 ) -> ApiResult<Json<Written<IpAuthEntry>>> {
     entry_of(&s, id, entry).await?;
     let mut e = prepare_entry(id, body(json)?);
+    s.wide.check_entry(&e).map_err(ApiError::from)?;
     e.id = entry;
     let (item, w) = s.store.update_ip_auth(&actor, e).await?;
     Ok(Json(Written {
@@ -671,6 +679,10 @@ pub struct BlockRequest {
     pub notes: String,
     /// How long; none = until unblocked.
     pub duration_s: Option<u32>,
+    /// Confirms a network wider than the server's limit (by default /16
+    /// for IPv4, /32 for IPv6); the audit log records it.
+    #[serde(default)]
+    pub allow_wide: bool,
 }
 
 /// Blocks an address or network.
@@ -682,7 +694,16 @@ pub(crate) async fn block(
     json: Result<Json<BlockRequest>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<Block>)> {
     let req = body(json)?;
-    let reason = format!("manual block by {}", actor.name);
+    if let Ok(net) = req.address.parse::<ipnet::IpNet>() {
+        s.wide
+            .check("address", &net, req.allow_wide)
+            .map_err(ApiError::from)?;
+    }
+    let reason = if req.allow_wide {
+        format!("manual block by {} (allow_wide)", actor.name)
+    } else {
+        format!("manual block by {}", actor.name)
+    };
     let block = s
         .store
         .block(

@@ -54,6 +54,7 @@ async fn server_with_calls(calls: Option<Arc<dyn LiveCalls>>) -> Server {
             metrics: None,
             hosts: None,
             calls,
+            wide: tollgate_policy::validate::WideLimits::default(),
         },
         std::future::pending(),
     ));
@@ -207,6 +208,66 @@ async fn guessing_tokens_is_throttled_and_logged() {
         logged.contains("source throttled") && logged.contains("source=127.0.0.1"),
         "{logged}"
     );
+}
+
+#[tokio::test]
+async fn the_whole_internet_is_refused_unless_confirmed_and_the_confirmation_is_audited() {
+    let s = server().await;
+    let acme = s.account("acme", "customer").await;
+    let entries = format!("/accounts/{acme}/ip-auth");
+    for (body, field) in [
+        (json!({"addresses": ["0.0.0.0/0"]}), "addresses[0]"),
+        (
+            json!({"addresses": ["203.0.113.7", "::/0"]}),
+            "addresses[1]",
+        ),
+        (
+            json!({"entries": [{"addresses": ["0.0.0.0/1"]}, {"addresses": ["128.0.0.0/1"]}]}),
+            "entries[0].addresses[0]",
+        ),
+    ] {
+        let (status, err) = s.post(&entries, body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+        assert_eq!(err["field"], field, "{err}");
+        assert!(
+            err["message"].as_str().unwrap().contains("allow_wide"),
+            "{err}"
+        );
+    }
+    // /16 is within the limit; an ingress network says where calls go.
+    let (status, _) = s
+        .post(&entries, json!({"addresses": ["10.1.0.0/16"]}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, wide) = s
+        .post(
+            &entries,
+            json!({"addresses": ["10.0.0.0/8"], "allow_wide": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{wide}");
+    let (_, audit) = s.get("/audit?entity=ip_auth").await;
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["after"]["allow_wide"] == true),
+        "{audit}"
+    );
+    // Blocks likewise.
+    let (status, err) = s.post("/firewall", json!({"address": "0.0.0.0/0"})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(err["field"], "address");
+    let (status, _) = s
+        .post(
+            "/firewall",
+            json!({"address": "0.0.0.0/0", "allow_wide": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, audit) = s.get("/audit?entity=firewall").await;
+    assert!(audit.to_string().contains("(allow_wide)"), "{audit}");
 }
 
 #[tokio::test]
@@ -687,6 +748,7 @@ async fn a_change_through_the_api_reaches_the_snapshot_within_a_second() {
             metrics: None,
             hosts: None,
             calls: None,
+            wide: tollgate_policy::validate::WideLimits::default(),
         },
         std::future::pending(),
     ));

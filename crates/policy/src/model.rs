@@ -248,6 +248,11 @@ pub struct IpAuthEntry {
     pub weight: u32,
     /// Disabled entries are ignored.
     pub enabled: bool,
+    /// Confirms an egress network wider than the server's limit (by
+    /// default /16 for IPv4, /32 for IPv6): everyone in it may call as
+    /// this account. Kept with the entry, so the audit log shows who
+    /// confirmed it.
+    pub allow_wide: bool,
 }
 
 impl Default for IpAuthEntry {
@@ -274,6 +279,7 @@ impl Default for IpAuthEntry {
             outbound_proxy: None,
             weight: 1,
             enabled: true,
+            allow_wide: false,
         }
     }
 }

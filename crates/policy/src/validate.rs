@@ -321,3 +321,57 @@ pub fn shared_address_warnings(entry: &IpAuthEntry, others: &[IpAuthEntry]) -> V
 
 #[cfg(test)]
 pub(crate) mod tests;
+
+/// The widest networks the API takes without `"allow_wide": true`: an
+/// egress entry this wide lets anyone in it call as the account, and a
+/// block this wide shuts out a whole region. `[api] widest_ipv4_prefix`
+/// and `widest_ipv6_prefix`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WideLimits {
+    /// Shortest IPv4 prefix taken as it is (default /16).
+    pub ipv4: u8,
+    /// Shortest IPv6 prefix taken as it is (default /32).
+    pub ipv6: u8,
+}
+
+impl Default for WideLimits {
+    fn default() -> Self {
+        Self { ipv4: 16, ipv6: 32 }
+    }
+}
+
+impl WideLimits {
+    /// Refuses `net` (at `field`) when it is wider than the limit for its
+    /// family, unless `allowed`.
+    pub fn check(&self, field: &str, net: &ipnet::IpNet, allowed: bool) -> Result<(), FieldError> {
+        let limit = match net {
+            ipnet::IpNet::V4(_) => self.ipv4,
+            ipnet::IpNet::V6(_) => self.ipv6,
+        };
+        if allowed || net.prefix_len() >= limit {
+            return Ok(());
+        }
+        Err(FieldError::new(
+            field,
+            format!(
+                "{net} is wider than /{limit}: it covers whoever is in it; \
+                 send \"allow_wide\": true to confirm"
+            ),
+        ))
+    }
+
+    /// Refuses the egress addresses of `entry` wider than the limits,
+    /// unless the entry says `allow_wide` (an ingress entry only says
+    /// where calls go).
+    pub fn check_entry(&self, entry: &IpAuthEntry) -> Result<(), FieldError> {
+        if entry.direction != Direction::Egress {
+            return Ok(());
+        }
+        for (i, address) in entry.addresses.iter().enumerate() {
+            if let Address::Cidr(net) = address {
+                self.check(&format!("addresses[{i}]"), net, entry.allow_wide)?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -228,7 +228,11 @@ async fn shared_addresses_warn() {
     let written = store.create_ip_auth_bulk(&admin(), bulk).await.unwrap();
     assert!(written[0].1.is_empty(), "{:?}", written[0].1);
     assert_eq!(written[1].1.len(), 1);
-    assert!(written[1].1[0].message.contains(&format!("entry {}", moved.id)));
+    assert!(
+        written[1].1[0]
+            .message
+            .contains(&format!("entry {}", moved.id))
+    );
     store.delete_ip_auth(&admin(), moved.id).await.unwrap();
     let (_, after) = store
         .create_ip_auth(&admin(), egress(b.id, "203.0.113.8"))

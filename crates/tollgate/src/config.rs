@@ -97,12 +97,21 @@ impl Default for SipConfig {
 pub(crate) struct ApiConfig {
     /// Address of the management API.
     pub listen: String,
+    /// The shortest IPv4 prefix an egress entry or a block may have
+    /// without `"allow_wide": true` (anyone in a wider network could call
+    /// as the account, or be shut out).
+    pub widest_ipv4_prefix: u8,
+    /// Likewise for IPv6.
+    pub widest_ipv6_prefix: u8,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
+        let wide = tollgate_policy::validate::WideLimits::default();
         Self {
             listen: "127.0.0.1:8080".into(),
+            widest_ipv4_prefix: wide.ipv4,
+            widest_ipv6_prefix: wide.ipv6,
         }
     }
 }
@@ -395,6 +404,12 @@ impl Config {
                 format!("{:?} is not IP:PORT", self.api.listen),
             )
         })?;
+        if self.api.widest_ipv4_prefix > 32 {
+            return Err(invalid("api.widest_ipv4_prefix", "must be from 0 to 32"));
+        }
+        if self.api.widest_ipv6_prefix > 128 {
+            return Err(invalid("api.widest_ipv6_prefix", "must be from 0 to 128"));
+        }
         if !(self.store.url.starts_with("sqlite:") || self.store.url.starts_with("postgres://")) {
             return Err(invalid(
                 "store.url",

@@ -396,6 +396,10 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
                 metrics: Some(metrics),
                 hosts: Some(hosts.clone()),
                 calls: Some(board.clone()),
+                wide: tollgate_policy::validate::WideLimits {
+                    ipv4: config.api.widest_ipv4_prefix,
+                    ipv6: config.api.widest_ipv6_prefix,
+                },
             },
             async {
                 let _ = api_stopped.await;

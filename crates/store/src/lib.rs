@@ -21,6 +21,7 @@
 mod audit;
 mod entities;
 mod firewall;
+mod secrets;
 mod sqlite;
 mod tokens;
 

@@ -14,6 +14,7 @@ use tollgate_policy::{
 
 use super::SqliteStore;
 use super::audit::record;
+use crate::secrets::Secrets;
 use crate::{Actor, AuditEvent, Entities, StoreError, StoreFuture};
 
 /// A configuration entity stored as a JSON document plus key columns.
@@ -29,9 +30,14 @@ pub(crate) trait Document: Serialize + DeserializeOwned + Clone + Send + Sync {
     fn account_id(&self) -> Option<i64>;
     /// Columns written besides `data` (a `None` value leaves the column as
     /// it is on update).
-    fn columns(&self) -> Vec<(&'static str, Option<String>)>;
+    fn columns(&self, secrets: &Secrets) -> Vec<(&'static str, Option<String>)>;
     /// Restores what the JSON document does not hold (secrets).
     fn restore(&mut self, _row: &SqliteRow) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Opens the secrets [`Document::columns`] stored sealed (see
+    /// [`Secrets`]), for a document leaving the store.
+    fn open_secrets(&mut self, _secrets: &Secrets) -> Result<(), StoreError> {
         Ok(())
     }
     /// True when the write carries a secret (shown as `"***"`).
@@ -150,9 +156,10 @@ fn map_unique(e: sqlx::Error, field: &str) -> StoreError {
 async fn insert<D: Document>(
     conn: &mut SqliteConnection,
     actor: &Actor,
+    secrets: &Secrets,
     mut doc: D,
 ) -> Result<D, StoreError> {
-    let columns = doc.columns();
+    let columns = doc.columns(secrets);
     let names: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
     let sql = format!(
         "INSERT INTO {} (data{}) VALUES (?{}) RETURNING id",
@@ -220,7 +227,7 @@ impl SqliteStore {
         let mut written = Vec::with_capacity(docs.len());
         for (i, doc) in docs.into_iter().enumerate() {
             written.push(
-                insert(&mut tx, actor, doc)
+                insert(&mut tx, actor, &self.secrets, doc)
                     .await
                     .map_err(|e| in_bulk(i, e))?,
             );
@@ -252,7 +259,7 @@ impl SqliteStore {
         let before: D = load_one(&mut tx, doc.id()).await?;
         let warnings = doc.check(&mut tx).await?;
         let columns: Vec<_> = doc
-            .columns()
+            .columns(&self.secrets)
             .into_iter()
             .filter(|(_, v)| v.is_some())
             .collect();
@@ -273,7 +280,8 @@ impl SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(|e| map_unique(e, field))?;
-        let after: D = load_one(&mut tx, doc.id()).await?;
+        let mut after: D = load_one(&mut tx, doc.id()).await?;
+        after.open_secrets(&self.secrets)?;
         let mut ev = AuditEvent::new(
             actor,
             "update",
@@ -304,7 +312,8 @@ impl SqliteStore {
     /// Deletes row `id`.
     async fn delete<D: Document>(&self, actor: &Actor, id: i64) -> Result<D, StoreError> {
         let mut tx = self.write().await?;
-        let before: D = load_one(&mut tx, id).await?;
+        let mut before: D = load_one(&mut tx, id).await?;
+        before.open_secrets(&self.secrets)?;
         sqlx::query(AssertSqlSafe(format!(
             "DELETE FROM {} WHERE id = ?",
             D::TABLE
@@ -331,16 +340,22 @@ impl SqliteStore {
     /// Reads row `id`.
     async fn get<D: Document>(&self, id: i64) -> Result<D, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        load_one(&mut conn, id).await
+        let mut doc: D = load_one(&mut conn, id).await?;
+        doc.open_secrets(&self.secrets)?;
+        Ok(doc)
     }
 
     /// Every row, or those of one account.
     async fn list<D: Document>(&self, account: Option<i64>) -> Result<Vec<D>, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        match account {
-            Some(a) => load_all(&mut conn, "WHERE account_id = ?", Some(a)).await,
-            None => load_all(&mut conn, "", None).await,
+        let mut docs: Vec<D> = match account {
+            Some(a) => load_all(&mut conn, "WHERE account_id = ?", Some(a)).await?,
+            None => load_all(&mut conn, "", None).await?,
+        };
+        for doc in &mut docs {
+            doc.open_secrets(&self.secrets)?;
         }
+        Ok(docs)
     }
 
     /// The whole configuration and its version, read consistently.
@@ -349,13 +364,16 @@ impl SqliteStore {
         let version: i64 = sqlx::query_scalar("SELECT version FROM config_version WHERE id = 1")
             .fetch_one(&mut *tx)
             .await?;
-        let config = Configuration {
+        let mut config = Configuration {
             accounts: load_all(&mut tx, "", None).await?,
             entries: load_all(&mut tx, "", None).await?,
             users: load_all(&mut tx, "", None).await?,
             routes: load_all(&mut tx, "", None).await?,
         };
         tx.commit().await?;
+        for entry in &mut config.entries {
+            entry.open_secrets(&self.secrets)?;
+        }
         Ok((config, u64::try_from(version).unwrap_or(0)))
     }
 }
@@ -372,7 +390,7 @@ impl Document for Account {
     fn account_id(&self) -> Option<i64> {
         (self.id != 0).then_some(self.id)
     }
-    fn columns(&self) -> Vec<(&'static str, Option<String>)> {
+    fn columns(&self, _secrets: &Secrets) -> Vec<(&'static str, Option<String>)> {
         let kind = serde_json::to_value(self.kind)
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned));
@@ -414,14 +432,23 @@ impl Document for IpAuthEntry {
     fn account_id(&self) -> Option<i64> {
         Some(self.account_id)
     }
-    fn columns(&self) -> Vec<(&'static str, Option<String>)> {
+    fn columns(&self, secrets: &Secrets) -> Vec<(&'static str, Option<String>)> {
         vec![
             ("account_id", Some(self.account_id.to_string())),
-            ("uac_password", self.password.clone()),
+            (
+                "uac_password",
+                self.password.as_deref().map(|p| secrets.seal(p)),
+            ),
         ]
     }
     fn restore(&mut self, row: &SqliteRow) -> Result<(), StoreError> {
         self.password = row.try_get("uac_password")?;
+        Ok(())
+    }
+    fn open_secrets(&mut self, secrets: &Secrets) -> Result<(), StoreError> {
+        if let Some(sealed) = &self.password {
+            self.password = Some(secrets.open(sealed)?);
+        }
         Ok(())
     }
     fn has_secret(&self) -> bool {
@@ -539,7 +566,7 @@ impl Document for SipUser {
     fn account_id(&self) -> Option<i64> {
         Some(self.account_id)
     }
-    fn columns(&self) -> Vec<(&'static str, Option<String>)> {
+    fn columns(&self, _secrets: &Secrets) -> Vec<(&'static str, Option<String>)> {
         // An empty HA1 set means "unchanged" on update.
         let keep = self.ha1 == Ha1Set::default();
         let ha1 = |v: &String| (!keep).then(|| v.clone());
@@ -591,7 +618,7 @@ impl Document for Route {
     fn account_id(&self) -> Option<i64> {
         Some(self.account_id)
     }
-    fn columns(&self) -> Vec<(&'static str, Option<String>)> {
+    fn columns(&self, _secrets: &Secrets) -> Vec<(&'static str, Option<String>)> {
         vec![("account_id", Some(self.account_id.to_string()))]
     }
     async fn check(&self, conn: &mut SqliteConnection) -> Result<Vec<Warning>, StoreError> {

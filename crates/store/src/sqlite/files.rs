@@ -71,6 +71,19 @@ pub(super) fn create_private(database: &Path) -> Result<(), StoreError> {
         .map_err(|e| refused(format!("cannot create {}: {e}", database.display())))
 }
 
+/// Writes `text` to a new file at `path` (refusing to overwrite one),
+/// readable by its owner only.
+pub(super) fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(text.as_bytes())
+}
+
 /// Makes the database and its WAL and shared-memory files readable by
 /// their owner only (SQLite creates the latter two with the database's
 /// own mode); a file that cannot be changed is reported, not fatal.

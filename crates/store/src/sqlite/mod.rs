@@ -15,6 +15,8 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use sqlx::Connection as _;
+
+use crate::secrets::Secrets;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
 };
@@ -39,6 +41,8 @@ pub struct SqliteStore {
     realm: String,
     signals: Arc<Signals>,
     writers: Arc<write::Writers>,
+    /// Seals carrier passwords at rest.
+    secrets: Arc<Secrets>,
 }
 
 /// What a database's store clones share: the change notifications (the
@@ -113,6 +117,10 @@ impl SqliteStore {
         if let Some(file) = &file {
             files::owner_only(file);
         }
+        let secrets = Secrets::for_database(file.as_deref(), !read_only)?;
+        if !read_only {
+            seal_stored(&pool, &secrets).await?;
+        }
         let (version, firewall) = versions(&pool).await?;
         let signals = Arc::new(Signals {
             version: watch::channel(version).0,
@@ -129,6 +137,7 @@ impl SqliteStore {
             realm: realm.to_owned(),
             signals,
             writers: Arc::new(write::Writers::new()),
+            secrets: Arc::new(secrets),
         })
     }
 
@@ -160,6 +169,42 @@ impl SqliteStore {
             newer
         });
     }
+}
+
+/// Seals the carrier passwords stored in clear (before sealing existed),
+/// in one transaction at start.
+async fn seal_stored(pool: &SqlitePool, secrets: &Secrets) -> Result<(), StoreError> {
+    let stored: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT id, uac_password FROM ip_auth_entries WHERE uac_password IS NOT NULL",
+    )
+    .fetch_all(pool)
+    .await?;
+    let clear: Vec<_> = stored
+        .into_iter()
+        .filter(|(_, p)| !Secrets::is_sealed(p))
+        .collect();
+    if clear.is_empty() {
+        return Ok(());
+    }
+    let mut tx = pool.begin().await?;
+    for (id, password) in &clear {
+        sqlx::query("UPDATE ip_auth_entries SET uac_password = ? WHERE id = ?")
+            .bind(secrets.seal(password))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    tracing::info!(
+        passwords = clear.len(),
+        "sealed carrier passwords stored in clear"
+    );
+    Ok(())
+}
+
+/// Writes `text` to a new file at `path`, readable by its owner only.
+pub(crate) fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    files::write_private(path, text)
 }
 
 /// Counts a change to the firewall list in the database (inside the

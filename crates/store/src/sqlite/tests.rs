@@ -144,7 +144,7 @@ async fn the_database_and_its_companions_are_private_to_their_owner() {
         .create_account(&Actor::system(), acme())
         .await
         .unwrap();
-    for name in ["t.db", "t.db-wal", "t.db-shm", "t.db.lock"] {
+    for name in ["t.db", "t.db-wal", "t.db-shm", "t.db.lock", "t.db.key"] {
         let mode = std::fs::metadata(dir.0.join(name))
             .unwrap()
             .permissions()
@@ -275,4 +275,56 @@ async fn a_truly_full_disk_fails_writes_at_commit_and_never_wedges_the_store() {
     std::fs::remove_file(disk.0.join("ballast")).unwrap();
     writes_again_and_lost_nothing(&store, &kept).await;
     store.close().await;
+}
+
+#[tokio::test]
+async fn a_carrier_password_is_never_in_the_file_in_clear() {
+    use tollgate_policy::{Direction, IpAuthEntry};
+    let dir = Dir::new("sealed");
+    let secret = "carrier-Secret-9f3e";
+    let id = {
+        let store = Store::open(&dir.url(), "tollgate").await.unwrap();
+        let (carrier, _) = store
+            .create_account(
+                &Actor::system(),
+                Account {
+                    kind: AccountKind::Carrier,
+                    ..acme()
+                },
+            )
+            .await
+            .unwrap();
+        let gateway = IpAuthEntry {
+            account_id: carrier.id,
+            addresses: vec!["198.51.100.7".parse().unwrap()],
+            direction: Direction::Ingress,
+            port: 5060,
+            username: "trunk".into(),
+            password: Some(secret.into()),
+            ..IpAuthEntry::default()
+        };
+        let (gateway, _) = store
+            .create_ip_auth(&Actor::system(), gateway)
+            .await
+            .unwrap();
+        store.close().await;
+        gateway.id
+    };
+    for name in ["t.db", "t.db-wal"] {
+        let bytes = std::fs::read(dir.0.join(name)).unwrap_or_default();
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "{name} holds the password in clear"
+        );
+    }
+    // The same server, started again, reads it back (the key file beside
+    // the database), and so does the snapshot the edge answers carriers
+    // from.
+    let store = Store::open(&dir.url(), "tollgate").await.unwrap();
+    assert_eq!(
+        store.ip_auth(id).await.unwrap().password.as_deref(),
+        Some(secret)
+    );
+    let (config, _) = store.load().await.unwrap();
+    assert_eq!(config.entries[0].password.as_deref(), Some(secret));
 }

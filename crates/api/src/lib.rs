@@ -134,6 +134,7 @@ pub fn router(state: ApiState) -> Router {
             get(|| async { Json(serde_json::json!({ "status": "ok" })) }),
         )
         .route("/metrics", get(metrics))
+        .layer(middleware::from_fn(error::json_errors))
         .with_state(state)
 }
 

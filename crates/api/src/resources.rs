@@ -78,15 +78,51 @@ pub(crate) async fn list_accounts(
     Ok(Json(page.apply(s.store.accounts(None).await?)))
 }
 
+/// An account from a request body. Its carrier settings are flattened
+/// into it, which serde cannot combine with refusing unknown fields: the
+/// fields are checked against those an account has, so a typo is refused
+/// here as everywhere else.
+fn account_body(value: serde_json::Value) -> ApiResult<Account> {
+    static KNOWN: std::sync::LazyLock<Vec<String>> =
+        std::sync::LazyLock::new(|| match serde_json::to_value(Account::default()) {
+            Ok(serde_json::Value::Object(fields)) => fields.keys().cloned().collect(),
+            _ => Vec::new(),
+        });
+    if let serde_json::Value::Object(fields) = &value
+        && let Some(unknown) = fields.keys().find(|k| !KNOWN.contains(k))
+    {
+        return Err(ApiError::bad_field(
+            Some(unknown),
+            format!("unknown field `{unknown}`"),
+        ));
+    }
+    let account = serde_json::from_value::<Account>(value.clone());
+    account.map_err(|e| {
+        // The flattened carrier settings hide the path of a field that
+        // fails: try each field alone on a default account to name it.
+        let base = serde_json::to_value(Account::default()).unwrap_or_default();
+        let field = value.as_object().and_then(|fields| {
+            fields.iter().find_map(|(name, v)| {
+                let mut alone = base.clone();
+                alone[name] = v.clone();
+                serde_json::from_value::<Account>(alone)
+                    .is_err()
+                    .then(|| name.clone())
+            })
+        });
+        ApiError::bad_field(field.as_deref(), e.to_string())
+    })
+}
+
 /// Creates an account.
 #[utoipa::path(post, path = "/accounts", request_body = Account, tag = "accounts",
     responses((status = 201, body = Written<Account>), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn create_account(
     State(s): State<ApiState>,
     Extension(actor): Extension<Actor>,
-    json: Result<Json<Account>, JsonRejection>,
+    json: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<Written<Account>>)> {
-    let mut account = body(json)?;
+    let mut account = account_body(body(json)?)?;
     account.id = 0;
     let (item, w) = s.store.create_account(&actor, account).await?;
     Ok((
@@ -115,9 +151,9 @@ pub(crate) async fn update_account(
     State(s): State<ApiState>,
     Extension(actor): Extension<Actor>,
     Path(id): Path<i64>,
-    json: Result<Json<Account>, JsonRejection>,
+    json: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> ApiResult<Json<Written<Account>>> {
-    let mut account = body(json)?;
+    let mut account = account_body(body(json)?)?;
     account.id = id;
     let (item, w) = s.store.update_account(&actor, account).await?;
     Ok(Json(Written {
@@ -156,25 +192,25 @@ pub enum IpAuthInput {
 /// Reads a single entry or a bulk request, with errors that say which
 /// element and why.
 fn ip_auth_input(v: serde_json::Value) -> ApiResult<IpAuthInput> {
-    let parse = |field: &str, v: serde_json::Value| {
-        serde_json::from_value::<IpAuthEntry>(v).map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "bad_request",
-                format!("{field}{e}"),
-                None,
-            )
-        })
+    // Through axum's reader, whose errors carry the path to the field.
+    let parse = |within: &str, v: serde_json::Value| {
+        let bytes = serde_json::to_vec(&v).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        Json::<IpAuthEntry>::from_bytes(&bytes)
+            .map(|j| j.0)
+            .map_err(|e| ApiError::from(e).within(within))
     };
     match v {
         serde_json::Value::Object(mut map) if map.contains_key("entries") => {
             let Some(serde_json::Value::Array(items)) = map.remove("entries") else {
-                return Err(ApiError::bad_request("entries: must be an array"));
+                return Err(ApiError::bad_field(
+                    Some("entries"),
+                    "entries: must be an array",
+                ));
             };
             let entries = items
                 .into_iter()
                 .enumerate()
-                .map(|(i, item)| parse(&format!("entries[{i}]: "), item))
+                .map(|(i, item)| parse(&format!("entries[{i}]"), item))
                 .collect::<ApiResult<Vec<_>>>()?;
             Ok(IpAuthInput::Bulk { entries })
         }
@@ -678,6 +714,7 @@ pub struct BlockRequest {
     #[serde(default)]
     pub notes: String,
     /// How long; none = until unblocked.
+    #[schema(maximum = 2147483647)]
     pub duration_s: Option<u32>,
     /// Confirms a network wider than the server's limit (by default /16
     /// for IPv4, /32 for IPv6); the audit log records it.
@@ -694,6 +731,16 @@ pub(crate) async fn block(
     json: Result<Json<BlockRequest>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<Block>)> {
     let req = body(json)?;
+    if req
+        .duration_s
+        .is_some_and(|d| d > tollgate_policy::validate::MAX_COUNT)
+    {
+        let most = tollgate_policy::validate::MAX_COUNT;
+        return Err(ApiError::invalid(
+            "duration_s",
+            format!("must be at most {most}"),
+        ));
+    }
     if let Ok(net) = req.address.parse::<ipnet::IpNet>() {
         s.wide
             .check("address", &net, req.allow_wide)

@@ -57,11 +57,13 @@ pub enum ReplyAction {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ReplyRule {
     /// The carrier's code (300–699).
+    #[schema(maximum = 699)]
     pub code: u16,
     /// What to do.
     pub action: ReplyAction,
     /// For `replace`: the code the caller gets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(maximum = 699)]
     pub new_code: Option<u16>,
     /// For `replace`: the reason phrase the caller gets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -73,12 +75,16 @@ pub struct ReplyRule {
 #[serde(default)]
 pub struct CarrierSettings {
     /// Other gateways of the same carrier tried after a failure (0–3).
+    #[schema(maximum = 3)]
     pub gateway_failover: u8,
     /// Seconds to wait for any reply from a gateway.
+    #[schema(maximum = 2147483647)]
     pub first_reply_timeout_s: u32,
     /// Seconds to wait for ringing or session progress.
+    #[schema(maximum = 2147483647)]
     pub pdd_timeout_s: u32,
     /// Seconds to wait for an answer once ringing.
+    #[schema(maximum = 2147483647)]
     pub ring_timeout_s: u32,
     /// Prepended to the number sent to the carrier.
     pub tech_prefix: String,
@@ -145,9 +151,11 @@ pub struct Account {
     pub status: AccountStatus,
     /// Concurrent calls, 0 = unlimited.
     #[serde(default)]
+    #[schema(maximum = 2147483647)]
     pub channels: u32,
     /// Calls per second, 0 = unlimited.
     #[serde(default)]
+    #[schema(maximum = 2147483647)]
     pub cps: u32,
     /// Free text.
     #[serde(default)]
@@ -212,12 +220,15 @@ pub struct IpAuthEntry {
     /// Egress (sends us calls) or ingress (receives calls from us).
     pub direction: Direction,
     /// Concurrent calls, 0 = unlimited.
+    #[schema(maximum = 2147483647)]
     pub channels: u32,
     /// Calls per second, 0 = unlimited.
+    #[schema(maximum = 2147483647)]
     pub cps: u32,
     /// Transport.
     pub protocol: Protocol,
     /// Signalling port; 0 in a request means the protocol's default.
+    #[schema(maximum = 65535)]
     pub port: u16,
     /// Codec names removed from offers.
     pub restricted_codecs: Vec<String>,
@@ -231,6 +242,7 @@ pub struct IpAuthEntry {
     /// Prefix identifying the account on a shared address (removed).
     pub tech_prefix: String,
     /// Leading digits removed from the called number.
+    #[schema(maximum = 20)]
     pub strip_digits: u8,
     /// Prepended to the caller number.
     pub cli_prefix: String,
@@ -245,6 +257,7 @@ pub struct IpAuthEntry {
     /// Ingress only: send through this proxy (host[:port]).
     pub outbound_proxy: Option<String>,
     /// Ingress only: share of calls among a carrier's gateways.
+    #[schema(maximum = 2147483647)]
     pub weight: u32,
     /// Disabled entries are ignored.
     pub enabled: bool,
@@ -351,8 +364,10 @@ pub struct SipUser {
     /// new password.
     pub digest: Option<DigestPolicy>,
     /// Concurrent calls, 0 = unlimited.
+    #[schema(maximum = 2147483647)]
     pub channels: u32,
     /// Calls per second, 0 = unlimited.
+    #[schema(maximum = 2147483647)]
     pub cps: u32,
     /// Transport.
     pub protocol: Protocol,
@@ -403,10 +418,13 @@ pub struct Route {
     /// Carrier accounts in priority order.
     pub carriers: Vec<AccountId>,
     /// Concurrent calls, 0 = unlimited.
+    #[schema(maximum = 2147483647)]
     pub channels: u32,
     /// Calls per second, 0 = unlimited.
+    #[schema(maximum = 2147483647)]
     pub cps: u32,
     /// Longest call in seconds, 0 = the default.
+    #[schema(maximum = 2147483647)]
     pub max_duration_s: u32,
     /// Disabled routes are ignored.
     pub enabled: bool,

@@ -21,6 +21,23 @@ fn check_text(field: &str, s: &str, max: usize) -> Result<(), FieldError> {
     Ok(())
 }
 
+/// The largest count or duration a field takes: what the OpenAPI document
+/// says (`maximum`), within its 32-bit signed integers.
+pub const MAX_COUNT: u32 = i32::MAX as u32;
+
+/// Refuses counts and durations past [`MAX_COUNT`], naming the field.
+fn check_counts(fields: &[(&str, u32)]) -> Result<(), FieldError> {
+    for (field, value) in fields {
+        if *value > MAX_COUNT {
+            return Err(FieldError::new(
+                *field,
+                format!("must be at most {MAX_COUNT}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Required text.
 fn check_name(field: &str, s: &str, max: usize) -> Result<(), FieldError> {
     if s.trim().is_empty() {
@@ -52,6 +69,14 @@ fn digits(field: &str, r: Result<(), String>) -> Result<(), FieldError> {
 impl Account {
     /// Checks the account on its own.
     pub fn validate(&self) -> Result<(), FieldError> {
+        let c = &self.carrier;
+        check_counts(&[
+            ("channels", self.channels),
+            ("cps", self.cps),
+            ("first_reply_timeout_s", c.first_reply_timeout_s),
+            ("pdd_timeout_s", c.pdd_timeout_s),
+            ("ring_timeout_s", c.ring_timeout_s),
+        ])?;
         check_name("name", &self.name, 100)?;
         check_text("notes", &self.notes.replace(['\n', '\t'], " "), 2000)?;
         let c = &self.carrier;
@@ -124,6 +149,11 @@ impl Account {
 impl IpAuthEntry {
     /// Checks the entry on its own.
     pub fn validate(&self) -> Result<(), FieldError> {
+        check_counts(&[
+            ("channels", self.channels),
+            ("cps", self.cps),
+            ("weight", self.weight),
+        ])?;
         if self.addresses.is_empty() {
             return Err(FieldError::new(
                 "addresses",
@@ -195,6 +225,7 @@ impl IpAuthEntry {
 impl SipUser {
     /// Checks the user on its own.
     pub fn validate(&self) -> Result<(), FieldError> {
+        check_counts(&[("channels", self.channels), ("cps", self.cps)])?;
         let ok = !self.username.is_empty()
             && self.username.len() <= 64
             && self
@@ -218,6 +249,11 @@ impl SipUser {
 impl Route {
     /// Checks the route on its own and against the accounts it names.
     pub fn validate(&self, accounts: &[Account]) -> Result<(), FieldError> {
+        check_counts(&[
+            ("channels", self.channels),
+            ("cps", self.cps),
+            ("max_duration_s", self.max_duration_s),
+        ])?;
         let kind_of = |id| accounts.iter().find(|a| a.id == id).map(|a| a.kind);
         if kind_of(self.account_id) != Some(AccountKind::Customer) {
             return Err(FieldError::new("account_id", "must be a customer account"));

@@ -597,6 +597,7 @@ pub(crate) async fn delete_sip_user(
 
 /// A password reset: give one, or omit it to have one generated.
 #[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PasswordReset {
     /// The new password (8-128 characters).
     pub password: Option<String>,
@@ -612,7 +613,12 @@ pub(crate) async fn reset_password(
     json: Result<Json<PasswordReset>, JsonRejection>,
 ) -> ApiResult<Json<SipUserWritten>> {
     let mut u = user_of(&s, id, user).await?;
-    let reset = json.map(|j| j.0).unwrap_or_default();
+    // No body at all asks for a generated password; a body must be right.
+    let reset = match json {
+        Ok(Json(reset)) => reset,
+        Err(JsonRejection::MissingJsonContentType(_)) => PasswordReset::default(),
+        Err(e) => return Err(e.into()),
+    };
     let generated = set_password(s.store.realm(), &mut u, reset.password)?;
     let item = s.store.reset_sip_password(&actor, u).await?;
     Ok(Json(SipUserWritten {

@@ -118,7 +118,6 @@ async fn refused(s: &Server, method: &str, path: &str, body: Value, field: &str,
 }
 
 #[tokio::test]
-#[ignore = "open (issue 19): POST .../sip-users/{user}/password still takes a body of the wrong type; run with --run-ignored to see where the walk stands"]
 async fn every_operation_refuses_bad_fields_naming_them() {
     let s = server().await;
     let customer = s.account("walk-customer", "customer").await;

@@ -6,9 +6,7 @@ use std::sync::Arc;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tollgate_api::{ApiState, token_hash};
 use tollgate_policy::{CallInfo, CallState, LiveCalls};
-use tollgate_store::{Actor, Store};
 
 mod support;
 use support::*;
@@ -615,58 +613,20 @@ async fn bulk_delete_is_all_or_nothing() {
 
 #[tokio::test]
 async fn a_change_through_the_api_reaches_the_snapshot_within_a_second() {
-    let dir = std::env::temp_dir().join(format!(
-        "tollgate-api-snap-{}-{}",
-        std::process::id(),
-        rand_suffix()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let _guard = TempDir(dir.clone());
-    let store = Store::open(&format!("sqlite://{}/t.db", dir.display()), "tollgate")
-        .await
-        .unwrap();
-    let token = tollgate_api::new_token();
-    store
-        .create_token(&Actor::system(), "ops", &token_hash(&token))
-        .await
-        .unwrap();
+    let s = server().await;
     let shared = std::sync::Arc::new(tollgate_policy::SharedSnapshot::new(
         tollgate_policy::Snapshot::default(),
     ));
-    let refresher = tollgate_store::refresh_snapshots(store.clone(), shared.clone(), None);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}/api/v1", listener.local_addr().unwrap());
-    tokio::spawn(tollgate_api::serve(
-        listener,
-        ApiState {
-            store,
-            metrics: None,
-            hosts: None,
-            calls: None,
-            wide: tollgate_policy::validate::WideLimits::default(),
-        },
-        std::future::pending(),
-    ));
-    let client = reqwest::Client::new();
-    let acme: Value = client
-        .post(format!("{base}/accounts"))
-        .bearer_auth(&token)
-        .json(&json!({"name": "acme", "kind": "customer"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let refresher = tollgate_store::refresh_snapshots(s.store.clone(), shared.clone(), None);
+    let acme = s.account("acme", "customer").await;
     let started = std::time::Instant::now();
-    let resp = client
-        .post(format!("{base}/accounts/{}/ip-auth", acme["id"]))
-        .bearer_auth(&token)
-        .json(&json!({"addresses": ["203.0.113.9"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::CREATED);
+    let (status, _) = s
+        .post(
+            &format!("/accounts/{acme}/ip-auth"),
+            json!({"addresses": ["203.0.113.9"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
     let ip = "203.0.113.9".parse().unwrap();
     while shared.load().egress_candidates(ip).is_empty() {
         assert!(

@@ -16,6 +16,8 @@ pub(crate) struct Server {
     pub(crate) base: String,
     pub(crate) token: String,
     pub(crate) client: reqwest::Client,
+    /// The store behind the API, as the edge would hold it.
+    pub(crate) store: Store,
     _dir: TempDir,
 }
 
@@ -51,7 +53,7 @@ pub(crate) async fn server_with_calls(calls: Option<Arc<dyn LiveCalls>>) -> Serv
     tokio::spawn(tollgate_api::serve(
         listener,
         ApiState {
-            store,
+            store: store.clone(),
             metrics: None,
             hosts: None,
             calls,
@@ -63,6 +65,7 @@ pub(crate) async fn server_with_calls(calls: Option<Arc<dyn LiveCalls>>) -> Serv
         base: format!("http://{addr}"),
         token,
         client: reqwest::Client::new(),
+        store,
         _dir: TempDir(dir),
     }
 }

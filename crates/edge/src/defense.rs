@@ -383,7 +383,9 @@ impl Defense {
             );
         let set = self.blocked.load();
         let mut ips = set.ips.clone();
-        ips.insert(ip, Hits::new(ip.to_string(), Some(decision.rule)));
+        // A block of it already listed keeps counting in its counter.
+        ips.entry(ip)
+            .or_insert_with(|| Hits::new(ip.to_string(), Some(decision.rule)));
         self.blocked.store(Arc::new(BlockSet {
             ips,
             nets: set.nets.clone(),

@@ -295,10 +295,11 @@ impl Authenticator {
         else {
             return Decision::Deny(Denial::BadCredentials);
         };
-        let policy = std::str::from_utf8(&creds.username)
+        // The user the credentials name, looked up once.
+        let named = std::str::from_utf8(&creds.username)
             .ok()
-            .and_then(|name| snap.user(name))
-            .and_then(|user| policy_of(snap, user));
+            .and_then(|name| snap.user(name));
+        let policy = named.and_then(|user| policy_of(snap, user));
         if creds.realm.as_ref() != self.realm.as_bytes()
             || !self.offered(policy).contains(&creds.algorithm)
         {
@@ -321,7 +322,7 @@ impl Authenticator {
             Err(NonceError::Forged) => return Decision::Deny(Denial::ForgedNonce),
             Err(NonceError::Expired) => {
                 // Stale only when the credentials were otherwise right.
-                return match self.verified_user(snap, facts, &creds) {
+                return match verified(named, facts, &creds) {
                     Some(_) => Decision::Challenge {
                         stale: true,
                         policy,
@@ -330,7 +331,7 @@ impl Authenticator {
                 };
             }
         };
-        let Some(user) = self.verified_user(snap, facts, &creds) else {
+        let Some(user) = verified(named, facts, &creds) else {
             return Decision::Deny(Denial::BadCredentials);
         };
         let nc = creds.nonce_count().unwrap_or(1);
@@ -353,21 +354,21 @@ impl Authenticator {
             _ => Decision::Deny(Denial::Disabled),
         }
     }
+}
 
-    /// The user whose stored HA1 verifies `creds` for this request.
-    fn verified_user<'s>(
-        &self,
-        snap: &'s Snapshot,
-        facts: &RequestFacts<'_>,
-        creds: &Credentials<'_>,
-    ) -> Option<&'s SipUser> {
-        if !digest_uri_matches(&creds.uri, facts.request_uri) {
-            return None;
-        }
-        let user = snap.user(std::str::from_utf8(&creds.username).ok()?)?;
-        let ha1 = user.ha1.get(creds.algorithm.hash);
-        creds.verify(ha1.as_bytes(), facts.method).then_some(user)
+/// `user` (the one `creds` name) when its stored HA1 verifies `creds` for
+/// this request.
+fn verified<'s>(
+    user: Option<&'s SipUser>,
+    facts: &RequestFacts<'_>,
+    creds: &Credentials<'_>,
+) -> Option<&'s SipUser> {
+    if !digest_uri_matches(&creds.uri, facts.request_uri) {
+        return None;
     }
+    let user = user?;
+    let ha1 = user.ha1.get(creds.algorithm.hash);
+    creds.verify(ha1.as_bytes(), facts.method).then_some(user)
 }
 
 /// The digest policy `user` is under: its own, else its account's; none

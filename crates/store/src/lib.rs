@@ -174,35 +174,34 @@ impl Store {
     /// (`sqlite://FILE` or `sqlite::memory:`). `realm` is the digest realm
     /// SIP users' HA1 hashes are computed for.
     pub async fn open(url: &str, realm: &str) -> Result<Self, StoreError> {
-        if url.starts_with("sqlite:") {
-            Ok(Self::new(Arc::new(SqliteStore::open(url, realm).await?)))
-        } else {
-            Err(StoreError::invalid(FieldError::new(
-                "store.url",
-                "this build stores its data in SQLite only: use sqlite://FILE",
-            )))
-        }
+        sqlite_only(url)?;
+        Ok(Self::new(Arc::new(SqliteStore::open(url, realm).await?)))
     }
 
     /// Opens an existing database at `url` to read only (a server that
     /// follows another one's writes): every write fails.
     pub async fn open_read_only(url: &str, realm: &str) -> Result<Self, StoreError> {
-        if url.starts_with("sqlite:") {
-            Ok(Self::new(Arc::new(
-                SqliteStore::open_read_only(url, realm).await?,
-            )))
-        } else {
-            Err(StoreError::invalid(FieldError::new(
-                "store.url",
-                "this build stores its data in SQLite only: use sqlite://FILE",
-            )))
-        }
+        sqlite_only(url)?;
+        Ok(Self::new(Arc::new(
+            SqliteStore::open_read_only(url, realm).await?,
+        )))
     }
 
     /// A store over any backend.
     pub fn new(backend: Arc<dyn ConfigStore>) -> Self {
         Self(backend)
     }
+}
+
+/// Refuses a database URL this build has no backend for.
+fn sqlite_only(url: &str) -> Result<(), StoreError> {
+    if url.starts_with("sqlite:") {
+        return Ok(());
+    }
+    Err(StoreError::invalid(FieldError::new(
+        "store.url",
+        "this build stores its data in SQLite only: use sqlite://FILE",
+    )))
 }
 
 impl Deref for Store {

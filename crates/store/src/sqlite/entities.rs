@@ -234,6 +234,16 @@ impl SqliteStore {
         }
         D::after_write_all(&mut tx, actor, &written).await?;
         let out = written.into_iter().zip(warnings).collect();
+        self.commit_write::<D>(tx).await?;
+        Ok(out)
+    }
+
+    /// Bumps the version, commits a write of `D`s and tells subscribers
+    /// (the firewall's too, when writing `D` may lift blocks).
+    async fn commit_write<D: Document>(
+        &self,
+        mut tx: super::write::WriteTx,
+    ) -> Result<(), StoreError> {
         let version = bump(&mut tx).await?;
         let firewall = if D::TOUCHES_FIREWALL {
             Some(super::versions(&mut *tx).await?.1)
@@ -245,7 +255,7 @@ impl SqliteStore {
         if let Some(firewall) = firewall {
             self.firewall_changed(firewall);
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Replaces row `doc.id()`; secret columns given as `None` keep their
@@ -295,17 +305,7 @@ impl SqliteStore {
         record(&mut tx, &ev).await?;
         doc.after_write(&mut tx, false).await?;
         D::after_write_all(&mut tx, actor, std::slice::from_ref(&doc)).await?;
-        let version = bump(&mut tx).await?;
-        let firewall = if D::TOUCHES_FIREWALL {
-            Some(super::versions(&mut *tx).await?.1)
-        } else {
-            None
-        };
-        tx.commit().await?;
-        self.committed(version);
-        if let Some(firewall) = firewall {
-            self.firewall_changed(firewall);
-        }
+        self.commit_write::<D>(tx).await?;
         Ok((after, warnings))
     }
 

@@ -161,7 +161,14 @@ impl SqliteStore {
 
     /// Called after a commit: tell subscribers.
     pub(crate) fn committed(&self, version: u64) {
-        self.signals.version.send_if_modified(|v| {
+        self.signals.announce(version);
+    }
+}
+
+impl Signals {
+    /// Announces configuration `version`, unless a newer one was already.
+    fn announce(&self, version: u64) {
+        self.version.send_if_modified(|v| {
             let newer = version > *v;
             if newer {
                 *v = version;
@@ -257,13 +264,7 @@ async fn watch_others(mut conn: SqliteConnection, signals: Weak<Signals>) {
         let Ok((version, fw)) = versions(&mut conn).await else {
             continue;
         };
-        signals.version.send_if_modified(|v| {
-            let newer = version > *v;
-            if newer {
-                *v = version;
-            }
-            newer
-        });
+        signals.announce(version);
         if signals.firewall_seen.fetch_max(fw, Ordering::SeqCst) < fw {
             signals.firewall.send_modify(|v| *v += 1);
         }

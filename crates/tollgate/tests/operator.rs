@@ -124,7 +124,11 @@ async fn a_blocked_sources_hits_grow_with_its_packets_and_survive_a_restart() {
     // Written every 2 s: within one flush interval and a margin.
     let counted = within(Duration::from_secs(4), async || hits(&lab) >= 100).await;
     assert!(counted.is_some(), "hits {} after 4 s", hits(&lab));
+    // A region needs the operator's confirmation, from the CLI too.
+    let region = ["firewall", "block", "10.0.0.0/8"];
+    lab.cli(&[&region[..], &["--allow-wide"]].concat());
     let table = lab.cli(&["firewall", "list"]);
+    assert!(table.contains("10.0.0.0/8"), "{table}");
     assert!(table.contains("hits") && table.contains("rule"), "{table}");
     lab.restart();
     assert!(hits(&lab) >= 100, "kept across a restart: {}", hits(&lab));

@@ -110,6 +110,10 @@ pub(crate) enum IpAuthCmd {
         /// Ingress: share of calls among the carrier's gateways.
         #[arg(long, default_value_t = 1)]
         weight: u32,
+        /// Confirm an egress network wider than the server's limit (/16,
+        /// /32): everyone in it may call as the account.
+        #[arg(long)]
+        allow_wide: bool,
     },
     /// Add one egress entry per address listed in FILE (one per line, `#`
     /// comments), all or nothing.
@@ -219,6 +223,9 @@ pub(crate) enum FirewallCmd {
         /// Lift the block after this many seconds; none = until unblocked.
         #[arg(long)]
         duration_s: Option<u32>,
+        /// Confirm a network wider than the server's limit (/16, /32).
+        #[arg(long)]
+        allow_wide: bool,
     },
     /// Lift a block.
     Unblock { address: String },
@@ -472,10 +479,12 @@ async fn ip_auth(api: &ApiClient, cmd: IpAuthCmd) -> anyhow::Result<Value> {
             port,
             tech_prefix,
             weight,
+            allow_wide,
         } => {
             let id = api.account_id(&account).await?;
             let mut body = json!({"addresses": addresses, "direction": direction, "channels": channels,
-                "cps": cps, "protocol": protocol, "tech_prefix": tech_prefix, "weight": weight});
+                "cps": cps, "protocol": protocol, "tech_prefix": tech_prefix, "weight": weight,
+                "allow_wide": allow_wide});
             if let Some(p) = port {
                 body["port"] = json!(p);
             }
@@ -612,8 +621,10 @@ async fn firewall(api: &ApiClient, cmd: FirewallCmd) -> anyhow::Result<Value> {
             address,
             notes,
             duration_s,
+            allow_wide,
         } => {
-            let body = json!({"address": address, "notes": notes, "duration_s": duration_s});
+            let body = json!({"address": address, "notes": notes, "duration_s": duration_s,
+                "allow_wide": allow_wide});
             api.post("/firewall", &body).await
         }
         FirewallCmd::Unblock { address } => {

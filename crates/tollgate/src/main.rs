@@ -169,6 +169,11 @@ async fn open_store(config: &Config) -> anyhow::Result<tollgate_store::Store> {
     })
 }
 
+/// The length from which an operator-chosen token is as hard to guess as
+/// the 256-bit tokens the server makes; shorter ones (down to 16) still
+/// start, with a warning, so existing deployments keep working.
+const STRONG_TOKEN_LEN: usize = 32;
+
 /// Makes sure an admin can reach the API: the token from
 /// `TOLLGATE_ADMIN_TOKEN` is accepted (its hash stored on first sight);
 /// without it, a first start with no token at all generates one and prints
@@ -179,6 +184,13 @@ async fn ensure_admin_token(store: &tollgate_store::Store) -> anyhow::Result<()>
         let token = token.trim();
         if token.len() < 16 {
             anyhow::bail!("TOLLGATE_ADMIN_TOKEN: must be at least 16 characters");
+        }
+        if token.len() < STRONG_TOKEN_LEN {
+            tracing::warn!(
+                length = token.len(),
+                "TOLLGATE_ADMIN_TOKEN is shorter than {STRONG_TOKEN_LEN} characters: \
+                 a guessable token; use `openssl rand -hex 32` or let the server make one"
+            );
         }
         let hash = tollgate_api::token_hash(token);
         if store.token_name(&hash).await?.is_none() {

@@ -25,6 +25,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use arc_swap::ArcSwap;
 use ipnet::IpNet;
 use tokio::sync::mpsc;
+use tollgate_b2bua::Firewall;
 use tollgate_policy::SharedSnapshot;
 use tollgate_policy::threat::{BlockDecision, BlockRule, Signal, ThreatDetector};
 
@@ -188,18 +189,6 @@ impl Defense {
         }
     }
 
-    /// Records that `ip` answered a digest challenge correctly.
-    pub fn authenticated(&self, ip: IpAddr) {
-        let mut table = self
-            .authenticated
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if table.len() >= MAX_AUTHENTICATED {
-            table.clear();
-        }
-        table.insert(ip, unix_now());
-    }
-
     /// True when `ip` logged in successfully within
     /// [`AUTHENTICATED_FOR_S`].
     fn recently_authenticated(&self, ip: IpAddr, now: u64) -> bool {
@@ -313,49 +302,6 @@ impl Defense {
         }
     }
 
-    /// Records what `ip` did; blocks it when a threshold is crossed, unless
-    /// it is exempt (see [`Defense::is_exempt`]) or, for challenges and
-    /// plain requests, logged in by digest recently.
-    pub fn observe(&self, ip: IpAddr, signal: Signal) {
-        let now = unix_now();
-        let Some(decision) = self.detector.observe(ip, signal, now) else {
-            return;
-        };
-        // A source that logs in by digest answers a challenge on every
-        // call and sends as much as its CPS limit allows: neither counts
-        // against it. Failed logins and scanners still do.
-        let logged_in = matches!(signal, Signal::Challenged | Signal::Request)
-            && self.recently_authenticated(ip, now);
-        if !logged_in && !self.is_exempt(ip) {
-            self.enforce(decision, now);
-        }
-    }
-
-    /// True when a request from `ip` that says `user_agent` comes from a
-    /// scanner on the `[firewall] scanner_user_agents` list, and `ip` is
-    /// not exempt: the request is to be dropped unanswered (a scanner must
-    /// not learn that a SIP server is here), and the source is blocked at
-    /// once, the User-Agent recorded as what tripped the rule.
-    pub fn is_scanner(&self, ip: IpAddr, user_agent: &[u8]) -> bool {
-        if !self.detector.is_scanner(user_agent) || self.is_exempt(ip) {
-            return false;
-        }
-        let now = unix_now();
-        if let Some(decision) = self.detector.observe_scanner(ip, user_agent, now) {
-            self.enforce(decision, now);
-        }
-        true
-    }
-
-    /// True when the `answer_len`-byte stateless answer to a request of
-    /// `request_len` bytes from `ip` that was not identified may go: what
-    /// a source draws stays within 1.5 times what it sends (see
-    /// [`ThreatDetector::may_answer`]).
-    pub fn may_answer(&self, ip: IpAddr, request_len: usize, answer_len: usize) -> bool {
-        self.detector
-            .may_answer(ip, request_len, answer_len, unix_now())
-    }
-
     /// Sources never blocked: trusted networks, and addresses of enabled
     /// IP entries (a customer's switch or a carrier gateway: their volume
     /// is governed by CPS limits, not by the firewall).
@@ -399,6 +345,65 @@ impl Defense {
         );
         metrics::counter!("tollgate_blocks_total", "event" => "created").increment(1);
         let _ = self.decisions.send(decision);
+    }
+}
+
+/// The firewall as the B2BUA reaches it; the edge's receive path uses it
+/// too (`observe`).
+impl Firewall for Defense {
+    /// Records that `ip` answered a digest challenge correctly.
+    fn authenticated(&self, ip: IpAddr) {
+        let mut table = self
+            .authenticated
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if table.len() >= MAX_AUTHENTICATED {
+            table.clear();
+        }
+        table.insert(ip, unix_now());
+    }
+
+    /// Records what `ip` did; blocks it when a threshold is crossed, unless
+    /// it is exempt (see [`Defense::is_exempt`]) or, for challenges and
+    /// plain requests, logged in by digest recently.
+    fn observe(&self, ip: IpAddr, signal: Signal) {
+        let now = unix_now();
+        let Some(decision) = self.detector.observe(ip, signal, now) else {
+            return;
+        };
+        // A source that logs in by digest answers a challenge on every
+        // call and sends as much as its CPS limit allows: neither counts
+        // against it. Failed logins and scanners still do.
+        let logged_in = matches!(signal, Signal::Challenged | Signal::Request)
+            && self.recently_authenticated(ip, now);
+        if !logged_in && !self.is_exempt(ip) {
+            self.enforce(decision, now);
+        }
+    }
+
+    /// True when a request from `ip` that says `user_agent` comes from a
+    /// scanner on the `[firewall] scanner_user_agents` list, and `ip` is
+    /// not exempt: the request is to be dropped unanswered (a scanner must
+    /// not learn that a SIP server is here), and the source is blocked at
+    /// once, the User-Agent recorded as what tripped the rule.
+    fn is_scanner(&self, ip: IpAddr, user_agent: &[u8]) -> bool {
+        if !self.detector.is_scanner(user_agent) || self.is_exempt(ip) {
+            return false;
+        }
+        let now = unix_now();
+        if let Some(decision) = self.detector.observe_scanner(ip, user_agent, now) {
+            self.enforce(decision, now);
+        }
+        true
+    }
+
+    /// True when the `answer_len`-byte stateless answer to a request of
+    /// `request_len` bytes from `ip` that was not identified may go: what
+    /// a source draws stays within 1.5 times what it sends (see
+    /// [`ThreatDetector::may_answer`]).
+    fn may_answer(&self, ip: IpAddr, request_len: usize, answer_len: usize) -> bool {
+        self.detector
+            .may_answer(ip, request_len, answer_len, unix_now())
     }
 }
 

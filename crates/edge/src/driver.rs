@@ -10,11 +10,12 @@ use bytes::Bytes;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
+use tollgate_b2bua::{Bound, Core, Now, answer, build_answer};
 use tollgate_sip::transaction::{Event, Peer, Received, TransactionLayer, Transmit, Transport};
 
 use crate::config::EdgeConfig;
 use crate::connections::Connections;
-use crate::core::{Core, answer, build_answer};
+use crate::seams::{self, NotifyWaker};
 use crate::stream::{self, StreamContext};
 use crate::udp;
 
@@ -201,7 +202,13 @@ impl Edge {
                 .map(tokio_rustls::TlsConnector::from),
         };
         let mut core = core;
-        core.bind(std::time::Instant::now(), &local);
+        core.bind(
+            seams::now(),
+            Bound {
+                listeners: &local,
+                source_toward: seams::source_toward,
+            },
+        );
         let mut layer = TransactionLayer::new(config.timers, config.max_transactions);
         layer.set_stateless_options(config.stateless_options);
         let driver = tokio::spawn(drive(
@@ -254,7 +261,8 @@ async fn drive(
 ) {
     let mut batch = Vec::with_capacity(BATCH);
     let mut drain_until: Option<tokio::time::Instant> = None;
-    let waker = core.waker();
+    let asked = Arc::new(Notify::new());
+    core.set_waker(std::task::Waker::from(Arc::new(NotifyWaker(asked.clone()))));
     let origin = tokio::time::Instant::now();
     loop {
         let next_timer = [layer.poll_timeout(), core.poll_timeout()]
@@ -272,17 +280,17 @@ async fn drive(
                 if n == 0 {
                     break;
                 }
-                let now = std::time::Instant::now();
+                let now = seams::now();
                 for msg in batch.drain(..).flatten() {
-                    layer.handle_message_with(now, msg.peer, msg.data, |layer, event, parsed| {
+                    layer.handle_message_with(now.at, msg.peer, msg.data, |layer, event, parsed| {
                         dispatch(now, event, parsed, layer, &mut core, drain_until.is_some());
                     });
                 }
             }
             () = udp.readable() => {
-                let now = std::time::Instant::now();
+                let now = seams::now();
                 udp.read(|peer, data| {
-                    layer.handle_message_with(now, peer, data, |layer, event, parsed| {
+                    layer.handle_message_with(now.at, peer, data, |layer, event, parsed| {
                         dispatch(now, event, parsed, layer, &mut core, drain_until.is_some());
                     });
                 });
@@ -290,13 +298,15 @@ async fn drive(
             _ = sleep_until(wake) => {
                 layer.handle_timeout(std::time::Instant::now());
             }
-            _ = notified(waker.as_deref()) => {}
+            () = asked.notified() => {
+                core.handle_asked(seams::now(), &mut layer);
+            }
             _ = stop.changed(), if drain_until.is_none() => {
                 let grace = stop.borrow().unwrap_or_default();
                 drain_until = Some(tokio::time::Instant::now() + grace);
             }
         }
-        let now = std::time::Instant::now();
+        let now = seams::now();
         core.handle_timeout(now, &mut layer);
         while let Some(event) = layer.poll_event() {
             dispatch(
@@ -325,7 +335,7 @@ async fn drive(
 /// Hands one event to the core (with what the layer read of its message,
 /// when it has that), or, while `draining`, refuses a new request.
 fn dispatch(
-    now: std::time::Instant,
+    now: Now,
     event: Event,
     parsed: Option<&Received<'_, '_>>,
     layer: &mut TransactionLayer,
@@ -341,7 +351,7 @@ fn dispatch(
             _,
         ) if draining => {
             answer(
-                now,
+                now.at,
                 layer,
                 id,
                 &data,
@@ -375,14 +385,6 @@ fn on_grid(origin: tokio::time::Instant, at: tokio::time::Instant) -> tokio::tim
     // Less than one cell, counted from `at`: no uptime overflows it.
     let late = (grid - since % grid) % grid;
     at + Duration::from_nanos(u64::try_from(late).unwrap_or_default())
-}
-
-/// Resolves when `waker` is notified; never without one.
-async fn notified(waker: Option<&Notify>) {
-    match waker {
-        Some(w) => w.notified().await,
-        None => std::future::pending().await,
-    }
 }
 
 async fn sleep_until(at: Option<tokio::time::Instant>) {

@@ -12,6 +12,7 @@ use std::task::Poll;
 
 use bytes::Bytes;
 use tokio::net::UdpSocket;
+use tollgate_b2bua::Firewall;
 use tollgate_sip::transaction::{Peer, Transport};
 
 /// The largest UDP payload.

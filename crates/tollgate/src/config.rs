@@ -497,8 +497,8 @@ impl Config {
     pub(crate) fn call_config(
         &self,
         timers: tollgate_edge::TimerConfig,
-    ) -> Result<tollgate_edge::CallConfig, ConfigError> {
-        Ok(tollgate_edge::CallConfig {
+    ) -> Result<tollgate_b2bua::CallConfig, ConfigError> {
+        Ok(tollgate_b2bua::CallConfig {
             max_duration: std::time::Duration::from_secs(self.limits.max_call_duration_s),
             channel_limit_code: self.limits.channel_limit_code,
             cps_limit_code: self.limits.cps_limit_code,

@@ -4,7 +4,7 @@
 //! overrides, validates them and runs the SIP edge until SIGINT or SIGTERM.
 //! The edge identifies callers on the configuration store's snapshot (IP
 //! authentication, else a 407 digest challenge; see
-//! `tollgate_edge::PolicyCore`) and routes their calls to carrier gateways
+//! `tollgate_b2bua::PolicyCore`) and routes their calls to carrier gateways
 //! (the B2BUA). The management API serves the store; the admin
 //! token comes from `TOLLGATE_ADMIN_TOKEN`, or is generated and printed
 //! once on the first start.
@@ -400,7 +400,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("api.listen: binding {}", config.api.listen))?;
         tracing::info!(addr = %api_listener.local_addr()?, "API listening");
         let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
-        let board = std::sync::Arc::new(tollgate_edge::CallBoard::new());
+        let board = std::sync::Arc::new(tollgate_b2bua::CallBoard::new());
         let api = tokio::spawn(tollgate_api::serve(
             api_listener,
             tollgate_api::ApiState {
@@ -434,7 +434,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         );
         let defense = start_defense(&config, &store, snapshot.clone());
         let hits = (!config.store.read_only).then(|| flush_hits(store.clone(), defense.clone()));
-        let core = tollgate_edge::PolicyCore::new(
+        let core = tollgate_b2bua::PolicyCore::new(
             snapshot,
             auth,
             Some(defense.clone()),

@@ -6,9 +6,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tollgate_edge::{
-    CallBoard, CallConfig, Edge, EdgeConfig, Listen, PolicyCore, TimerConfig, Transport,
-};
+use tollgate_b2bua::{CallBoard, CallConfig, PolicyCore};
+use tollgate_edge::{Edge, EdgeConfig, Listen, TimerConfig, Transport};
 use tollgate_policy::*;
 use tollgate_sip::digest::{Algorithm, Answer, Challenge, Hash, answer};
 use tollgate_sip::header::AuthValue;

@@ -7,9 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use tollgate_edge::{
-    CallBoard, CallConfig, Defense, Edge, EdgeConfig, Listen, PolicyCore, TimerConfig, Transport,
-};
+use tollgate_b2bua::{CallBoard, CallConfig, PolicyCore};
+use tollgate_edge::{Defense, Edge, EdgeConfig, Listen, TimerConfig, Transport};
 use tollgate_policy::threat::{BlockDecision, BlockRule, ThreatConfig, ThreatDetector};
 use tollgate_policy::*;
 use tollgate_sip::digest::Algorithm;

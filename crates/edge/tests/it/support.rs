@@ -4,7 +4,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tollgate_edge::{Edge, EdgeConfig, Listen, OptionsCore, StreamLimits, Transport};
+use tollgate_b2bua::OptionsCore;
+use tollgate_edge::{Edge, EdgeConfig, Listen, StreamLimits, Transport};
 
 /// Test certificates: a CA and a server certificate for `localhost`,
 /// 127.0.0.1 and ::1.

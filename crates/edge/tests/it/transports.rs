@@ -127,7 +127,7 @@ struct SilentCore;
 impl tollgate_edge::Core for SilentCore {
     fn on_event(
         &mut self,
-        _now: std::time::Instant,
+        _now: tollgate_b2bua::Now,
         _event: tollgate_sip::transaction::Event,
         _layer: &mut tollgate_sip::transaction::TransactionLayer,
     ) {

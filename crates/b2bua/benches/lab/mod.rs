@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tollgate_edge::{CallBoard, CallConfig, Core, PolicyCore, Transport};
+use tollgate_b2bua::{Bound, CallBoard, CallConfig, Core, Now, PolicyCore};
 use tollgate_policy::*;
 use tollgate_sip::digest::Algorithm;
-use tollgate_sip::transaction::{MAX_HEADERS, Peer, TransactionLayer};
+use tollgate_sip::transaction::{MAX_HEADERS, Peer, TransactionLayer, Transport};
 use tollgate_sip::{Header, HeaderKind, MessageBuilder, parse_datagram};
 
 const EDGE: &str = "127.0.0.1:5060";
@@ -70,7 +70,7 @@ pub(crate) type Meter = fn() -> u64;
 pub(crate) struct Lab {
     layer: TransactionLayer,
     core: PolicyCore,
-    now: Instant,
+    now: Now,
     calls: u64,
     meter: Option<Meter>,
     /// What `meter` counted in Tollgate's steps of the current call.
@@ -109,8 +109,17 @@ impl Lab {
             CallConfig::default(),
             Arc::new(CallBoard::new()),
         );
-        let now = Instant::now();
-        core.bind(now, &[(Transport::Udp, EDGE.parse().unwrap())]);
+        let now = Now {
+            at: Instant::now(),
+            unix_ms: 1_800_000_000_000,
+        };
+        core.bind(
+            now,
+            Bound {
+                listeners: &[(Transport::Udp, EDGE.parse().unwrap())],
+                source_toward: |_| None,
+            },
+        );
         Self {
             layer: TransactionLayer::new(Default::default(), 500_000),
             core,
@@ -127,11 +136,15 @@ impl Lab {
         let (data, mut sent) = (Bytes::from(data), Vec::with_capacity(4));
         let start = self.meter.map(|m| m());
         let (now, core) = (self.now, &mut self.core);
-        self.layer
-            .handle_message_with(now, udp(from), data, |layer, event, parsed| match parsed {
+        self.layer.handle_message_with(
+            now.at,
+            udp(from),
+            data,
+            |layer, event, parsed| match parsed {
                 Some(msg) => core.on_parsed_event(now, event, msg, layer),
                 None => core.on_event(now, event, layer),
-            });
+            },
+        );
         while let Some(t) = self.layer.poll_transmit() {
             sent.push((t.peer.addr, t.data));
         }
@@ -202,10 +215,10 @@ impl Lab {
             .into_iter()
             .flatten()
             .min()
-            .is_some_and(|at| at <= self.now);
+            .is_some_and(|at| at <= self.now.at);
         if due {
             let start = self.meter.map(|m| m());
-            self.layer.handle_timeout(self.now);
+            self.layer.handle_timeout(self.now.at);
             self.core.handle_timeout(self.now, &mut self.layer);
             while let Some(event) = self.layer.poll_event() {
                 self.core.on_event(self.now, event, &mut self.layer);
@@ -235,7 +248,7 @@ impl Lab {
         Self::sent_to(&sent, CALLER, "SIP/2.0 200");
         let b_bye = Self::sent_to(&sent, GATEWAY, "BYE");
         self.deliver(GATEWAY, Self::gateway_answer(&b_bye, 200, false));
-        self.now += Duration::from_millis(1);
+        self.now = self.now.after(Duration::from_millis(1));
         self.tick();
         self.metered
     }

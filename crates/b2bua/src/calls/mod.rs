@@ -35,13 +35,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tollgate_policy::admission::{Admission, Breach, Limit, Scope};
 use tollgate_policy::routing::GatewayPicker;
-use tollgate_policy::{AccountId, CallInfo, CallState, EntryId, Snapshot};
+use tollgate_policy::{AccountId, CallInfo, CallState, EntryId, SharedSnapshot, Snapshot};
 use tollgate_sip::ResponseHeaders;
 use tollgate_sip::transaction::{IdMap, Peer, TimerConfig, TransactionLayer, TxId};
 
 use crate::core::response_with;
-use crate::defense::unix_ms;
-use crate::meters::LabelledCounter;
+use crate::meters::{LabelledCounter, LabelledGauge};
+use crate::{Bound, Now};
 use leg::Leg;
 use local::Local;
 
@@ -415,6 +415,30 @@ impl Call {
     }
 }
 
+/// What every step of a call works with: the time, the transaction layer
+/// its messages go out through, and the policy snapshot the event is
+/// decided on (one snapshot for the whole event).
+pub(crate) struct Ctx<'a> {
+    /// The monotonic time of the event.
+    pub(crate) now: Instant,
+    /// The wall-clock time of the event (Unix milliseconds).
+    pub(crate) unix_ms: u64,
+    pub(crate) layer: &'a mut TransactionLayer,
+    pub(crate) snap: &'a Snapshot,
+}
+
+impl<'a> Ctx<'a> {
+    /// The context of one event handled at `now`.
+    pub(crate) fn new(now: Now, layer: &'a mut TransactionLayer, snap: &'a Snapshot) -> Self {
+        Self {
+            now: now.at,
+            unix_ms: now.unix_ms,
+            layer,
+            snap,
+        }
+    }
+}
+
 /// Every call, and what deciding on them needs.
 #[derive(Debug)]
 pub(crate) struct Calls {
@@ -443,13 +467,17 @@ pub(crate) struct Calls {
     carrier_nonces: HashMap<EntryId, carrier_auth::CarrierNonce>,
     /// The channels-in-use gauge of each account seen, so a call does not
     /// look it up (and format its label) in the metrics registry.
-    channel_gauges: HashMap<AccountId, metrics::Gauge>,
+    channel_gauges: LabelledGauge<AccountId>,
     /// `tollgate_calls_attempted_total`.
     attempted: metrics::Counter,
     /// `tollgate_calls_answered_total`.
     answered: metrics::Counter,
     /// `tollgate_calls_ended_total` by outcome.
     ended: LabelledCounter<&'static str>,
+    /// `tollgate_calls_failed_total` by the caller's final status.
+    failed: LabelledCounter<u16>,
+    /// `tollgate_gateway_up` by gateway, as its probes found it.
+    gateway_up: LabelledGauge<EntryId>,
 }
 
 /// How long a gateway that did not answer an INVITE at all is tried only
@@ -474,26 +502,25 @@ impl Calls {
             last_sweep: None,
             down: HashMap::new(),
             carrier_nonces: HashMap::new(),
-            channel_gauges: HashMap::new(),
+            channel_gauges: LabelledGauge::new("tollgate_channels_in_use", "account"),
             attempted: metrics::counter!("tollgate_calls_attempted_total"),
             answered: metrics::counter!("tollgate_calls_answered_total"),
             ended: LabelledCounter::new("tollgate_calls_ended_total", "outcome"),
+            failed: LabelledCounter::new("tollgate_calls_failed_total", "code"),
+            gateway_up: LabelledGauge::new("tollgate_gateway_up", "gateway"),
         }
     }
 
     /// The edge's listeners, told at `now`, when it starts: gateway
     /// probes start from then.
-    pub(crate) fn bind(
-        &mut self,
-        now: Instant,
-        local: &[(tollgate_sip::transaction::Transport, std::net::SocketAddr)],
-    ) {
-        self.local.bind(local);
+    pub(crate) fn bind(&mut self, now: Instant, bound: Bound<'_>) {
+        self.local.bind(bound);
         self.probes.start(now);
     }
 
-    pub(crate) fn waker(&self) -> Arc<tokio::sync::Notify> {
-        self.board.waker()
+    /// Sets what wakes the driver when the API asks for a hang-up.
+    pub(crate) fn set_waker(&self, waker: std::task::Waker) {
+        self.board.set_waker(waker);
     }
 
     /// The response to a limit breach.
@@ -565,25 +592,13 @@ impl Calls {
     fn publish_channels(&mut self, account: AccountId) {
         let n = self.admission.in_use(Scope::Account(account));
         self.board.set_channels(account, n);
-        self.channel_gauges
-            .entry(account)
-            .or_insert_with(
-                || metrics::gauge!("tollgate_channels_in_use", "account" => account.to_string()),
-            )
-            .set(f64::from(n));
+        self.channel_gauges.set(account, f64::from(n));
     }
 
     /// Answers the caller's INVITE with a final failure and ends the call.
-    fn fail(
-        &mut self,
-        now: Instant,
-        layer: &mut TransactionLayer,
-        call: Box<Call>,
-        code: u16,
-        reason: &str,
-    ) {
-        respond_a(now, layer, &call, code, reason, &[], None);
-        metrics::counter!("tollgate_calls_failed_total", "code" => code.to_string()).increment(1);
+    fn fail(&mut self, cx: &mut Ctx<'_>, call: Box<Call>, code: u16, reason: &str) {
+        respond_a(cx, &call, code, reason, &[], None);
+        self.failed.increment(code);
         self.finish(call, "failed");
     }
 
@@ -600,34 +615,30 @@ impl Calls {
         probes
     }
 
-    /// Runs due call timers and hang-ups asked for by the API.
+    /// Runs due call timers and gateway probe rounds.
     pub(crate) fn handle_timeout(
         &mut self,
-        now: Instant,
+        now: Now,
         layer: &mut TransactionLayer,
-        shared: &tollgate_policy::SharedSnapshot,
+        shared: &SharedSnapshot,
     ) {
         // Called on every wake-up of the driver: the common case, nothing
-        // due and nothing asked, costs three comparisons.
+        // due, costs two comparisons.
         let due = self
             .timers
             .peek()
-            .is_some_and(|&Reverse((at, _))| at <= now);
-        let probes_due = self.probes.due(now);
-        if !due && !probes_due && !self.board.has_hangups() {
+            .is_some_and(|&Reverse((at, _))| at <= now.at);
+        let probes_due = self.probes.due(now.at);
+        if !due && !probes_due {
             return;
         }
-        let snap = &*shared.load();
+        let snap = shared.load();
+        let cx = &mut Ctx::new(now, layer, &snap);
         if probes_due {
-            self.probe_round(now, layer, snap);
-        }
-        for id in self.board.take_hangups() {
-            if let Some(call) = self.calls.remove(&id) {
-                self.hang_up(now, layer, call, "hung_up");
-            }
+            self.probe_round(cx);
         }
         while let Some(&Reverse((at, id))) = self.timers.peek() {
-            if at > now {
+            if at > cx.now {
                 break;
             }
             self.timers.pop();
@@ -639,56 +650,69 @@ impl Calls {
                 continue;
             };
             call.armed = None;
-            self.on_call_timer(now, layer, snap, id, call);
+            self.on_call_timer(cx, id, call);
         }
         if self
             .last_sweep
-            .is_none_or(|t| now.duration_since(t) > Duration::from_secs(60))
+            .is_none_or(|t| cx.now.duration_since(t) > Duration::from_secs(60))
         {
-            self.admission.sweep(unix_ms());
-            self.down.retain(|_, until| *until > now);
-            self.last_sweep = Some(now);
+            self.admission.sweep(cx.unix_ms);
+            self.down.retain(|_, until| *until > cx.now);
+            self.last_sweep = Some(cx.now);
         }
     }
 
-    fn on_call_timer(
+    /// Hangs up the calls the API asked to.
+    pub(crate) fn handle_asked(
         &mut self,
-        now: Instant,
+        now: Now,
         layer: &mut TransactionLayer,
-        snap: &Snapshot,
-        id: u64,
-        mut call: Box<Call>,
+        shared: &SharedSnapshot,
     ) {
-        if call.ends_at.is_some_and(|t| t <= now) {
-            self.hang_up(now, layer, call, "max_duration");
+        let hangups = self.board.take_hangups();
+        if hangups.is_empty() {
             return;
         }
-        if call.waiting.as_ref().is_some_and(|w| w.next_try <= now) {
-            self.retry_admission(now, layer, snap, id, call);
+        let snap = shared.load();
+        let cx = &mut Ctx::new(now, layer, &snap);
+        for id in hangups {
+            if let Some(call) = self.calls.remove(&id) {
+                self.hang_up(cx, call, "hung_up");
+            }
+        }
+    }
+
+    fn on_call_timer(&mut self, cx: &mut Ctx<'_>, id: u64, mut call: Box<Call>) {
+        if call.ends_at.is_some_and(|t| t <= cx.now) {
+            self.hang_up(cx, call, "max_duration");
+            return;
+        }
+        if call.waiting.as_ref().is_some_and(|w| w.next_try <= cx.now) {
+            self.retry_admission(cx, id, call);
             return;
         }
         if let Some(u) = &mut call.unacked {
-            if u.give_up <= now {
+            if u.give_up <= cx.now {
                 // The caller never acknowledged the answer: the call cannot
                 // work, end both legs.
-                self.hang_up(now, layer, call, "no_ack");
+                self.hang_up(cx, call, "no_ack");
                 return;
             }
-            if u.next <= now {
-                layer.respond_stateless(u.peer, u.data.clone());
+            if u.next <= cx.now {
+                cx.layer.respond_stateless(u.peer, u.data.clone());
                 u.interval = (u.interval * 2).min(self.config.timers.t2);
-                u.next = now + u.interval;
+                u.next = cx.now + u.interval;
             }
         }
-        if call.out.as_ref().is_some_and(|o| o.deadline <= now) {
+        if call.out.as_ref().is_some_and(|o| o.deadline <= cx.now) {
             // First reply, PDD or ring timeout: fail over like a 408. A
             // gateway that said nothing at all is taken for down.
             if call.out.as_ref().is_some_and(|o| !o.replied) {
-                self.gateway_silent(&call, now);
+                self.gateway_silent(&call, cx.now);
             }
-            self.abandon_attempt(now, layer, &mut call);
+            self.abandon_attempt(cx, &mut call);
             call.plan().last_failure = (408, "Request Timeout".into());
-            self.next_attempt(now, layer, snap, id, call);
+            self.next_attempt(cx, id, call);
             return;
         }
         self.keep(id, call);
@@ -696,57 +720,44 @@ impl Calls {
 
     /// A call waiting for CPS budget tries admission again: admitted, it
     /// goes on to the carriers; out of time, it is refused.
-    fn retry_admission(
-        &mut self,
-        now: Instant,
-        layer: &mut TransactionLayer,
-        snap: &Snapshot,
-        id: u64,
-        mut call: Box<Call>,
-    ) {
+    fn retry_admission(&mut self, cx: &mut Ctx<'_>, id: u64, mut call: Box<Call>) {
         let Some(mut w) = call.waiting.take() else {
             return;
         };
-        match self.admission.admit(&w.limits, unix_ms()) {
+        match self.admission.admit(&w.limits, cx.unix_ms) {
             Ok(()) => {
                 call.held = w.limits.iter().map(|l| l.scope).collect();
                 self.publish_channels(call.info.account_id);
-                self.next_attempt(now, layer, snap, id, call);
+                self.next_attempt(cx, id, call);
             }
-            Err(Breach::Cps(_)) if now < w.until => {
-                if w.next_trying <= now {
+            Err(Breach::Cps(_)) if cx.now < w.until => {
+                if w.next_trying <= cx.now {
                     if let Some(trying) = response_with(&call.a_reply, 100, "Trying", &[], None) {
-                        let _ = layer.respond(now, call.a_server, trying);
+                        let _ = cx.layer.respond(cx.now, call.a_server, trying);
                     }
-                    w.next_trying = now + Duration::from_secs(1);
+                    w.next_trying = cx.now + Duration::from_secs(1);
                 }
-                w.next_try = now + WAIT_RETRY;
+                w.next_try = cx.now + WAIT_RETRY;
                 call.waiting = Some(w);
                 self.keep(id, call);
             }
             Err(breach) => {
                 let (code, reason) = self.breach_answer(breach);
-                self.fail(now, layer, call, code, reason);
+                self.fail(cx, call, code, reason);
             }
         }
     }
 
     /// Ends a call from Tollgate's side: BYE on answered legs, CANCEL (and
     /// 487 to the caller) before the answer.
-    fn hang_up(
-        &mut self,
-        now: Instant,
-        layer: &mut TransactionLayer,
-        mut call: Box<Call>,
-        why: &'static str,
-    ) {
+    fn hang_up(&mut self, cx: &mut Ctx<'_>, mut call: Box<Call>, why: &'static str) {
         if call.answered {
-            self.send_bye(now, layer, &mut call, Side::A);
-            self.send_bye(now, layer, &mut call, Side::B);
+            self.send_bye(cx, &mut call, Side::A);
+            self.send_bye(cx, &mut call, Side::B);
             self.finish(call, why);
         } else {
-            self.abandon_attempt(now, layer, &mut call);
-            respond_a(now, layer, &call, 487, "Request Terminated", &[], None);
+            self.abandon_attempt(cx, &mut call);
+            respond_a(cx, &call, 487, "Request Terminated", &[], None);
             self.finish(call, why);
         }
     }
@@ -789,8 +800,7 @@ impl Calls {
 /// Sends a response to the caller's INVITE: `code`, our To tag, Contact
 /// when it establishes or confirms a dialog, `body` with its type.
 fn respond_a(
-    now: Instant,
-    layer: &mut TransactionLayer,
+    cx: &mut Ctx<'_>,
     call: &Call,
     code: u16,
     reason: &str,
@@ -798,7 +808,7 @@ fn respond_a(
     body: Option<(&str, &[u8])>,
 ) -> Option<Bytes> {
     let data = response_with(&call.a_reply, code, reason, extra, body)?;
-    let _ = layer.respond(now, call.a_server, data.clone());
+    let _ = cx.layer.respond(cx.now, call.a_server, data.clone());
     Some(data)
 }
 

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::Waker;
 
-use tokio::sync::Notify;
 use tollgate_policy::{CallInfo, CallState, LiveCalls};
 
 /// A call's row: what stays put from one attempt to the next, shared with
@@ -30,7 +30,9 @@ pub struct CallBoard {
     /// Set with every hang-up request, so the driver checks the list
     /// without taking its lock on every wake-up.
     hangup_asked: AtomicBool,
-    wake: Arc<Notify>,
+    /// What wakes the driver when a hang-up is asked for (set by the
+    /// driver through [`crate::Core::set_waker`]).
+    wake: Mutex<Option<Waker>>,
 }
 
 impl CallBoard {
@@ -101,7 +103,6 @@ impl CallBoard {
         }
     }
 
-    /// True when hang-ups wait to be taken.
     /// Records what a probe of gateway `id` found; returns what the one
     /// before found.
     pub(crate) fn set_gateway_up(&self, id: i64, up: bool) -> Option<bool> {
@@ -109,10 +110,6 @@ impl CallBoard {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(id, up)
-    }
-
-    pub(crate) fn has_hangups(&self) -> bool {
-        self.hangup_asked.load(Ordering::Acquire)
     }
 
     /// The hang-up requests since the last call.
@@ -123,9 +120,9 @@ impl CallBoard {
         std::mem::take(&mut *self.hangups.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// What wakes the driver when a hang-up is asked for.
-    pub(crate) fn waker(&self) -> Arc<Notify> {
-        self.wake.clone()
+    /// Sets what wakes the driver when a hang-up is asked for.
+    pub(crate) fn set_waker(&self, waker: Waker) {
+        *self.wake.lock().unwrap_or_else(PoisonError::into_inner) = Some(waker);
     }
 }
 
@@ -158,7 +155,9 @@ impl LiveCalls for CallBoard {
             .unwrap_or_else(PoisonError::into_inner)
             .push(id);
         self.hangup_asked.store(true, Ordering::Release);
-        self.wake.notify_one();
+        if let Some(waker) = &*self.wake.lock().unwrap_or_else(PoisonError::into_inner) {
+            waker.wake_by_ref();
+        }
         true
     }
 }

@@ -5,17 +5,15 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tollgate_policy::admission::{Breach, Limit, Scope};
 use tollgate_policy::numbers::{NumberRules, prepare_numbers};
 use tollgate_policy::routing::{Outcome, judge_failure, select_route};
-use tollgate_policy::{
-    Account, AccountStatus, CallInfo, CallState, Identity, IpAuthEntry, Snapshot,
-};
+use tollgate_policy::{Account, AccountStatus, CallInfo, CallState, Identity, IpAuthEntry};
 use tollgate_sip::sdp::{self, remove_codecs};
-use tollgate_sip::transaction::{Peer, Received, TransactionLayer, TxId};
+use tollgate_sip::transaction::{Peer, Received, TxId};
 use tollgate_sip::{MessageBuilder, Method, ResponseHeaders};
 
 use super::carrier_auth::{CarrierNonce, Credentials};
@@ -23,11 +21,10 @@ use super::gateway::Hop;
 use super::leg::{Facts, Leg, send_request};
 use super::local::Host;
 use super::{
-    Abandoned, Call, Calls, Outgoing, Plan, RELIABLE_TAG, Reliable, Role, Side, WAIT_RETRY,
+    Abandoned, Call, Calls, Ctx, Outgoing, Plan, RELIABLE_TAG, Reliable, Role, Side, WAIT_RETRY,
     Waiting, respond_a, set_state,
 };
 use crate::core::{ALLOW, random_hex, response_tagged, sized_text};
-use crate::defense::unix_ms;
 
 /// Who is calling, as the call needs it.
 struct CallerSide<'a> {
@@ -119,9 +116,7 @@ impl Calls {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn start(
         &mut self,
-        now: Instant,
-        layer: &mut TransactionLayer,
-        snap: &Snapshot,
+        cx: &mut Ctx<'_>,
         sid: TxId,
         peer: Peer,
         data: &Bytes,
@@ -133,30 +128,32 @@ impl Calls {
         let id = self.next_id + 1;
         let tag = self.tags.make(id);
         let msg = &received.message;
-        let refuse = |layer: &mut TransactionLayer, code: u16, reason: &str| {
+        let refuse = |cx: &mut Ctx<'_>, calls: &mut Self, code: u16, reason: &str| {
             if let Some(resp) = response_tagged(&msg.head, code, reason, &tag, &[], None) {
-                let _ = layer.respond(now, sid, resp);
+                let _ = cx.layer.respond(cx.now, sid, resp);
             }
-            metrics::counter!("tollgate_calls_failed_total", "code" => code.to_string())
-                .increment(1);
+            calls.failed.increment(code);
         };
         let Some(facts) = Facts::of(data, received) else {
-            refuse(layer, 400, "Bad Request");
+            refuse(cx, self, 400, "Bad Request");
             return;
         };
         if facts.max_forwards == 0 {
             // A loop through Tollgate (or something else) ends here.
-            refuse(layer, 483, "Too Many Hops");
+            refuse(cx, self, 483, "Too Many Hops");
             return;
         }
         let (account, side) = caller_side(identity, request_user);
         let Some(numbers) = prepare_numbers(&side.called, &facts.from_user, &side.rules) else {
-            refuse(layer, self.config.dial_plan_code, "Blocked by dial plan");
+            refuse(cx, self, self.config.dial_plan_code, "Blocked by dial plan");
             return;
         };
-        let Some(route) = select_route(snap.routes(account.id), side.tech_prefix, &numbers.called)
-        else {
-            refuse(layer, 404, "No route");
+        let Some(route) = select_route(
+            cx.snap.routes(account.id),
+            side.tech_prefix,
+            &numbers.called,
+        ) else {
+            refuse(cx, self, 404, "No route");
             return;
         };
         let limits = [
@@ -178,17 +175,17 @@ impl Calls {
         ];
         // Over CPS with a buffer configured, the call waits for budget
         // (see `retry_admission`) instead of being refused.
-        let waiting = match self.admission.admit(&limits, unix_ms()) {
+        let waiting = match self.admission.admit(&limits, cx.unix_ms) {
             Ok(()) => None,
             Err(Breach::Cps(_)) if !self.config.cps_buffer.is_zero() => Some(Waiting {
                 limits: limits.to_vec(),
-                until: now + self.config.cps_buffer,
-                next_try: now + WAIT_RETRY,
-                next_trying: now,
+                until: cx.now + self.config.cps_buffer,
+                next_try: cx.now + WAIT_RETRY,
+                next_trying: cx.now,
             }),
             Err(breach) => {
                 let (code, reason) = self.breach_answer(breach);
-                refuse(layer, code, reason);
+                refuse(cx, self, code, reason);
                 return;
             }
         };
@@ -206,7 +203,7 @@ impl Calls {
                 let filtered = remove_codecs(&facts.body, &names);
                 if filtered.audio_without_codec {
                     self.admission.release(held);
-                    refuse(layer, 488, "Not Acceptable Here");
+                    refuse(cx, self, 488, "Not Acceptable Here");
                     return;
                 }
                 Some((ct, Bytes::from(filtered.sdp)))
@@ -246,7 +243,7 @@ impl Calls {
                 gateway_id: None,
                 gateway_address: None,
                 state: CallState::Routing,
-                started: unix_ms(),
+                started: cx.unix_ms,
                 answered: None,
             }),
             late_offer: offer.is_none(),
@@ -285,23 +282,16 @@ impl Calls {
             self.show(&call);
             self.keep(id, call);
         } else {
-            self.next_attempt(now, layer, snap, id, call);
+            self.next_attempt(cx, id, call);
         }
     }
 
     /// Sends the call to the next candidate gateway, or answers the caller
     /// with the last failure when none is left.
-    pub(super) fn next_attempt(
-        &mut self,
-        now: Instant,
-        layer: &mut TransactionLayer,
-        snap: &Snapshot,
-        id: u64,
-        mut call: Box<Call>,
-    ) {
+    pub(super) fn next_attempt(&mut self, cx: &mut Ctx<'_>, id: u64, mut call: Box<Call>) {
         loop {
             if let Some(gateway) = call.plan().gateways.pop_front() {
-                if self.send_invite(now, layer, snap, id, &mut call, gateway) {
+                if self.send_invite(cx, id, &mut call, gateway) {
                     self.show(&call);
                     self.keep(id, call);
                     return;
@@ -310,27 +300,28 @@ impl Calls {
             }
             let Some(carrier_id) = call.plan().carriers.pop_front() else {
                 let (code, reason) = call.plan().last_failure.clone();
-                self.fail(now, layer, call, code, &reason);
+                self.fail(cx, call, code, &reason);
                 return;
             };
-            let Some(carrier) = snap
+            let Some(carrier) = cx
+                .snap
                 .account(carrier_id)
                 .filter(|a| a.status == AccountStatus::Active)
             else {
                 continue;
             };
-            let entries: Vec<&IpAuthEntry> = snap.gateways(carrier_id).collect();
+            let entries: Vec<&IpAuthEntry> = cx.snap.gateways(carrier_id).collect();
             let gateways: Vec<(i64, u32)> = entries.iter().map(|g| (g.id, g.weight)).collect();
             let admission = &self.admission;
-            let now_ms = unix_ms();
+            let now_ms = cx.unix_ms;
             let usable = |gw| {
                 entries.iter().any(|g| {
                     g.id == gw
-                        && !snap.gateway_addresses(gw).is_empty()
+                        && !cx.snap.gateway_addresses(gw).is_empty()
                         && admission.check(&gateway_limits(g, carrier), now_ms).is_ok()
                 })
             };
-            let down = |gw| self.down.get(&gw).is_some_and(|&until| until > now);
+            let down = |gw| self.down.get(&gw).is_some_and(|&until| until > cx.now);
             let mut order = self
                 .picker
                 .order(carrier_id, &gateways, |gw| usable(gw) && !down(gw));
@@ -354,29 +345,21 @@ impl Calls {
 
     /// Admits and sends the B-leg INVITE to `gateway` of the current
     /// carrier. False when the gateway is full, unreachable or gone.
-    fn send_invite(
-        &mut self,
-        now: Instant,
-        layer: &mut TransactionLayer,
-        snap: &Snapshot,
-        id: u64,
-        call: &mut Call,
-        gateway: i64,
-    ) -> bool {
+    fn send_invite(&mut self, cx: &mut Ctx<'_>, id: u64, call: &mut Call, gateway: i64) -> bool {
         let Some(carrier_id) = call.plan.as_ref().and_then(|p| p.current) else {
             return false;
         };
         let (Some(carrier), Some(entry)) = (
-            snap.account(carrier_id),
-            snap.gateways(carrier_id).find(|g| g.id == gateway),
+            cx.snap.account(carrier_id),
+            cx.snap.gateways(carrier_id).find(|g| g.id == gateway),
         ) else {
             return false;
         };
-        let Some(&ip) = snap.gateway_addresses(gateway).first() else {
+        let Some(&ip) = cx.snap.gateway_addresses(gateway).first() else {
             return false;
         };
         let limits = gateway_limits(entry, carrier);
-        if self.admission.admit(&limits, unix_ms()).is_err() {
+        if self.admission.admit(&limits, cx.unix_ms).is_err() {
             return false;
         }
         call.gateway_held = limits.iter().map(|l| l.scope).collect();
@@ -415,7 +398,7 @@ impl Calls {
         };
         call.b = Some(leg);
         let sent = preemptive.is_some();
-        let Some((tx, branch, cseq)) = self.send_b_invite(now, layer, call, preemptive) else {
+        let Some((tx, branch, cseq)) = self.send_b_invite(cx, call, preemptive) else {
             self.release_gateway(call);
             call.b = None;
             return false;
@@ -431,7 +414,7 @@ impl Calls {
             auth_tried: false,
             preemptive: sent,
             early: None,
-            deadline: now + first_reply,
+            deadline: cx.now + first_reply,
             reliables: Vec::new(),
         }));
         let info = Arc::make_mut(&mut call.info);
@@ -446,8 +429,7 @@ impl Calls {
     /// CSeq), carrying `auth` when answering a challenge.
     fn send_b_invite(
         &mut self,
-        now: Instant,
-        layer: &mut TransactionLayer,
+        cx: &mut Ctx<'_>,
         call: &mut Call,
         auth: Option<(&str, String)>,
     ) -> Option<(TxId, String, u32)> {
@@ -465,7 +447,7 @@ impl Calls {
         if let Some((ct, body)) = call.offer.as_deref() {
             b = b.body(ct, body.to_vec());
         }
-        let tx = send_request(layer, now, leg.peer, b, Method::Invite, &branch)?;
+        let tx = send_request(cx.layer, cx.now, leg.peer, b, Method::Invite, &branch)?;
         Some((tx, branch, leg.cseq))
     }
 
@@ -492,18 +474,13 @@ impl Calls {
     /// Stops waiting for the current B-leg INVITE: its channels are freed
     /// and its transaction is left to a CANCEL (once it has a provisional)
     /// and to [`Role::Abandoned`].
-    pub(super) fn abandon_attempt(
-        &mut self,
-        now: Instant,
-        layer: &mut TransactionLayer,
-        call: &mut Call,
-    ) {
+    pub(super) fn abandon_attempt(&mut self, cx: &mut Ctx<'_>, call: &mut Call) {
         self.release_gateway(call);
         let (Some(out), Some(mut leg)) = (call.out.take(), call.b.take()) else {
             return;
         };
         if out.replied {
-            self.send_cancel(now, layer, &mut leg, &out.branch, out.cseq);
+            self.send_cancel(cx, &mut leg, &out.branch, out.cseq);
         }
         self.by_client.insert(
             out.tx,
@@ -517,31 +494,24 @@ impl Calls {
         );
     }
 
-    fn send_cancel(
-        &mut self,
-        now: Instant,
-        layer: &mut TransactionLayer,
-        leg: &mut Leg,
-        branch: &str,
-        cseq: u32,
-    ) {
+    fn send_cancel(&mut self, cx: &mut Ctx<'_>, leg: &mut Leg, branch: &str, cseq: u32) {
         let via = self.local.via(leg.peer.transport, leg.peer.addr.ip());
         let (b, _) = leg.request(Method::Cancel, via, Some(branch), Some(cseq));
-        if let Some(tx) = send_request(layer, now, leg.peer, b, Method::Cancel, branch) {
+        if let Some(tx) = send_request(cx.layer, cx.now, leg.peer, b, Method::Cancel, branch) {
             self.by_client.insert(tx, Role::Quiet);
         }
     }
 
     /// The caller cancelled (the layer already answered the CANCEL 200).
-    pub(crate) fn on_cancelled(&mut self, now: Instant, layer: &mut TransactionLayer, sid: TxId) {
+    pub(crate) fn on_cancelled(&mut self, cx: &mut Ctx<'_>, sid: TxId) {
         let Some(id) = self.by_server.get(&sid).copied() else {
             return;
         };
         let Some(mut call) = self.calls.remove(&id) else {
             return;
         };
-        self.abandon_attempt(now, layer, &mut call);
-        respond_a(now, layer, &call, 487, "Request Terminated", &[], None);
+        self.abandon_attempt(cx, &mut call);
+        respond_a(cx, &call, 487, "Request Terminated", &[], None);
         self.finish(call, "cancelled");
     }
 
@@ -549,9 +519,7 @@ impl Calls {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn on_invite_response(
         &mut self,
-        now: Instant,
-        layer: &mut TransactionLayer,
-        snap: &Snapshot,
+        cx: &mut Ctx<'_>,
         tx: TxId,
         id: u64,
         data: &Bytes,
@@ -569,7 +537,7 @@ impl Calls {
             self.keep(id, call);
             return;
         };
-        let timeouts = snap.account(carrier_id).map(|c| {
+        let timeouts = cx.snap.account(carrier_id).map(|c| {
             (
                 Duration::from_secs(u64::from(c.carrier.pdd_timeout_s.max(1))),
                 Duration::from_secs(u64::from(c.carrier.ring_timeout_s.max(1))),
@@ -588,7 +556,7 @@ impl Calls {
                 if let Some(out) = call.out.as_mut() {
                     if !out.replied {
                         out.replied = true;
-                        out.deadline = now + pdd;
+                        out.deadline = cx.now + pdd;
                     }
                     if code > 100 && !facts.to_tag.is_empty() {
                         out.early = Some((
@@ -598,7 +566,7 @@ impl Calls {
                     }
                     if code > 100 && !out.ringing {
                         out.ringing = true;
-                        out.deadline = now + ring;
+                        out.deadline = cx.now + ring;
                         self.board.set_state(call.info.id, CallState::Ringing, None);
                     }
                 }
@@ -627,8 +595,7 @@ impl Calls {
                         &headers[..1]
                     };
                     respond_a(
-                        now,
-                        layer,
+                        cx,
                         &call,
                         code,
                         &reason,
@@ -641,7 +608,7 @@ impl Calls {
             }
             // Retransmissions of the 2xx find the call by its dialog
             // (`on_stray_2xx`): the transaction has nothing left to do.
-            200..=299 => self.answer(now, layer, id, call, &facts, &reason),
+            200..=299 => self.answer(cx, id, call, &facts, &reason),
             401 | 407
                 if call.creds.is_some() && call.out.as_ref().is_some_and(|o| !o.auth_tried) =>
             {
@@ -654,7 +621,7 @@ impl Calls {
                 let (auth, nonce) = answered.unzip();
                 // The gateway's new challenge replaces what it gave before.
                 self.keep_nonce(call.info.gateway_id, nonce);
-                let resent = auth.and_then(|a| self.send_b_invite(now, layer, &mut call, Some(a)));
+                let resent = auth.and_then(|a| self.send_b_invite(cx, &mut call, Some(a)));
                 match (resent, call.out.as_mut()) {
                     (Some((new_tx, branch, cseq)), Some(out)) => {
                         out.tx = new_tx;
@@ -665,10 +632,10 @@ impl Calls {
                         self.by_client.insert(new_tx, Role::Invite(id));
                         self.keep(id, call);
                     }
-                    _ => self.attempt_failed(now, layer, snap, id, call, code, reason.into()),
+                    _ => self.attempt_failed(cx, id, call, code, reason.into()),
                 }
             }
-            _ => self.attempt_failed(now, layer, snap, id, call, code, reason.into()),
+            _ => self.attempt_failed(cx, id, call, code, reason.into()),
         }
     }
 
@@ -679,9 +646,7 @@ impl Calls {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn attempt_failed(
         &mut self,
-        now: Instant,
-        layer: &mut TransactionLayer,
-        snap: &Snapshot,
+        cx: &mut Ctx<'_>,
         id: u64,
         mut call: Box<Call>,
         code: u16,
@@ -691,7 +656,7 @@ impl Calls {
         self.release_gateway(&mut call);
         call.out = None;
         call.b = None;
-        let outcome = match (code, carrier.and_then(|c| snap.account(c))) {
+        let outcome = match (code, carrier.and_then(|c| cx.snap.account(c))) {
             (401 | 407, _) => Outcome::Failover,
             (_, Some(carrier)) => judge_failure(carrier, code),
             (_, None) => Outcome::Failover,
@@ -699,11 +664,11 @@ impl Calls {
         match outcome {
             Outcome::Failover => {
                 call.plan().last_failure = (code, reason.into());
-                self.next_attempt(now, layer, snap, id, call);
+                self.next_attempt(cx, id, call);
             }
             Outcome::Answer(code, replaced) => {
                 let reason = replaced.unwrap_or(reason);
-                self.fail(now, layer, call, code, &reason);
+                self.fail(cx, call, code, &reason);
             }
         }
     }
@@ -713,8 +678,7 @@ impl Calls {
     /// until the caller's ACK.
     fn answer(
         &mut self,
-        now: Instant,
-        layer: &mut TransactionLayer,
+        cx: &mut Ctx<'_>,
         id: u64,
         mut call: Box<Call>,
         facts: &Facts,
@@ -728,15 +692,14 @@ impl Calls {
             b.answered_by(facts);
         }
         let (cseq, late_offer) = (call.b_invite_cseq, call.late_offer);
-        self.acknowledge_answer(layer, &mut call, Side::A, cseq, late_offer, &facts.body);
+        self.acknowledge_answer(cx, &mut call, Side::A, cseq, late_offer, &facts.body);
         let body = filter_body(facts.sdp, &facts.body, &call.restricted);
         let contact = self
             .local
             .contact(call.a.peer.transport, call.a.peer.addr.ip());
         let ct = facts.content_type.as_deref().unwrap_or_default();
         let ok = respond_a(
-            now,
-            layer,
+            cx,
             &call,
             200,
             reason,
@@ -745,7 +708,7 @@ impl Calls {
         );
         if let Some(data) = ok {
             let peer = call.a.peer;
-            self.retransmit_until_ack(now, &mut call, data, peer);
+            self.retransmit_until_ack(cx.now, &mut call, data, peer);
         }
         // The caller's INVITE, the offer and the plan were needed to answer
         // the INVITE and to retry it; a long call should not carry them.
@@ -753,9 +716,9 @@ impl Calls {
         call.offer = None;
         call.plan = None;
         call.answered = true;
-        call.ends_at = Some(now + call.max_duration);
+        call.ends_at = Some(cx.now + call.max_duration);
         self.board
-            .set_state(call.info.id, CallState::Answered, Some(unix_ms()));
+            .set_state(call.info.id, CallState::Answered, Some(cx.unix_ms));
         self.answered.increment(1);
         self.keep(id, call);
     }
@@ -767,24 +730,24 @@ impl Calls {
     /// what was sent.
     pub(super) fn send_declining_ack(
         &mut self,
-        layer: &mut TransactionLayer,
+        cx: &mut Ctx<'_>,
         leg: &mut Leg,
         cseq: u32,
         offer: &[u8],
     ) -> Option<Bytes> {
         if offer.is_empty() {
-            return self.send_ack(layer, leg, cseq, None);
+            return self.send_ack(cx, leg, cseq, None);
         }
         let ip = self.local.ip(leg.peer.transport, leg.peer.addr.ip());
         let answer = sdp::declining_answer(offer, ip);
-        self.send_ack(layer, leg, cseq, Some(("application/sdp", &answer)))
+        self.send_ack(cx, leg, cseq, Some(("application/sdp", &answer)))
     }
 
     /// Sends the ACK for the 2xx to `leg`'s INVITE with CSeq `cseq`
     /// (carrying `body` when given); returns what was sent.
     pub(super) fn send_ack(
         &mut self,
-        layer: &mut TransactionLayer,
+        cx: &mut Ctx<'_>,
         leg: &mut Leg,
         cseq: u32,
         body: Option<(&str, &[u8])>,
@@ -795,15 +758,14 @@ impl Calls {
             msg = msg.body(ct, body.to_vec());
         }
         let data = Bytes::from(msg.build().ok()?);
-        layer.send_stateless(leg.peer, data.clone());
+        cx.layer.send_stateless(leg.peer, data.clone());
         Some(data)
     }
 
     /// A response to an INVITE the call gave up on.
     pub(super) fn on_abandoned_response(
         &mut self,
-        now: Instant,
-        layer: &mut TransactionLayer,
+        cx: &mut Ctx<'_>,
         tx: TxId,
         mut ab: Box<Abandoned>,
         facts: Facts,
@@ -812,7 +774,7 @@ impl Calls {
             100..=199 => {
                 if !ab.cancel_sent {
                     let (branch, cseq) = (ab.branch.clone(), ab.cseq);
-                    self.send_cancel(now, layer, &mut ab.leg, &branch, cseq);
+                    self.send_cancel(cx, &mut ab.leg, &branch, cseq);
                     ab.cancel_sent = true;
                 }
                 self.by_client.insert(tx, Role::Abandoned(ab));
@@ -822,8 +784,8 @@ impl Calls {
                 let mut leg = ab.leg;
                 leg.answered_by(&facts);
                 let offer = if ab.late_offer { &facts.body[..] } else { &[] };
-                self.send_declining_ack(layer, &mut leg, ab.cseq, offer);
-                self.send_bye_with(now, layer, leg, None, None);
+                self.send_declining_ack(cx, &mut leg, ab.cseq, offer);
+                self.send_bye_with(cx, leg, None, None);
             }
             _ => {}
         }

@@ -5,7 +5,7 @@
 //! load, often a cache miss on a block freed long ago; this count is steady
 //! where timings on a shared machine are not.
 //!
-//! Run: `cargo bench -p tollgate-edge --bench call_allocations`.
+//! Run: `cargo bench -p tollgate-b2bua --bench call_allocations`.
 
 mod lab;
 

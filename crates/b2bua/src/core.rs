@@ -1,13 +1,54 @@
 //! The application behind the transaction layer.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Instant;
+use std::net::{IpAddr, SocketAddr};
+use std::task::Waker;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::sync::Notify;
 use tollgate_sip::transaction::{Event, MAX_HEADERS, Received, TransactionLayer, Transport, TxId};
 use tollgate_sip::{Head, Header, MessageBuilder, Method, ResponseHeaders, parse_datagram};
+
+/// The time an event is handled at: the monotonic instant the transaction
+/// layer and the call timers run on, and the wall clock (Unix
+/// milliseconds) that limits' windows, digest nonces and call times are
+/// told in. The driver reads both once per wake-up; the B2BUA reads no
+/// clock of its own, so a test can run it on a simulated one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Now {
+    /// The monotonic time.
+    pub at: Instant,
+    /// The wall-clock time, in milliseconds since the Unix epoch.
+    pub unix_ms: u64,
+}
+
+impl Now {
+    /// `unix_ms` in whole seconds.
+    pub fn unix_s(self) -> u64 {
+        self.unix_ms / 1000
+    }
+
+    /// This time moved on by `d` on both clocks (a simulated clock's step).
+    pub fn after(self, d: Duration) -> Self {
+        Self {
+            at: self.at + d,
+            unix_ms: self
+                .unix_ms
+                .saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        }
+    }
+}
+
+/// What the edge tells the core about where it listens, once, before the
+/// first event: the core needs it for its own Via and Contact headers.
+#[derive(Clone, Copy, Debug)]
+pub struct Bound<'a> {
+    /// Each listener's transport and bound address.
+    pub listeners: &'a [(Transport, SocketAddr)],
+    /// The local address the system would send from towards a peer (for a
+    /// listener bound to 0.0.0.0 or ::): the edge finds it with its
+    /// sockets; `None` when it cannot tell.
+    pub source_toward: fn(IpAddr) -> Option<IpAddr>,
+}
 
 /// What handles requests and responses once transactions have absorbed
 /// retransmissions: the B2BUA. It runs on the driver task and must not
@@ -15,7 +56,7 @@ use tollgate_sip::{Head, Header, MessageBuilder, Method, ResponseHeaders, parse_
 pub trait Core: Send + 'static {
     /// One event from the transaction layer. Answers and new requests go
     /// through `layer`.
-    fn on_event(&mut self, now: Instant, event: Event, layer: &mut TransactionLayer);
+    fn on_event(&mut self, now: Now, event: Event, layer: &mut TransactionLayer);
 
     /// One event about a message the layer has just read (a request or a
     /// response it hands over): `received` is what the layer read of the
@@ -23,7 +64,7 @@ pub trait Core: Send + 'static {
     /// same as [`Core::on_event`].
     fn on_parsed_event(
         &mut self,
-        now: Instant,
+        now: Now,
         event: Event,
         received: &Received<'_, '_>,
         layer: &mut TransactionLayer,
@@ -32,25 +73,25 @@ pub trait Core: Send + 'static {
         self.on_event(now, event, layer);
     }
 
-    /// The addresses the edge listens on, told once at `now`, before the
-    /// first event (the core needs them for its own Via and Contact
-    /// headers, and may start its own timers from then).
-    fn bind(&mut self, _now: Instant, _local: &[(Transport, SocketAddr)]) {}
+    /// Where the edge listens, told once at `now`, before the first event
+    /// (the core may start its own timers from then).
+    fn bind(&mut self, _now: Now, _bound: Bound<'_>) {}
 
     /// When the core's own timers next need [`Core::handle_timeout`].
     fn poll_timeout(&mut self) -> Option<Instant> {
         None
     }
 
-    /// Called on every wake-up of the driver: runs the core's due timers
-    /// and anything asked of it from outside (see [`Core::waker`]).
-    fn handle_timeout(&mut self, _now: Instant, _layer: &mut TransactionLayer) {}
+    /// Called on every wake-up of the driver: runs the core's due timers.
+    fn handle_timeout(&mut self, _now: Now, _layer: &mut TransactionLayer) {}
 
-    /// Notified from other tasks (the API hanging up a call) to wake the
-    /// driver, which then calls [`Core::handle_timeout`].
-    fn waker(&self) -> Option<Arc<Notify>> {
-        None
-    }
+    /// Gives the core what wakes the driver when another task (the API
+    /// hanging a call up) asks something of it; the driver then feeds the
+    /// request in with [`Core::handle_asked`].
+    fn set_waker(&mut self, _waker: Waker) {}
+
+    /// Carries out what other tasks asked for since the last call.
+    fn handle_asked(&mut self, _now: Now, _layer: &mut TransactionLayer) {}
 }
 
 /// A fresh, unpredictable To tag.
@@ -142,12 +183,7 @@ fn finish(
 }
 
 /// A response to the request `data`, with a fresh To tag.
-pub(crate) fn build_answer(
-    data: &[u8],
-    code: u16,
-    reason: &str,
-    extra: &[(&str, &str)],
-) -> Option<Bytes> {
+pub fn build_answer(data: &[u8], code: u16, reason: &str, extra: &[(&str, &str)]) -> Option<Bytes> {
     answer_to(data, code, reason, &new_tag(), extra, None)
 }
 
@@ -166,7 +202,7 @@ pub(crate) fn answer_to(
 }
 
 /// Answers the request `data` of server transaction `id` with `code`.
-pub(crate) fn answer(
+pub fn answer(
     now: Instant,
     layer: &mut TransactionLayer,
     id: TxId,
@@ -201,7 +237,8 @@ pub(crate) const OPTIONS_HEADERS: &[(&str, &str)] =
     &[("Allow", ALLOW), ("Accept", "application/sdp")];
 
 impl Core for OptionsCore {
-    fn on_event(&mut self, now: Instant, event: Event, layer: &mut TransactionLayer) {
+    fn on_event(&mut self, now: Now, event: Event, layer: &mut TransactionLayer) {
+        let now = now.at;
         match event {
             Event::Request {
                 id: Some(id), data, ..

@@ -1,22 +1,27 @@
 //! Tollgate's own address on each leg, for Via and Contact: the listener's
 //! address for the leg's transport, with an unspecified bind (0.0.0.0, ::)
 //! replaced by the configured advertised address or else by the local
-//! address the system routes towards the peer (looked up once per peer
-//! address; a UDP `connect` sends nothing). The texts of each address are
-//! written once ([`Own`]): every call repeats them.
+//! address the system routes towards the peer (asked of the edge once per
+//! peer address, see [`Bound::source_toward`]). The texts of each address
+//! are written once ([`Own`]): every call repeats them.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr};
 use std::ops::Deref;
 use std::sync::Arc;
 
 use tollgate_sip::transaction::Transport;
 
+use crate::Bound;
+
 #[derive(Debug, Default)]
 pub(super) struct Local {
     advertise: Option<IpAddr>,
     listeners: Vec<(Transport, SocketAddr)>,
+    /// The edge's way to the system's source address towards a peer; none
+    /// until bound.
+    source_toward: Option<fn(IpAddr) -> Option<IpAddr>>,
     toward: HashMap<IpAddr, IpAddr>,
     texts: HashMap<(Transport, SocketAddr), Arc<Own>>,
 }
@@ -65,8 +70,9 @@ impl Local {
         }
     }
 
-    pub(super) fn bind(&mut self, listeners: &[(Transport, SocketAddr)]) {
-        self.listeners = listeners.to_vec();
+    pub(super) fn bind(&mut self, bound: Bound<'_>) {
+        self.listeners = bound.listeners.to_vec();
+        self.source_toward = Some(bound.source_toward);
     }
 
     /// Our address for a message to `peer` over `transport`.
@@ -84,10 +90,13 @@ impl Local {
         }
         let ip = match self.advertise {
             Some(ip) => ip,
-            None => *self
-                .toward
-                .entry(peer)
-                .or_insert_with(|| route_source(peer).unwrap_or(listener.ip())),
+            None => {
+                let source = self.source_toward;
+                *self
+                    .toward
+                    .entry(peer)
+                    .or_insert_with(|| source.and_then(|f| f(peer)).unwrap_or(listener.ip()))
+            }
         };
         SocketAddr::new(ip, listener.port())
     }
@@ -153,16 +162,4 @@ impl std::fmt::Display for Host {
             SocketAddr::V6(a) => write!(f, "[{}]", a.ip()),
         }
     }
-}
-
-/// The source address the system would use towards `peer`.
-fn route_source(peer: IpAddr) -> Option<IpAddr> {
-    let any: SocketAddr = if peer.is_ipv4() {
-        ([0, 0, 0, 0], 0).into()
-    } else {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-    };
-    let socket = UdpSocket::bind(any).ok()?;
-    socket.connect((peer, 9)).ok()?;
-    Some(socket.local_addr().ok()?.ip())
 }

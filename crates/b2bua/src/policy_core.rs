@@ -5,7 +5,6 @@
 //! their call without identification (481 when there is none).
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::Bytes;
 use tollgate_policy::threat::Signal;
@@ -18,10 +17,9 @@ use tollgate_sip::transaction::{
 use tollgate_sip::validate::unsupported_options;
 use tollgate_sip::{Checked, Head, Header, HeaderKind, Method, ValidRequest};
 
-use crate::Defense;
-use crate::calls::{CallBoard, CallConfig, Calls, SUPPORTED, SUPPORTED_OPTIONS};
-use crate::core::{ALLOW, Core, reply, response, response_tagged};
-use crate::defense::unix_now;
+use crate::calls::{CallBoard, CallConfig, Calls, Ctx, SUPPORTED, SUPPORTED_OPTIONS};
+use crate::core::{ALLOW, Bound, Core, Now, reply, response, response_tagged};
+use crate::firewall::Firewall;
 use crate::meters::LabelledCounter;
 
 /// Identifies callers with an [`Authenticator`] on the current snapshot
@@ -30,7 +28,7 @@ use crate::meters::LabelledCounter;
 pub struct PolicyCore {
     snapshot: Arc<SharedSnapshot>,
     auth: Authenticator,
-    defense: Option<Arc<Defense>>,
+    defense: Option<Arc<dyn Firewall>>,
     calls: Calls,
     /// `tollgate_requests_total` by decision.
     requests: LabelledCounter<&'static str>,
@@ -67,7 +65,7 @@ impl PolicyCore {
     pub fn new(
         snapshot: Arc<SharedSnapshot>,
         auth: Authenticator,
-        defense: Option<Arc<Defense>>,
+        defense: Option<Arc<dyn Firewall>>,
         calls: CallConfig,
         board: Arc<CallBoard>,
     ) -> Self {
@@ -90,6 +88,7 @@ impl PolicyCore {
     /// What one request outside any dialog gets.
     fn decide<'s>(
         &mut self,
+        now: Now,
         snapshot: &'s Snapshot,
         peer: Peer,
         head: &Head<'_, '_>,
@@ -118,7 +117,7 @@ impl PolicyCore {
             .user()
             .map(String::from_utf8_lossy)
             .unwrap_or_default();
-        let now = unix_now();
+        let now = now.unix_s();
         let facts = RequestFacts {
             source: peer.addr,
             transport: match peer.transport {
@@ -185,7 +184,7 @@ impl PolicyCore {
 }
 
 impl Core for PolicyCore {
-    fn on_event(&mut self, now: Instant, event: Event, layer: &mut TransactionLayer) {
+    fn on_event(&mut self, now: Now, event: Event, layer: &mut TransactionLayer) {
         let data = match &event {
             Event::Request { data, .. } | Event::Response { data, .. } => data.clone(),
             Event::Cancelled { .. } | Event::TimedOut { .. } => {
@@ -200,7 +199,7 @@ impl Core for PolicyCore {
 
     fn on_parsed_event(
         &mut self,
-        now: Instant,
+        now: Now,
         event: Event,
         received: &Received<'_, '_>,
         layer: &mut TransactionLayer,
@@ -208,20 +207,24 @@ impl Core for PolicyCore {
         self.handle(now, event, Some(received), layer);
     }
 
-    fn bind(&mut self, now: Instant, local: &[(Transport, std::net::SocketAddr)]) {
-        self.calls.bind(now, local);
+    fn bind(&mut self, now: Now, bound: Bound<'_>) {
+        self.calls.bind(now.at, bound);
     }
 
-    fn poll_timeout(&mut self) -> Option<Instant> {
+    fn poll_timeout(&mut self) -> Option<std::time::Instant> {
         self.calls.poll_timeout()
     }
 
-    fn handle_timeout(&mut self, now: Instant, layer: &mut TransactionLayer) {
+    fn handle_timeout(&mut self, now: Now, layer: &mut TransactionLayer) {
         self.calls.handle_timeout(now, layer, &self.snapshot);
     }
 
-    fn waker(&self) -> Option<Arc<tokio::sync::Notify>> {
-        Some(self.calls.waker())
+    fn set_waker(&mut self, waker: std::task::Waker) {
+        self.calls.set_waker(waker);
+    }
+
+    fn handle_asked(&mut self, now: Now, layer: &mut TransactionLayer) {
+        self.calls.handle_asked(now, layer, &self.snapshot);
     }
 }
 
@@ -245,12 +248,13 @@ impl PolicyCore {
     /// for a request or a response).
     fn handle(
         &mut self,
-        now: Instant,
+        now: Now,
         event: Event,
         received: Option<&Received<'_, '_>>,
         layer: &mut TransactionLayer,
     ) {
         let snapshot = self.snapshot.load();
+        let cx = &mut Ctx::new(now, layer, &snapshot);
         match event {
             Event::Request { id, peer, data } => {
                 let Some(received) = received else {
@@ -262,42 +266,39 @@ impl PolicyCore {
                 // A To tag claims a dialog: it goes to its call, never
                 // through identification.
                 if req.method == Method::Ack || (id.is_some() && req.to.tag().is_some()) {
-                    self.calls
-                        .in_dialog(now, layer, id, req.method, &data, received);
+                    self.calls.in_dialog(cx, id, req.method, &data, received);
                     return;
                 }
                 match (
-                    self.decide(&snapshot, peer, &received.message.head, req),
+                    self.decide(now, &snapshot, peer, &received.message.head, req),
                     id,
                 ) {
                     (Verdict::Call(identity, user), Some(sid)) => {
-                        self.calls.start(
-                            now, layer, &snapshot, sid, peer, &data, received, &identity, &user,
-                        );
+                        self.calls
+                            .start(cx, sid, peer, &data, received, &identity, &user);
                     }
-                    (Verdict::Reply(Some(resp)), Some(sid)) => reply(layer, now, sid, resp),
+                    (Verdict::Reply(Some(resp)), Some(sid)) => reply(cx.layer, now.at, sid, resp),
                     (Verdict::Stateless(answer), Some(sid)) => {
                         let answer = answer.filter(|a| self.may_answer(peer, a, received.wire_len));
-                        layer.respond_statelessly(sid, answer);
+                        cx.layer.respond_statelessly(sid, answer);
                     }
                     // OPTIONS handed over without a transaction.
                     (Verdict::Stateless(Some(resp)), None)
                         if self.may_answer(peer, &resp, received.wire_len) =>
                     {
-                        layer.respond_stateless(peer, resp);
+                        cx.layer.respond_stateless(peer, resp);
                     }
-                    (Verdict::Reply(Some(resp)), None) => layer.respond_stateless(peer, resp),
+                    (Verdict::Reply(Some(resp)), None) => cx.layer.respond_stateless(peer, resp),
                     _ => {}
                 }
             }
-            Event::Cancelled { invite } => self.calls.on_cancelled(now, layer, invite),
+            Event::Cancelled { invite } => self.calls.on_cancelled(cx, invite),
             Event::Response { id, data } => {
                 if let Some(received) = received {
-                    self.calls
-                        .on_response(now, layer, &snapshot, id, &data, received);
+                    self.calls.on_response(cx, id, &data, received);
                 }
             }
-            Event::TimedOut { id } => self.calls.on_timed_out(now, layer, &snapshot, id),
+            Event::TimedOut { id } => self.calls.on_timed_out(cx, id),
         }
     }
 }

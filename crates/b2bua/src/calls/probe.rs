@@ -13,13 +13,12 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use tollgate_policy::{EntryId, Snapshot};
+use tollgate_policy::EntryId;
 use tollgate_sip::Method;
-use tollgate_sip::transaction::TransactionLayer;
 
 use super::gateway::Hop;
 use super::leg::{Leg, send_request};
-use super::{Calls, Role};
+use super::{Calls, Ctx, Role};
 use crate::core::{random_hex, sized_text};
 
 /// When probes go out, and which are on the wire.
@@ -61,21 +60,16 @@ impl Probes {
 impl Calls {
     /// Sends a round of probes: an OPTIONS to each gateway of `snap`
     /// whose previous probe has its answer.
-    pub(super) fn probe_round(
-        &mut self,
-        now: Instant,
-        layer: &mut TransactionLayer,
-        snap: &Snapshot,
-    ) {
+    pub(super) fn probe_round(&mut self, cx: &mut Ctx<'_>) {
         let Some(every) = self.probes.every else {
             return;
         };
-        self.probes.next_round = Some(now + every);
-        for entry in snap.all_gateways() {
+        self.probes.next_round = Some(cx.now + every);
+        for entry in cx.snap.all_gateways() {
             if self.probes.in_flight.contains(&entry.id) {
                 continue;
             }
-            let Some(&ip) = snap.gateway_addresses(entry.id).first() else {
+            let Some(&ip) = cx.snap.gateway_addresses(entry.id).first() else {
                 continue;
             };
             let hop = Hop::to(entry, ip);
@@ -95,8 +89,14 @@ impl Calls {
             let via = self.local.via(hop.peer.transport, hop.peer.addr.ip());
             let (options, branch) = leg.request(Method::Options, via, None, None);
             let options = options.header("Accept", "application/sdp");
-            if let Some(tx) = send_request(layer, now, hop.peer, options, Method::Options, &branch)
-            {
+            if let Some(tx) = send_request(
+                cx.layer,
+                cx.now,
+                hop.peer,
+                options,
+                Method::Options,
+                &branch,
+            ) {
                 self.by_client.insert(tx, Role::Probe(entry.id));
                 self.probes.in_flight.insert(entry.id);
             }
@@ -116,8 +116,7 @@ impl Calls {
             let lease = every + 64 * self.config.timers.t1 + Duration::from_secs(1);
             self.down.insert(gateway, now + lease);
         }
-        metrics::gauge!("tollgate_gateway_up", "gateway" => gateway.to_string())
-            .set(f64::from(u8::from(up)));
+        self.gateway_up.set(gateway, f64::from(u8::from(up)));
         if self.board.set_gateway_up(gateway, up) != Some(up) {
             match code {
                 _ if up => tracing::info!(gateway, "gateway answers its probes: up"),

@@ -4,17 +4,14 @@
 //! answer carried back. Also the dispatch of responses and timeouts of the
 //! client transactions calls started.
 
-use std::time::Instant;
-
 use bytes::Bytes;
-use tollgate_policy::Snapshot;
-use tollgate_sip::transaction::{MAX_HEADERS, Peer, Received, TransactionLayer, TxId};
+use tollgate_sip::transaction::{MAX_HEADERS, Peer, Received, TxId};
 use tollgate_sip::{Header, HeaderKind, Method, parse_datagram};
 
 use super::attempt::filter_body;
 use super::carrier_auth::{Credentials, authorization};
 use super::leg::{Facts, Leg, send_request};
-use super::{Call, Calls, OwedAck, Relay, Role, Side};
+use super::{Call, Calls, Ctx, OwedAck, Relay, Role, Side};
 use crate::core::{answer_to, response_tagged};
 
 /// Headers of a relayed request that mean something to the far end and
@@ -25,35 +22,33 @@ impl Calls {
     /// A response for a client transaction a call started.
     pub(crate) fn on_response(
         &mut self,
-        now: Instant,
-        layer: &mut TransactionLayer,
-        snap: &Snapshot,
+        cx: &mut Ctx<'_>,
         tx: TxId,
         data: &Bytes,
         received: &Received<'_, '_>,
     ) {
-        // The layer validated the response: it has what Facts needs.
+        // The cx.layer validated the response: it has what Facts needs.
         let Some(facts) = Facts::of(data, received) else {
             return;
         };
         let Some(role) = self.by_client.remove(&tx) else {
             if (200..300).contains(&facts.code()) {
-                self.on_stray_2xx(now, layer, received, &facts);
+                self.on_stray_2xx(cx, received, &facts);
             }
             return;
         };
         let code = facts.code();
         let provisional = code < 200;
         match role {
-            Role::Invite(id) => self.on_invite_response(now, layer, snap, tx, id, data, facts),
-            Role::Abandoned(ab) => self.on_abandoned_response(now, layer, tx, ab, facts),
+            Role::Invite(id) => self.on_invite_response(cx, tx, id, data, facts),
+            Role::Abandoned(ab) => self.on_abandoned_response(cx, tx, ab, facts),
             Role::Bye {
                 leg,
                 retried,
                 creds,
             } => match (code, creds) {
                 (401 | 407, Some(creds)) if !retried => {
-                    self.send_bye_with(now, layer, *leg, Some(creds), Some((data, code)));
+                    self.send_bye_with(cx, *leg, Some(creds), Some((data, code)));
                 }
                 (_, creds) if provisional => {
                     self.by_client.insert(
@@ -72,11 +67,11 @@ impl Calls {
                     self.by_client.insert(tx, Role::Quiet);
                 }
             }
-            Role::Relay(relay) => self.on_relay_response(now, layer, tx, relay, data, facts),
+            Role::Relay(relay) => self.on_relay_response(cx, tx, relay, data, facts),
             Role::Probe(gateway) if provisional => {
                 self.by_client.insert(tx, Role::Probe(gateway));
             }
-            Role::Probe(gateway) => self.on_probe_result(now, gateway, Some(code)),
+            Role::Probe(gateway) => self.on_probe_result(cx.now, gateway, Some(code)),
         }
     }
 
@@ -85,13 +80,7 @@ impl Calls {
     /// found by our From tag; the ACK of a late offer, which carries the
     /// caller's answer, is resent as it was. A 2xx from another fork of the
     /// answered INVITE is a dialog of its own ([`Calls::on_fork_2xx`]).
-    fn on_stray_2xx(
-        &mut self,
-        now: Instant,
-        layer: &mut TransactionLayer,
-        received: &Received,
-        facts: &Facts,
-    ) {
+    fn on_stray_2xx(&mut self, cx: &mut Ctx<'_>, received: &Received, facts: &Facts) {
         let (cseq, from) = (received.checked.cseq(), received.checked.from());
         let tag = String::from_utf8_lossy(from.tag().unwrap_or_default());
         let Some((id, side)) = self.dialog_of(&facts.call_id, &tag) else {
@@ -106,7 +95,7 @@ impl Calls {
         let answer = side == Side::B && cseq.seq == call.b_invite_cseq;
         let other_tag = |b: &Leg| !facts.to_tag.is_empty() && b.remote_tag() != facts.to_tag;
         if answer && call.b.as_ref().is_some_and(other_tag) {
-            self.on_fork_2xx(now, layer, &mut call, facts);
+            self.on_fork_2xx(cx, &mut call, facts);
             self.keep(id, call);
             return;
         }
@@ -118,11 +107,12 @@ impl Calls {
             Some(OwedAck::Waits { near, cseq: c, .. })
                 if other_side(*near) == side && *c == cseq.seq => {}
             Some(OwedAck::Acked { far, cseq: c, ack }) if *far == side && *c == cseq.seq => {
-                layer.send_stateless(leg_of(&call, side).peer, ack.clone());
+                cx.layer
+                    .send_stateless(leg_of(&call, side).peer, ack.clone());
             }
             _ if call.answered => {
                 if let Some(leg) = leg_mut(&mut call, side) {
-                    self.send_ack(layer, leg, cseq.seq, None);
+                    self.send_ack(cx, leg, cseq.seq, None);
                 }
             }
             _ => {}
@@ -135,13 +125,7 @@ impl Calls {
     /// the call does not want. It is acknowledged and hung up (RFC 3261
     /// §13.2.2.4); the caller never hears of it. Its answer sent again
     /// (the ACK crossed it) is acknowledged again, not hung up twice.
-    fn on_fork_2xx(
-        &mut self,
-        now: Instant,
-        layer: &mut TransactionLayer,
-        call: &mut Call,
-        facts: &Facts,
-    ) {
+    fn on_fork_2xx(&mut self, cx: &mut Ctx<'_>, call: &mut Call, facts: &Facts) {
         let Some(mut fork) = call.b.clone() else {
             return;
         };
@@ -151,49 +135,35 @@ impl Calls {
         } else {
             &[]
         };
-        self.send_declining_ack(layer, &mut fork, call.b_invite_cseq, offer);
+        self.send_declining_ack(cx, &mut fork, call.b_invite_cseq, offer);
         let hung_up = &mut call.rare.get_or_insert_default().forks_hung_up;
         if hung_up.iter().any(|tag| *tag == facts.to_tag) {
             return;
         }
         hung_up.push(facts.to_tag.clone().into_owned());
-        self.send_bye_with(now, layer, fork, call.creds.clone(), None);
+        self.send_bye_with(cx, fork, call.creds.clone(), None);
     }
 
     /// A client transaction got no final response in time.
-    pub(crate) fn on_timed_out(
-        &mut self,
-        now: Instant,
-        layer: &mut TransactionLayer,
-        snap: &Snapshot,
-        tx: TxId,
-    ) {
+    pub(crate) fn on_timed_out(&mut self, cx: &mut Ctx<'_>, tx: TxId) {
         match self.by_client.remove(&tx) {
             Some(Role::Invite(id)) => {
                 if let Some(call) = self.calls.remove(&id) {
                     if call.answered {
                         self.keep(id, call);
                     } else {
-                        self.gateway_silent(&call, now);
-                        self.attempt_failed(
-                            now,
-                            layer,
-                            snap,
-                            id,
-                            call,
-                            408,
-                            "Request Timeout".into(),
-                        );
+                        self.gateway_silent(&call, cx.now);
+                        self.attempt_failed(cx, id, call, 408, "Request Timeout".into());
                     }
                 }
             }
             Some(Role::Relay(relay)) => {
                 if let Some(resp) = answer_to(&relay.request, 408, "Request Timeout", "", &[], None)
                 {
-                    let _ = layer.respond(now, relay.server, resp);
+                    let _ = cx.layer.respond(cx.now, relay.server, resp);
                 }
             }
-            Some(Role::Probe(gateway)) => self.on_probe_result(now, gateway, None),
+            Some(Role::Probe(gateway)) => self.on_probe_result(cx.now, gateway, None),
             // A BYE that timed out: the call ended when it was sent.
             _ => {}
         }
@@ -204,8 +174,7 @@ impl Calls {
     /// `msg` is `data` parsed.
     pub(crate) fn in_dialog(
         &mut self,
-        now: Instant,
-        layer: &mut TransactionLayer,
+        cx: &mut Ctx<'_>,
         id: Option<TxId>,
         method: Method<'_>,
         data: &Bytes,
@@ -221,7 +190,7 @@ impl Calls {
             if let Some(sid) = id {
                 let reason = "Call/Transaction Does Not Exist";
                 let refusal = response_tagged(&msg.head, 481, reason, "", &[], None);
-                layer.respond_statelessly(sid, refusal);
+                cx.layer.respond_statelessly(sid, refusal);
             }
             return;
         };
@@ -237,17 +206,17 @@ impl Calls {
                 if acked {
                     call.unacked = None;
                 }
-                self.relay_answer_in_ack(layer, &mut call, side, &facts);
+                self.relay_answer_in_ack(cx, &mut call, side, &facts);
                 self.keep(call_id, call);
             }
             (Method::Bye, Some(sid)) => {
                 let tag = leg_of(&call, side).local_tag();
                 if let Some(resp) = response_tagged(&msg.head, 200, "OK", tag, &[], None) {
-                    let _ = layer.respond(now, sid, resp);
+                    let _ = cx.layer.respond(cx.now, sid, resp);
                 }
                 if call.answered {
                     let other = other_side(side);
-                    self.send_bye(now, layer, &mut call, other);
+                    self.send_bye(cx, &mut call, other);
                     self.finish(
                         call,
                         if side == Side::A {
@@ -257,7 +226,7 @@ impl Calls {
                         },
                     );
                 } else {
-                    self.hang_up(now, layer, call, "bye_early");
+                    self.hang_up(cx, call, "bye_early");
                 }
             }
             (_, Some(sid)) => {
@@ -267,9 +236,7 @@ impl Calls {
                 let early = method != Method::Invite
                     && (side == Side::B || call.out.as_ref().is_some_and(|o| o.early.is_some()));
                 if call.answered || early {
-                    self.relay(
-                        now, layer, &mut call, call_id, side, sid, data, &facts, None,
-                    );
+                    self.relay(cx, &mut call, call_id, side, sid, data, &facts, None);
                 } else if let Some(resp) = response_tagged(
                     &msg.head,
                     491,
@@ -278,7 +245,7 @@ impl Calls {
                     &[],
                     None,
                 ) {
-                    let _ = layer.respond(now, sid, resp);
+                    let _ = cx.layer.respond(cx.now, sid, resp);
                 }
                 self.keep(call_id, call);
             }
@@ -292,8 +259,7 @@ impl Calls {
     #[allow(clippy::too_many_arguments)]
     fn relay(
         &mut self,
-        now: Instant,
-        layer: &mut TransactionLayer,
+        cx: &mut Ctx<'_>,
         call: &mut Call,
         call_id: u64,
         from: Side,
@@ -360,7 +326,7 @@ impl Calls {
             b = b.body(ct, body.to_vec());
         }
         let peer = other.peer;
-        let sent = send_request(layer, now, peer, b, relayed, &branch);
+        let sent = send_request(cx.layer, cx.now, peer, b, relayed, &branch);
         match sent {
             Some(tx) => {
                 self.by_client.insert(
@@ -377,7 +343,7 @@ impl Calls {
             None => {
                 let tag = leg_of(call, from).local_tag().to_owned();
                 if let Some(resp) = answer_to(data, 500, "Server Internal Error", &tag, &[], None) {
-                    let _ = layer.respond(now, sid, resp);
+                    let _ = cx.layer.respond(cx.now, sid, resp);
                 }
             }
         }
@@ -391,7 +357,7 @@ impl Calls {
     /// [`Calls::relay_answer_in_ack`]).
     pub(super) fn acknowledge_answer(
         &mut self,
-        layer: &mut TransactionLayer,
+        cx: &mut Ctx<'_>,
         call: &mut Call,
         near: Side,
         cseq: u32,
@@ -407,7 +373,7 @@ impl Calls {
                 offer: Bytes::copy_from_slice(offer),
             });
         } else if let Some(far) = leg_mut(call, other_side(near)) {
-            self.send_ack(layer, far, cseq, None);
+            self.send_ack(cx, far, cseq, None);
         }
     }
 
@@ -416,7 +382,7 @@ impl Calls {
     /// [`Calls::acknowledge_answer`] says.
     fn acknowledge_reinvite(
         &mut self,
-        layer: &mut TransactionLayer,
+        cx: &mut Ctx<'_>,
         call: &mut Call,
         relay: &Relay,
         data: &Bytes,
@@ -432,7 +398,7 @@ impl Calls {
             return;
         };
         let offerless = Facts::read(&relay.request).is_some_and(|r| r.body.is_empty());
-        self.acknowledge_answer(layer, call, relay.from, cseq, offerless, &facts.body);
+        self.acknowledge_answer(cx, call, relay.from, cseq, offerless, &facts.body);
     }
 
     /// Side `side` sent an ACK: when it answers the offer an offerless
@@ -441,7 +407,7 @@ impl Calls {
     /// any caller's SDP). It is kept for the 2xx's retransmissions.
     fn relay_answer_in_ack(
         &mut self,
-        layer: &mut TransactionLayer,
+        cx: &mut Ctx<'_>,
         call: &mut Call,
         side: Side,
         facts: &Facts,
@@ -461,12 +427,7 @@ impl Calls {
         let Some(leg) = leg_mut(call, far) else {
             return;
         };
-        let sent = self.send_ack(
-            layer,
-            leg,
-            cseq,
-            (!body.is_empty()).then_some((ct, &body[..])),
-        );
+        let sent = self.send_ack(cx, leg, cseq, (!body.is_empty()).then_some((ct, &body[..])));
         if let (Some(ack), Some(rare)) = (sent, call.rare.as_mut()) {
             rare.owed_ack = Some(OwedAck::Acked { far, cseq, ack });
         }
@@ -479,8 +440,7 @@ impl Calls {
     /// (RFC 3262 §3).
     fn prack_reinvite_provisional(
         &mut self,
-        now: Instant,
-        layer: &mut TransactionLayer,
+        cx: &mut Ctx<'_>,
         call: &mut Call,
         far: Side,
         data: &Bytes,
@@ -497,7 +457,7 @@ impl Calls {
         let seq = leg.cseq;
         let (prack, branch) = leg.request(Method::Prack, via, None, Some(seq));
         let prack = prack.header("RAck", format!("{rseq} {invite_cseq} INVITE"));
-        if let Some(tx) = send_request(layer, now, leg.peer, prack, Method::Prack, &branch) {
+        if let Some(tx) = send_request(cx.layer, cx.now, leg.peer, prack, Method::Prack, &branch) {
             self.by_client.insert(tx, Role::Quiet);
         }
     }
@@ -507,8 +467,7 @@ impl Calls {
     /// [`Calls::acknowledge_reinvite`]).
     fn on_relay_response(
         &mut self,
-        now: Instant,
-        layer: &mut TransactionLayer,
+        cx: &mut Ctx<'_>,
         tx: TxId,
         relay: Box<Relay>,
         data: &Bytes,
@@ -537,8 +496,7 @@ impl Calls {
             if let (Some(auth), Some(original)) = (auth, Facts::read(&relay.request)) {
                 let (call_id, from, server) = (relay.call, relay.from, relay.server);
                 self.relay(
-                    now,
-                    layer,
+                    cx,
                     &mut call,
                     call_id,
                     from,
@@ -553,17 +511,10 @@ impl Calls {
         }
         let invite = method_of(&relay.request).as_deref() == Some("INVITE");
         if invite && (200..300).contains(&code) {
-            self.acknowledge_reinvite(layer, &mut call, &relay, data, &facts);
+            self.acknowledge_reinvite(cx, &mut call, &relay, data, &facts);
         }
         if let (true, Some(rseq)) = (invite, facts.rseq) {
-            self.prack_reinvite_provisional(
-                now,
-                layer,
-                &mut call,
-                other_side(relay.from),
-                data,
-                rseq,
-            );
+            self.prack_reinvite_provisional(cx, &mut call, other_side(relay.from), data, rseq);
         }
         let restricted = if relay.from == Side::A {
             call.restricted.clone()
@@ -588,9 +539,9 @@ impl Calls {
             extra,
             (!body.is_empty()).then_some((ct, &body[..])),
         ) {
-            let _ = layer.respond(now, relay.server, resp.clone());
+            let _ = cx.layer.respond(cx.now, relay.server, resp.clone());
             if invite && (200..300).contains(&code) {
-                self.retransmit_until_ack(now, &mut call, resp, near_peer);
+                self.retransmit_until_ack(cx.now, &mut call, resp, near_peer);
             }
         }
         if code < 200 {
@@ -603,13 +554,7 @@ impl Calls {
     }
 
     /// Sends BYE on one leg of an ending call.
-    pub(super) fn send_bye(
-        &mut self,
-        now: Instant,
-        layer: &mut TransactionLayer,
-        call: &mut Call,
-        side: Side,
-    ) {
+    pub(super) fn send_bye(&mut self, cx: &mut Ctx<'_>, call: &mut Call, side: Side) {
         // A side still owed the ACK of an offerless INVITE's or re-INVITE's
         // 2xx (the call ends before the other side's answer) gets it before
         // the BYE, declining the offer.
@@ -618,7 +563,7 @@ impl Calls {
             call.rare.as_mut().and_then(|r| r.owed_ack.take_if(owed))
             && let Some(leg) = leg_mut(call, side)
         {
-            self.send_declining_ack(layer, leg, cseq, &offer);
+            self.send_declining_ack(cx, leg, cseq, &offer);
         }
         let creds = if side == Side::B {
             call.creds.clone()
@@ -627,7 +572,7 @@ impl Calls {
         };
         if let Some(leg) = leg_mut(call, side) {
             let leg = leg.clone();
-            self.send_bye_with(now, layer, leg, creds, None);
+            self.send_bye_with(cx, leg, creds, None);
         }
     }
 
@@ -635,8 +580,7 @@ impl Calls {
     /// to the previous BYE) it carries the answer and is not retried again.
     pub(super) fn send_bye_with(
         &mut self,
-        now: Instant,
-        layer: &mut TransactionLayer,
+        cx: &mut Ctx<'_>,
         mut leg: Leg,
         creds: Option<Box<Credentials>>,
         challenge: Option<(&Bytes, u16)>,
@@ -651,7 +595,7 @@ impl Calls {
             }
         }
         let peer: Peer = leg.peer;
-        if let Some(tx) = send_request(layer, now, peer, b, Method::Bye, &branch) {
+        if let Some(tx) = send_request(cx.layer, cx.now, peer, b, Method::Bye, &branch) {
             self.by_client.insert(
                 tx,
                 Role::Bye {

@@ -1,96 +1,31 @@
-//! A call from the caller's INVITE to the carrier's answer: numbers,
-//! route, admission and codecs, then the B-leg INVITE to one gateway after
-//! another (weighted pick, failover, the carrier's challenge answered once)
-//! until one answers or every candidate has failed.
+//! A call on its way to the carriers: the B-leg INVITE to one gateway after
+//! another (weighted pick, failover as the carrier's reply rules say, the
+//! carrier's challenge answered once, its nonce reused on the next INVITE),
+//! the provisional responses relayed to the caller, until one gateway
+//! answers (`answer.rs`) or every candidate has failed. An attempt given
+//! up (timed out, cancelled) is abandoned: a late provisional gets a
+//! CANCEL, a late 2xx an ACK and a BYE.
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tollgate_policy::admission::{Breach, Limit, Scope};
-use tollgate_policy::numbers::{NumberRules, prepare_numbers};
-use tollgate_policy::routing::{Outcome, judge_failure, select_route};
-use tollgate_policy::{Account, AccountStatus, CallInfo, CallState, Identity, IpAuthEntry};
-use tollgate_sip::sdp::{self, remove_codecs};
-use tollgate_sip::transaction::{Peer, Received, TxId};
-use tollgate_sip::{MessageBuilder, Method, ResponseHeaders};
+use tollgate_policy::admission::{Limit, Scope};
+use tollgate_policy::routing::{Outcome, judge_failure};
+use tollgate_policy::{Account, AccountStatus, CallState, IpAuthEntry};
+use tollgate_sip::Method;
+use tollgate_sip::transaction::TxId;
 
+use super::call::*;
 use super::carrier_auth::{CarrierNonce, Credentials};
 use super::gateway::Hop;
 use super::leg::{Facts, Leg, send_request};
 use super::local::Host;
-use super::{
-    Abandoned, Call, Calls, Ctx, Outgoing, Plan, RELIABLE_TAG, Reliable, Role, Side, WAIT_RETRY,
-    Waiting, respond_a, set_state,
-};
-use crate::core::{ALLOW, random_hex, response_tagged, sized_text};
-
-/// Who is calling, as the call needs it.
-struct CallerSide<'a> {
-    scope: Scope,
-    channels: u32,
-    cps: u32,
-    rules: NumberRules<'a>,
-    called: String,
-    tech_prefix: Option<&'a str>,
-    restricted: &'a [String],
-}
-
-fn caller_side<'a>(
-    identity: &'a Identity<'a>,
-    request_user: &str,
-) -> (&'a Account, CallerSide<'a>) {
-    match identity {
-        Identity::Ip {
-            entry,
-            account,
-            called,
-        } => (
-            account,
-            CallerSide {
-                scope: Scope::Entry(entry.id),
-                channels: entry.channels,
-                cps: entry.cps,
-                rules: NumberRules {
-                    strip_digits: entry.strip_digits,
-                    dial_pattern: &entry.dial_pattern,
-                    cli_prefix: &entry.cli_prefix,
-                    force_from: &entry.force_from,
-                },
-                called: called.clone(),
-                tech_prefix: (!entry.tech_prefix.is_empty()).then_some(entry.tech_prefix.as_str()),
-                restricted: &entry.restricted_codecs,
-            },
-        ),
-        Identity::Digest { user, account } => (
-            account,
-            CallerSide {
-                scope: Scope::User(user.id),
-                channels: user.channels,
-                cps: user.cps,
-                rules: NumberRules {
-                    strip_digits: 0,
-                    dial_pattern: &user.dial_pattern,
-                    cli_prefix: "",
-                    force_from: "",
-                },
-                called: request_user.to_owned(),
-                tech_prefix: None,
-                restricted: &user.restricted_codecs,
-            },
-        ),
-    }
-}
-
-/// `body` without the `restricted` codecs when it is SDP, else as it is.
-pub(super) fn filter_body(sdp: bool, body: &Bytes, restricted: &[String]) -> Bytes {
-    if restricted.is_empty() || body.is_empty() || !sdp {
-        return body.clone();
-    }
-    let names: Vec<&str> = restricted.iter().map(String::as_str).collect();
-    Bytes::from(remove_codecs(body, &names).sdp)
-}
+use super::relay::filter_body;
+use super::timers::Timer;
+use super::{Calls, Ctx};
+use crate::core::{ALLOW, random_hex, sized_text};
 
 /// The limits of sending to a gateway of a carrier.
 fn gateway_limits(entry: &IpAuthEntry, carrier: &Account) -> [Limit; 2] {
@@ -108,184 +43,11 @@ fn gateway_limits(entry: &IpAuthEntry, carrier: &Account) -> [Limit; 2] {
     ]
 }
 
-impl Calls {
-    /// A new call from an identified caller's INVITE `data` (`received`:
-    /// what the layer read of it; `sid` is its server transaction): refused at once (dial
-    /// plan, route, limits, codecs) or sent towards the first carrier
-    /// gateway.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn start(
-        &mut self,
-        cx: &mut Ctx<'_>,
-        sid: TxId,
-        peer: Peer,
-        data: &Bytes,
-        received: &Received<'_, '_>,
-        identity: &Identity<'_>,
-        request_user: &str,
-    ) {
-        self.attempted.increment(1);
-        let id = self.next_id + 1;
-        let tag = self.tags.make(id);
-        let msg = &received.message;
-        let refuse = |cx: &mut Ctx<'_>, calls: &mut Self, code: u16, reason: &str| {
-            if let Some(resp) = response_tagged(&msg.head, code, reason, &tag, &[], None) {
-                let _ = cx.layer.respond(cx.now, sid, resp);
-            }
-            calls.failed.increment(code);
-        };
-        let Some(facts) = Facts::of(data, received) else {
-            refuse(cx, self, 400, "Bad Request");
-            return;
-        };
-        if facts.max_forwards == 0 {
-            // A loop through Tollgate (or something else) ends here.
-            refuse(cx, self, 483, "Too Many Hops");
-            return;
-        }
-        let (account, side) = caller_side(identity, request_user);
-        let Some(numbers) = prepare_numbers(&side.called, &facts.from_user, &side.rules) else {
-            refuse(cx, self, self.config.dial_plan_code, "Blocked by dial plan");
-            return;
-        };
-        let Some(route) = select_route(
-            cx.snap.routes(account.id),
-            side.tech_prefix,
-            &numbers.called,
-        ) else {
-            refuse(cx, self, 404, "No route");
-            return;
-        };
-        let limits = [
-            Limit {
-                scope: side.scope,
-                channels: side.channels,
-                cps: side.cps,
-            },
-            Limit {
-                scope: Scope::Account(account.id),
-                channels: account.channels,
-                cps: account.cps,
-            },
-            Limit {
-                scope: Scope::Route(route.id),
-                channels: route.channels,
-                cps: route.cps,
-            },
-        ];
-        // Over CPS with a buffer configured, the call waits for budget
-        // (see `retry_admission`) instead of being refused.
-        let waiting = match self.admission.admit(&limits, cx.unix_ms) {
-            Ok(()) => None,
-            Err(Breach::Cps(_)) if !self.config.cps_buffer.is_zero() => Some(Waiting {
-                limits: limits.to_vec(),
-                until: cx.now + self.config.cps_buffer,
-                next_try: cx.now + WAIT_RETRY,
-                next_trying: cx.now,
-            }),
-            Err(breach) => {
-                let (code, reason) = self.breach_answer(breach);
-                refuse(cx, self, code, reason);
-                return;
-            }
-        };
-        let held: Vec<Scope> = if waiting.is_some() {
-            Vec::new()
-        } else {
-            limits.iter().map(|l| l.scope).collect()
-        };
-        let offer = if facts.body.is_empty() {
-            None
-        } else {
-            let ct = facts.content_type.as_deref().unwrap_or_default().to_owned();
-            if facts.sdp && !side.restricted.is_empty() {
-                let names: Vec<&str> = side.restricted.iter().map(String::as_str).collect();
-                let filtered = remove_codecs(&facts.body, &names);
-                if filtered.audio_without_codec {
-                    self.admission.release(held);
-                    refuse(cx, self, 488, "Not Acceptable Here");
-                    return;
-                }
-                Some((ct, Bytes::from(filtered.sdp)))
-            } else {
-                Some((ct, facts.body.clone()))
-            }
-        };
-        self.next_id = id;
-        let target = facts
-            .contact
-            .as_deref()
-            .map_or_else(|| Cow::Owned(format!("sip:{}", peer.addr)), Cow::Borrowed);
-        let a = Leg::new(
-            peer,
-            [
-                &facts.call_id as &dyn std::fmt::Display,
-                &format_args!("{};tag={tag}", facts.to),
-                &facts.from,
-                &target,
-                &facts.record_route,
-            ],
-            70,
-        );
-        let (entry_id, user_id) = match identity {
-            Identity::Ip { entry, .. } => (Some(entry.id), None),
-            Identity::Digest { user, .. } => (None, Some(user.id)),
-        };
-        let call = Box::new(Call {
-            info: Arc::new(CallInfo {
-                id,
-                account_id: account.id,
-                entry_id,
-                user_id,
-                caller: numbers.caller,
-                callee: numbers.called,
-                carrier_id: None,
-                gateway_id: None,
-                gateway_address: None,
-                state: CallState::Routing,
-                started: cx.unix_ms,
-                answered: None,
-            }),
-            late_offer: offer.is_none(),
-            reliable: Reliable::of(&msg.head),
-            a_max_forwards: facts.max_forwards,
-            a,
-            a_reply: MessageBuilder::response_headers(&msg.head, Some(tag.as_bytes())),
-            a_server: sid,
-            b: None,
-            out: None,
-            answered: false,
-            held,
-            gateway_held: Vec::new(),
-            plan: Some(Box::new(Plan {
-                carriers: route.carriers.iter().copied().collect(),
-                ..Plan::default()
-            })),
-            offer: offer.map(Box::new),
-            restricted: side.restricted.into(),
-            unacked: None,
-            b_invite_cseq: 0,
-            rare: None,
-            creds: None,
-            max_duration: if route.max_duration_s > 0 {
-                Duration::from_secs(u64::from(route.max_duration_s))
-            } else {
-                self.config.max_duration
-            },
-            ends_at: None,
-            armed: None,
-            waiting: waiting.map(Box::new),
-        });
-        self.publish_channels(account.id);
-        self.by_server.insert(sid, id);
-        if call.waiting.is_some() {
-            self.show(&call);
-            self.keep(id, call);
-        } else {
-            self.next_attempt(cx, id, call);
-        }
-    }
+/// How long a gateway that did not answer an INVITE at all is tried only
+/// after the others.
+pub(super) const GATEWAY_DOWN_FOR: Duration = Duration::from_secs(30);
 
+impl Calls {
     /// Sends the call to the next candidate gateway, or answers the caller
     /// with the last failure when none is left.
     pub(super) fn next_attempt(&mut self, cx: &mut Ctx<'_>, id: u64, mut call: Box<Call>) {
@@ -414,9 +176,9 @@ impl Calls {
             auth_tried: false,
             preemptive: sent,
             early: None,
-            deadline: cx.now + first_reply,
             reliables: Vec::new(),
         }));
+        call.timers.set(Timer::Reply, cx.now + first_reply);
         let info = Arc::make_mut(&mut call.info);
         info.carrier_id = Some(carrier_id);
         info.gateway_id = Some(gateway);
@@ -471,11 +233,23 @@ impl Calls {
         }
     }
 
+    /// Marks the call's current gateway as down for [`GATEWAY_DOWN_FOR`].
+    pub(super) fn gateway_silent(&mut self, call: &Call, now: Instant) {
+        if let Some(gw) = call.info.gateway_id {
+            tracing::info!(
+                gateway = gw,
+                "gateway did not answer an INVITE: tried last for 30 s"
+            );
+            self.down.insert(gw, now + GATEWAY_DOWN_FOR);
+        }
+    }
+
     /// Stops waiting for the current B-leg INVITE: its channels are freed
     /// and its transaction is left to a CANCEL (once it has a provisional)
     /// and to [`Role::Abandoned`].
     pub(super) fn abandon_attempt(&mut self, cx: &mut Ctx<'_>, call: &mut Call) {
         self.release_gateway(call);
+        call.timers.stop(Timer::Reply);
         let (Some(out), Some(mut leg)) = (call.out.take(), call.b.take()) else {
             return;
         };
@@ -556,7 +330,7 @@ impl Calls {
                 if let Some(out) = call.out.as_mut() {
                     if !out.replied {
                         out.replied = true;
-                        out.deadline = cx.now + pdd;
+                        call.timers.set(Timer::Reply, cx.now + pdd);
                     }
                     if code > 100 && !facts.to_tag.is_empty() {
                         out.early = Some((
@@ -566,7 +340,7 @@ impl Calls {
                     }
                     if code > 100 && !out.ringing {
                         out.ringing = true;
-                        out.deadline = cx.now + ring;
+                        call.timers.set(Timer::Reply, cx.now + ring);
                         self.board.set_state(call.info.id, CallState::Ringing, None);
                     }
                 }
@@ -655,6 +429,7 @@ impl Calls {
         let carrier = call.out.as_ref().map(|o| o.carrier);
         self.release_gateway(&mut call);
         call.out = None;
+        call.timers.stop(Timer::Reply);
         call.b = None;
         let outcome = match (code, carrier.and_then(|c| cx.snap.account(c))) {
             (401 | 407, _) => Outcome::Failover,
@@ -671,95 +446,6 @@ impl Calls {
                 self.fail(cx, call, code, &reason);
             }
         }
-    }
-
-    /// The carrier answered: ACK the B-leg (or wait for the caller's ACK
-    /// with a late offer), relay the 2xx to the caller and retransmit it
-    /// until the caller's ACK.
-    fn answer(
-        &mut self,
-        cx: &mut Ctx<'_>,
-        id: u64,
-        mut call: Box<Call>,
-        facts: &Facts,
-        reason: &str,
-    ) {
-        // The INVITE's CSeq, not the leg's latest: an early UPDATE may
-        // have moved that on.
-        let invite_cseq = call.out.take().map(|o| o.cseq);
-        if let Some(b) = call.b.as_mut() {
-            call.b_invite_cseq = invite_cseq.unwrap_or(b.cseq);
-            b.answered_by(facts);
-        }
-        let (cseq, late_offer) = (call.b_invite_cseq, call.late_offer);
-        self.acknowledge_answer(cx, &mut call, Side::A, cseq, late_offer, &facts.body);
-        let body = filter_body(facts.sdp, &facts.body, &call.restricted);
-        let contact = self
-            .local
-            .contact(call.a.peer.transport, call.a.peer.addr.ip());
-        let ct = facts.content_type.as_deref().unwrap_or_default();
-        let ok = respond_a(
-            cx,
-            &call,
-            200,
-            reason,
-            &[("Contact", &contact), ("Allow", ALLOW)],
-            (!body.is_empty()).then_some((ct, &body[..])),
-        );
-        if let Some(data) = ok {
-            let peer = call.a.peer;
-            self.retransmit_until_ack(cx.now, &mut call, data, peer);
-        }
-        // The caller's INVITE, the offer and the plan were needed to answer
-        // the INVITE and to retry it; a long call should not carry them.
-        call.a_reply = ResponseHeaders::default();
-        call.offer = None;
-        call.plan = None;
-        call.answered = true;
-        call.ends_at = Some(cx.now + call.max_duration);
-        self.board
-            .set_state(call.info.id, CallState::Answered, Some(cx.unix_ms));
-        self.answered.increment(1);
-        self.keep(id, call);
-    }
-
-    /// ACKs a 2xx to `leg`'s INVITE (CSeq `cseq`) that is to be hung up at
-    /// once: a fork's, or one to an INVITE the call gave up on. When the
-    /// INVITE had no offer the 2xx brought `offer`, and an ACK must answer
-    /// it (RFC 3261 §13.2.2.4): the answer declines every stream. Returns
-    /// what was sent.
-    pub(super) fn send_declining_ack(
-        &mut self,
-        cx: &mut Ctx<'_>,
-        leg: &mut Leg,
-        cseq: u32,
-        offer: &[u8],
-    ) -> Option<Bytes> {
-        if offer.is_empty() {
-            return self.send_ack(cx, leg, cseq, None);
-        }
-        let ip = self.local.ip(leg.peer.transport, leg.peer.addr.ip());
-        let answer = sdp::declining_answer(offer, ip);
-        self.send_ack(cx, leg, cseq, Some(("application/sdp", &answer)))
-    }
-
-    /// Sends the ACK for the 2xx to `leg`'s INVITE with CSeq `cseq`
-    /// (carrying `body` when given); returns what was sent.
-    pub(super) fn send_ack(
-        &mut self,
-        cx: &mut Ctx<'_>,
-        leg: &mut Leg,
-        cseq: u32,
-        body: Option<(&str, &[u8])>,
-    ) -> Option<Bytes> {
-        let via = self.local.via(leg.peer.transport, leg.peer.addr.ip());
-        let (mut msg, _) = leg.request(Method::Ack, via, None, Some(cseq));
-        if let Some((ct, body)) = body {
-            msg = msg.body(ct, body.to_vec());
-        }
-        let data = Bytes::from(msg.build().ok()?);
-        cx.layer.send_stateless(leg.peer, data.clone());
-        Some(data)
     }
 
     /// A response to an INVITE the call gave up on.

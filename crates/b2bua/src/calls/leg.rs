@@ -10,8 +10,8 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use tollgate_sip::header::MediaType;
-use tollgate_sip::transaction::{MAX_HEADERS, Peer, Received, TransactionLayer, TxId};
-use tollgate_sip::{Head, Header, HeaderKind, MessageBuilder, Method};
+use tollgate_sip::transaction::{Peer, Received, TransactionLayer, TxId};
+use tollgate_sip::{Head, HeaderKind, MessageBuilder, Method};
 
 use crate::core::{random_hex, sized_text};
 
@@ -21,6 +21,8 @@ use crate::core::{random_hex, sized_text};
 pub(crate) struct Facts<'a> {
     /// Code and reason, for a response.
     pub(crate) status: Option<(u16, Cow<'a, str>)>,
+    /// The CSeq number (a response repeats its request's).
+    pub(crate) cseq: u32,
     /// The RSeq of a reliable provisional response (`Require: 100rel`).
     pub(crate) rseq: Option<u32>,
     pub(crate) call_id: Cow<'a, str>,
@@ -57,12 +59,6 @@ fn text(b: &[u8]) -> Cow<'_, str> {
 }
 
 impl<'a> Facts<'a> {
-    /// Reads `data`; `None` when it lacks what every dialog needs.
-    pub(crate) fn read(data: &'a Bytes) -> Option<Self> {
-        let mut headers = [Header::EMPTY; MAX_HEADERS];
-        Self::of(data, &Received::read(data, &mut headers)?)
-    }
-
     /// Reads `received`, what the layer read of `data`; `None` when it
     /// lacks what every dialog needs.
     pub(crate) fn of(data: &'a Bytes, received: &Received<'a, '_>) -> Option<Self> {
@@ -76,10 +72,11 @@ impl<'a> Facts<'a> {
         };
         let status = status(head);
         let provisional = status.as_ref().is_some_and(|(code, _)| *code < 200);
-        let rseq = provisional && head.has_option(HeaderKind::Require, super::RELIABLE_TAG);
+        let rseq = provisional && head.has_option(HeaderKind::Require, super::call::RELIABLE_TAG);
         Some(Self {
             status,
             rseq: rseq.then(|| head.rseq().ok()).flatten(),
+            cseq: checked.cseq().seq,
             call_id: text(checked.call_id()),
             from: text(head.value(HeaderKind::From)?),
             to: text(head.value(HeaderKind::To)?),
@@ -375,8 +372,10 @@ impl Facts<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Header, MAX_HEADERS, Tags, names_sdp};
+    use super::{Tags, names_sdp};
+    use tollgate_sip::Header;
     use tollgate_sip::parse_datagram;
+    use tollgate_sip::transaction::MAX_HEADERS;
 
     #[test]
     fn sdp_is_named_by_any_content_type() {

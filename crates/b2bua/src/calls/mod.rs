@@ -15,34 +15,39 @@
 //! forgotten at once; transactions still in flight for it (a BYE, a
 //! CANCELled INVITE) carry what they need in their [`Role`].
 
+mod admission;
+mod answer;
 mod attempt;
 mod board;
+mod call;
 mod carrier_auth;
 mod dialog;
 mod gateway;
 mod leg;
 mod local;
 mod probe;
+mod relay;
+mod timers;
 
 pub use board::CallBoard;
+pub(crate) use call::{SUPPORTED, SUPPORTED_OPTIONS};
 
-use std::borrow::Cow;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tollgate_policy::admission::{Admission, Breach, Limit, Scope};
+use tollgate_policy::admission::{Admission, Scope};
 use tollgate_policy::routing::GatewayPicker;
-use tollgate_policy::{AccountId, CallInfo, CallState, EntryId, SharedSnapshot, Snapshot};
-use tollgate_sip::ResponseHeaders;
-use tollgate_sip::transaction::{IdMap, Peer, TimerConfig, TransactionLayer, TxId};
+use tollgate_policy::{AccountId, EntryId, Snapshot};
+use tollgate_sip::transaction::{IdMap, Received, TimerConfig, TransactionLayer, TxId};
 
 use crate::core::response_with;
 use crate::meters::{LabelledCounter, LabelledGauge};
 use crate::{Bound, Now};
-use leg::Leg;
+use call::{Call, Role, Side};
+use leg::Facts;
 use local::Local;
 
 /// How calls are handled: limits' response codes, durations, addresses.
@@ -83,335 +88,6 @@ impl Default for CallConfig {
             timers: TimerConfig::default(),
             gateway_probe: None,
         }
-    }
-}
-
-/// Which side of a call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Side {
-    /// The caller.
-    A,
-    /// The carrier gateway.
-    B,
-}
-
-/// What a client transaction Tollgate started is for.
-#[derive(Debug)]
-enum Role {
-    /// The current B-leg INVITE of a call.
-    Invite(u64),
-    /// A B-leg INVITE the call gave up on (cancelled, or timed out and
-    /// failed over): a late provisional gets a CANCEL, a late 2xx an ACK
-    /// and a BYE.
-    Abandoned(Box<Abandoned>),
-    /// A BYE (the call is already over); answered once if challenged.
-    Bye {
-        leg: Box<Leg>,
-        retried: bool,
-        creds: Option<Box<carrier_auth::Credentials>>,
-    },
-    /// A request whose answer needs nothing done: a CANCEL, or the PRACK
-    /// of a reliable provisional to a relayed re-INVITE.
-    Quiet,
-    /// An in-dialog request relayed from the other side, whose server
-    /// transaction waits for the answer.
-    Relay(Box<Relay>),
-    /// An OPTIONS probing a gateway's health.
-    Probe(EntryId),
-}
-
-#[derive(Debug)]
-struct Abandoned {
-    leg: Leg,
-    branch: String,
-    cseq: u32,
-    cancel_sent: bool,
-    /// The INVITE had no offer: a late 2xx brings one.
-    late_offer: bool,
-}
-
-#[derive(Debug)]
-struct Relay {
-    call: u64,
-    /// The side the request came from.
-    from: Side,
-    server: TxId,
-    /// The request as received, to build the response from.
-    request: Bytes,
-    /// It already carries an answer to the carrier's challenge.
-    retried: bool,
-}
-
-/// An early dialog of the B-leg (one per fork): the gateway's To, with its
-/// tag, and its Contact.
-type EarlyDialog = (String, Option<String>);
-
-/// The B-leg INVITE in flight.
-#[derive(Debug)]
-struct Outgoing {
-    tx: TxId,
-    branch: String,
-    cseq: u32,
-    carrier: AccountId,
-    /// Any response at all (100 included) arrived.
-    replied: bool,
-    /// A provisional above 100 arrived.
-    ringing: bool,
-    /// The challenge was answered once already.
-    auth_tried: bool,
-    /// It carried credentials for a nonce the gateway gave earlier.
-    preemptive: bool,
-    /// The early dialog a provisional response set up: the gateway's To
-    /// (with its tag) and Contact, for UPDATE or INFO before the answer.
-    early: Option<EarlyDialog>,
-    /// When the current wait (first reply, PDD, ring) runs out.
-    deadline: Instant,
-    /// This gateway's reliable provisionals as the caller got them (the
-    /// latest [`MAX_RELIABLES`]), for the caller's PRACKs.
-    reliables: Vec<Reliable1xx>,
-}
-
-/// The reliable provisionals of one gateway remembered for PRACKs: far
-/// more than an INVITE gets (one or two per fork).
-const MAX_RELIABLES: usize = 16;
-
-/// A reliable provisional response relayed to the caller.
-#[derive(Debug)]
-struct Reliable1xx {
-    /// The RSeq the caller got.
-    caller_rseq: u32,
-    /// The gateway's own RSeq.
-    rseq: u32,
-    /// The early dialog (fork) it came from: its To (with the tag) and
-    /// Contact.
-    fork: EarlyDialog,
-}
-
-impl Outgoing {
-    /// The caller's RSeq for this gateway's reliable provisional `rseq`
-    /// from the early dialog `fork`. The caller sees one early dialog
-    /// whichever gateway or fork sends them, and its RSeq must grow by one
-    /// with each new provisional there (RFC 3262 §7.1): the first passes
-    /// unchanged, each new one after it takes `last` (the last RSeq the
-    /// caller got) plus one, and a retransmission keeps its number.
-    fn caller_rseq(&mut self, rseq: u32, fork: EarlyDialog, last: Option<u32>) -> u32 {
-        if let Some(known) = self
-            .reliables
-            .iter()
-            .find(|r| r.rseq == rseq && r.fork.0 == fork.0)
-        {
-            return known.caller_rseq;
-        }
-        let caller_rseq = last.map_or(rseq, |l| l.wrapping_add(1));
-        if self.reliables.len() == MAX_RELIABLES {
-            self.reliables.remove(0);
-        }
-        self.reliables.push(Reliable1xx {
-            caller_rseq,
-            rseq,
-            fork,
-        });
-        caller_rseq
-    }
-
-    /// What the caller's PRACK naming `caller_rseq` acknowledges: the
-    /// gateway's RSeq, and the early dialog it came from (`None` for an
-    /// RSeq the caller never got, which passes as it is).
-    fn pracked(&self, caller_rseq: u32) -> (u32, Option<EarlyDialog>) {
-        self.reliables
-            .iter()
-            .find(|r| r.caller_rseq == caller_rseq)
-            .map_or((caller_rseq, None), |r| (r.rseq, Some(r.fork.clone())))
-    }
-}
-
-/// What few calls need, boxed so that the others do not carry it.
-#[derive(Debug, Default)]
-struct Rare {
-    /// Other forks of the answered B-leg INVITE that answered too, by To
-    /// tag: each a dialog the call does not want, hung up once (see
-    /// `Calls::on_fork_2xx`).
-    forks_hung_up: Vec<String>,
-    /// The ACK of the latest INVITE or re-INVITE that had no offer.
-    owed_ack: Option<OwedAck>,
-}
-
-/// An INVITE or re-INVITE without an offer (the first INVITE's late offer,
-/// or a relayed re-INVITE) was answered with one: the answering side's ACK
-/// must carry the other side's answer, which comes in that side's ACK (RFC
-/// 3261 §13.2.2.4, §14.1).
-#[derive(Debug)]
-enum OwedAck {
-    /// The answer waits for the ACK of side `near`; the far side's `offer`
-    /// is kept; `cseq` is its INVITE's.
-    Waits { near: Side, cseq: u32, offer: Bytes },
-    /// The ACK as sent to side `far`, for its 2xx's retransmissions.
-    Acked { far: Side, cseq: u32, ack: Bytes },
-}
-
-/// A 2xx Tollgate retransmits to a caller until the ACK (RFC 3261 §13.3.1.4).
-#[derive(Debug)]
-struct Unacked {
-    data: Bytes,
-    peer: Peer,
-    next: Instant,
-    interval: Duration,
-    give_up: Instant,
-}
-
-/// What the carriers still on the plan are.
-#[derive(Debug, Default)]
-struct Plan {
-    carriers: VecDeque<AccountId>,
-    /// The current carrier and its gateways still to try.
-    current: Option<AccountId>,
-    gateways: VecDeque<EntryId>,
-    /// The last failure seen from a carrier: what the caller gets when
-    /// every candidate failed.
-    last_failure: (u16, Cow<'static, str>),
-    /// The last RSeq the caller got, whichever gateway's provisional it
-    /// was.
-    caller_rseq: Option<u32>,
-}
-
-/// One call.
-#[derive(Debug)]
-struct Call {
-    /// The row the API sees, shared with the board (one copy per call);
-    /// from ringing on, the board keeps the state and answer time itself.
-    info: Arc<CallInfo>,
-    a: Leg,
-    /// What every response to the caller's INVITE copies from it, our
-    /// To tag included.
-    a_reply: ResponseHeaders,
-    a_server: TxId,
-    /// The caller's Max-Forwards (at least 1).
-    a_max_forwards: u8,
-    /// The B-leg of the current attempt (a dialog once answered).
-    b: Option<Leg>,
-    out: Option<Box<Outgoing>>,
-    answered: bool,
-    /// Channels held on the caller's side (entry or user, account, route).
-    held: Vec<Scope>,
-    /// Channels held on the current gateway and its carrier.
-    gateway_held: Vec<Scope>,
-    /// Where the call may still go; dropped at the answer.
-    plan: Option<Box<Plan>>,
-    /// The offer for the carrier (codec-filtered) and its type.
-    offer: Option<Box<(String, Bytes)>>,
-    /// The caller's restricted codecs: kept out of every SDP between
-    /// the legs.
-    restricted: Box<[String]>,
-    unacked: Option<Box<Unacked>>,
-    /// The caller's INVITE had no offer (a late offer): any 2xx to the
-    /// B-leg INVITE brings one.
-    late_offer: bool,
-    /// The CSeq of the B-leg INVITE that was answered (its ACK's).
-    b_invite_cseq: u32,
-    /// What few calls need: forks hung up, an ACK owed with an answer.
-    rare: Option<Box<Rare>>,
-    /// What the current gateway's challenges are answered with.
-    creds: Option<Box<carrier_auth::Credentials>>,
-    /// What the caller said of reliable provisional responses.
-    reliable: Reliable,
-    max_duration: Duration,
-    ends_at: Option<Instant>,
-    armed: Option<Instant>,
-    /// Over a CPS limit, waiting for the budget (the CPS buffer).
-    waiting: Option<Box<Waiting>>,
-}
-
-/// The option tag of reliable provisional responses (RFC 3262).
-pub(crate) const RELIABLE_TAG: &str = "100rel";
-
-/// The option tags Tollgate accepts in a caller's Require: `100rel`,
-/// carried end to end.
-pub(crate) const SUPPORTED_OPTIONS: &[&str] = &[RELIABLE_TAG];
-
-/// [`SUPPORTED_OPTIONS`] as a Supported header value.
-pub(crate) const SUPPORTED: &str = RELIABLE_TAG;
-
-/// Reliable provisional responses (RFC 3262) as the caller's INVITE asked
-/// for them. Tollgate carries them end to end: the B-leg INVITE says the
-/// same, the carrier's reliable 1xx reaches the caller with its RSeq, and
-/// the caller's PRACK reaches the carrier with the B-leg's CSeq in its
-/// RAck.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Reliable {
-    /// Not mentioned: the carrier is not offered them.
-    No,
-    /// `Supported: 100rel`.
-    Supported,
-    /// `Require: 100rel`.
-    Required,
-}
-
-impl Reliable {
-    /// What the INVITE `head` says.
-    fn of(head: &tollgate_sip::Head<'_, '_>) -> Self {
-        use tollgate_sip::HeaderKind;
-        if head.has_option(HeaderKind::Require, RELIABLE_TAG) {
-            Self::Required
-        } else if head.has_option(HeaderKind::Supported, RELIABLE_TAG) {
-            Self::Supported
-        } else {
-            Self::No
-        }
-    }
-
-    /// The header the B-leg INVITE carries, when any.
-    fn header(self) -> Option<(&'static str, &'static str)> {
-        match self {
-            Self::No => None,
-            Self::Supported => Some(("Supported", RELIABLE_TAG)),
-            Self::Required => Some(("Require", RELIABLE_TAG)),
-        }
-    }
-}
-
-/// A call waiting for CPS budget before it is admitted.
-#[derive(Debug)]
-struct Waiting {
-    limits: Vec<Limit>,
-    /// Refused after this.
-    until: Instant,
-    /// The next admission attempt.
-    next_try: Instant,
-    /// The next 100 Trying to the caller.
-    next_trying: Instant,
-}
-
-/// How often a waiting call tries admission again.
-const WAIT_RETRY: Duration = Duration::from_millis(20);
-
-impl Call {
-    /// The plan, made anew (empty) if the call had dropped it.
-    fn plan(&mut self) -> &mut Plan {
-        self.plan.get_or_insert_with(Box::default)
-    }
-
-    /// The caller's RSeq for the current gateway's reliable provisional
-    /// `rseq`, from the early dialog of its latest provisional (see
-    /// [`Outgoing::caller_rseq`]), remembered for the gateways after it.
-    fn caller_rseq(&mut self, rseq: u32) -> Option<u32> {
-        let last = self.plan().caller_rseq;
-        let out = self.out.as_mut()?;
-        let fork = out.early.clone()?;
-        let caller = out.caller_rseq(rseq, fork, last);
-        self.plan().caller_rseq = Some(last.map_or(caller, |l| l.max(caller)));
-        Some(caller)
-    }
-
-    fn deadline(&self) -> Option<Instant> {
-        [
-            self.waiting.as_ref().map(|w| w.next_try),
-            self.out.as_ref().map(|o| o.deadline),
-            self.unacked.as_ref().map(|u| u.next.min(u.give_up)),
-            self.ends_at,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
     }
 }
 
@@ -480,10 +156,6 @@ pub(crate) struct Calls {
     gateway_up: LabelledGauge<EntryId>,
 }
 
-/// How long a gateway that did not answer an INVITE at all is tried only
-/// after the others.
-const GATEWAY_DOWN_FOR: Duration = Duration::from_secs(30);
-
 impl Calls {
     pub(crate) fn new(config: CallConfig, board: Arc<CallBoard>) -> Self {
         Self {
@@ -521,14 +193,6 @@ impl Calls {
     /// Sets what wakes the driver when the API asks for a hang-up.
     pub(crate) fn set_waker(&self, waker: std::task::Waker) {
         self.board.set_waker(waker);
-    }
-
-    /// The response to a limit breach.
-    fn breach_answer(&self, breach: Breach) -> (u16, &'static str) {
-        match breach {
-            Breach::Channels(_) => (self.config.channel_limit_code, "Channel limit reached"),
-            Breach::Cps(_) => (self.config.cps_limit_code, "CPS limit reached"),
-        }
     }
 
     /// The call and side whose dialog a request with `call_id` and our
@@ -595,240 +259,88 @@ impl Calls {
         self.channel_gauges.set(account, f64::from(n));
     }
 
-    /// Answers the caller's INVITE with a final failure and ends the call.
-    fn fail(&mut self, cx: &mut Ctx<'_>, call: Box<Call>, code: u16, reason: &str) {
-        respond_a(cx, &call, code, reason, &[], None);
-        self.failed.increment(code);
-        self.finish(call, "failed");
-    }
-
-    /// When [`Calls::handle_timeout`] is next due: a call's timer or the
-    /// next round of gateway probes.
-    pub(crate) fn poll_timeout(&mut self) -> Option<Instant> {
-        let probes = self.probes.next_round();
-        while let Some(&Reverse((at, id))) = self.timers.peek() {
-            if self.calls.get(&id).and_then(|c| c.armed) == Some(at) {
-                return Some(probes.map_or(at, |p| p.min(at)));
-            }
-            self.timers.pop();
-        }
-        probes
-    }
-
-    /// Runs due call timers and gateway probe rounds.
-    pub(crate) fn handle_timeout(
-        &mut self,
-        now: Now,
-        layer: &mut TransactionLayer,
-        shared: &SharedSnapshot,
-    ) {
-        // Called on every wake-up of the driver: the common case, nothing
-        // due, costs two comparisons.
-        let due = self
-            .timers
-            .peek()
-            .is_some_and(|&Reverse((at, _))| at <= now.at);
-        let probes_due = self.probes.due(now.at);
-        if !due && !probes_due {
-            return;
-        }
-        let snap = shared.load();
-        let cx = &mut Ctx::new(now, layer, &snap);
-        if probes_due {
-            self.probe_round(cx);
-        }
-        while let Some(&Reverse((at, id))) = self.timers.peek() {
-            if at > cx.now {
-                break;
-            }
-            self.timers.pop();
-            // A stale deadline (the call moved on, or ended) costs a lookup.
-            if self.calls.get(&id).and_then(|c| c.armed) != Some(at) {
-                continue;
-            }
-            let Some(mut call) = self.calls.remove(&id) else {
-                continue;
-            };
-            call.armed = None;
-            self.on_call_timer(cx, id, call);
-        }
-        if self
-            .last_sweep
-            .is_none_or(|t| cx.now.duration_since(t) > Duration::from_secs(60))
-        {
-            self.admission.sweep(cx.unix_ms);
-            self.down.retain(|_, until| *until > cx.now);
-            self.last_sweep = Some(cx.now);
-        }
-    }
-
-    /// Hangs up the calls the API asked to.
-    pub(crate) fn handle_asked(
-        &mut self,
-        now: Now,
-        layer: &mut TransactionLayer,
-        shared: &SharedSnapshot,
-    ) {
-        let hangups = self.board.take_hangups();
-        if hangups.is_empty() {
-            return;
-        }
-        let snap = shared.load();
-        let cx = &mut Ctx::new(now, layer, &snap);
-        for id in hangups {
-            if let Some(call) = self.calls.remove(&id) {
-                self.hang_up(cx, call, "hung_up");
-            }
-        }
-    }
-
-    fn on_call_timer(&mut self, cx: &mut Ctx<'_>, id: u64, mut call: Box<Call>) {
-        if call.ends_at.is_some_and(|t| t <= cx.now) {
-            self.hang_up(cx, call, "max_duration");
-            return;
-        }
-        if call.waiting.as_ref().is_some_and(|w| w.next_try <= cx.now) {
-            self.retry_admission(cx, id, call);
-            return;
-        }
-        if let Some(u) = &mut call.unacked {
-            if u.give_up <= cx.now {
-                // The caller never acknowledged the answer: the call cannot
-                // work, end both legs.
-                self.hang_up(cx, call, "no_ack");
-                return;
-            }
-            if u.next <= cx.now {
-                cx.layer.respond_stateless(u.peer, u.data.clone());
-                u.interval = (u.interval * 2).min(self.config.timers.t2);
-                u.next = cx.now + u.interval;
-            }
-        }
-        if call.out.as_ref().is_some_and(|o| o.deadline <= cx.now) {
-            // First reply, PDD or ring timeout: fail over like a 408. A
-            // gateway that said nothing at all is taken for down.
-            if call.out.as_ref().is_some_and(|o| !o.replied) {
-                self.gateway_silent(&call, cx.now);
-            }
-            self.abandon_attempt(cx, &mut call);
-            call.plan().last_failure = (408, "Request Timeout".into());
-            self.next_attempt(cx, id, call);
-            return;
-        }
-        self.keep(id, call);
-    }
-
-    /// A call waiting for CPS budget tries admission again: admitted, it
-    /// goes on to the carriers; out of time, it is refused.
-    fn retry_admission(&mut self, cx: &mut Ctx<'_>, id: u64, mut call: Box<Call>) {
-        let Some(mut w) = call.waiting.take() else {
-            return;
-        };
-        match self.admission.admit(&w.limits, cx.unix_ms) {
-            Ok(()) => {
-                call.held = w.limits.iter().map(|l| l.scope).collect();
-                self.publish_channels(call.info.account_id);
-                self.next_attempt(cx, id, call);
-            }
-            Err(Breach::Cps(_)) if cx.now < w.until => {
-                if w.next_trying <= cx.now {
-                    if let Some(trying) = response_with(&call.a_reply, 100, "Trying", &[], None) {
-                        let _ = cx.layer.respond(cx.now, call.a_server, trying);
-                    }
-                    w.next_trying = cx.now + Duration::from_secs(1);
-                }
-                w.next_try = cx.now + WAIT_RETRY;
-                call.waiting = Some(w);
-                self.keep(id, call);
-            }
-            Err(breach) => {
-                let (code, reason) = self.breach_answer(breach);
-                self.fail(cx, call, code, reason);
-            }
-        }
-    }
-
-    /// Ends a call from Tollgate's side: BYE on answered legs, CANCEL (and
-    /// 487 to the caller) before the answer.
-    fn hang_up(&mut self, cx: &mut Ctx<'_>, mut call: Box<Call>, why: &'static str) {
-        if call.answered {
-            self.send_bye(cx, &mut call, Side::A);
-            self.send_bye(cx, &mut call, Side::B);
-            self.finish(call, why);
-        } else {
-            self.abandon_attempt(cx, &mut call);
-            respond_a(cx, &call, 487, "Request Terminated", &[], None);
-            self.finish(call, why);
-        }
-    }
-
-    /// Marks the call's current gateway as down for [`GATEWAY_DOWN_FOR`].
-    fn gateway_silent(&mut self, call: &Call, now: Instant) {
-        if let Some(gw) = call.info.gateway_id {
-            tracing::info!(
-                gateway = gw,
-                "gateway did not answer an INVITE: tried last for 30 s"
-            );
-            self.down.insert(gw, now + GATEWAY_DOWN_FOR);
-        }
-    }
-
-    /// Retransmits the 2xx `data` (to an INVITE or re-INVITE) to `peer`
-    /// over UDP until its ACK (RFC 3261 §13.3.1.4); the transaction layer
-    /// leaves that to the dialog. `data` is the 2xx as first sent: built
-    /// from the request as delivered, its Via is already stamped.
-    fn retransmit_until_ack(&self, now: Instant, call: &mut Call, data: Bytes, peer: Peer) {
-        if peer.transport.is_reliable() {
-            return;
-        }
-        let t1 = self.config.timers.t1;
-        call.unacked = Some(Box::new(Unacked {
-            data,
-            peer,
-            next: now + t1,
-            interval: t1,
-            give_up: now + self.config.timers.timeout(),
-        }));
-    }
-
     /// Publishes the call's row.
     fn show(&self, call: &Call) {
         self.board.put(call.info.clone());
     }
-}
 
-/// Sends a response to the caller's INVITE: `code`, our To tag, Contact
-/// when it establishes or confirms a dialog, `body` with its type.
-fn respond_a(
-    cx: &mut Ctx<'_>,
-    call: &Call,
-    code: u16,
-    reason: &str,
-    extra: &[(&str, &str)],
-    body: Option<(&str, &[u8])>,
-) -> Option<Bytes> {
-    let data = response_with(&call.a_reply, code, reason, extra, body)?;
-    let _ = cx.layer.respond(cx.now, call.a_server, data.clone());
-    Some(data)
-}
+    /// A response for a client transaction a call started.
+    pub(crate) fn on_response(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        tx: TxId,
+        data: &Bytes,
+        received: &Received<'_, '_>,
+    ) {
+        // The cx.layer validated the response: it has what Facts needs.
+        let Some(facts) = Facts::of(data, received) else {
+            return;
+        };
+        let Some(role) = self.by_client.remove(&tx) else {
+            if (200..300).contains(&facts.code()) {
+                self.on_stray_2xx(cx, received, &facts);
+            }
+            return;
+        };
+        let code = facts.code();
+        let provisional = code < 200;
+        match role {
+            Role::Invite(id) => self.on_invite_response(cx, tx, id, data, facts),
+            Role::Abandoned(ab) => self.on_abandoned_response(cx, tx, ab, facts),
+            Role::Bye {
+                leg,
+                retried,
+                creds,
+            } => match (code, creds) {
+                (401 | 407, Some(creds)) if !retried => {
+                    self.send_bye_with(cx, *leg, Some(creds), Some((data, code)));
+                }
+                (_, creds) if provisional => {
+                    self.by_client.insert(
+                        tx,
+                        Role::Bye {
+                            leg,
+                            retried,
+                            creds,
+                        },
+                    );
+                }
+                _ => {}
+            },
+            Role::Quiet => {
+                if provisional {
+                    self.by_client.insert(tx, Role::Quiet);
+                }
+            }
+            Role::Relay(relay) => self.on_relay_response(cx, tx, relay, data, facts),
+            Role::Probe(gateway) if provisional => {
+                self.by_client.insert(tx, Role::Probe(gateway));
+            }
+            Role::Probe(gateway) => self.on_probe_result(cx.now, gateway, Some(code)),
+        }
+    }
 
-/// What the caller and carrier see of a call's state.
-fn set_state(call: &mut Call, state: CallState) {
-    Arc::make_mut(&mut call.info).state = state;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A held call is its `Call` and two `Leg`s inline, plus their texts:
-    /// 100,000 of them have to fit in a few hundred megabytes. A field
-    /// added inline (rather than boxed, for what only some calls need)
-    /// shows here first.
-    #[test]
-    fn a_held_call_stays_small() {
-        let (call, leg) = (std::mem::size_of::<Call>(), std::mem::size_of::<Leg>());
-        assert!(call <= 408, "Call is {call} bytes");
-        assert!(leg <= 96, "Leg is {leg} bytes");
+    /// A client transaction got no final response in time.
+    pub(crate) fn on_timed_out(&mut self, cx: &mut Ctx<'_>, tx: TxId) {
+        match self.by_client.remove(&tx) {
+            Some(Role::Invite(id)) => {
+                if let Some(call) = self.calls.remove(&id) {
+                    if call.answered {
+                        self.keep(id, call);
+                    } else {
+                        self.gateway_silent(&call, cx.now);
+                        self.attempt_failed(cx, id, call, 408, "Request Timeout".into());
+                    }
+                }
+            }
+            Some(Role::Relay(relay)) => {
+                if let Some(resp) = response_with(&relay.reply, 408, "Request Timeout", &[], None) {
+                    let _ = cx.layer.respond(cx.now, relay.server, resp);
+                }
+            }
+            Some(Role::Probe(gateway)) => self.on_probe_result(cx.now, gateway, None),
+            // A BYE that timed out: the call ended when it was sent.
+            _ => {}
+        }
     }
 }

@@ -42,6 +42,8 @@ pub use header::HeaderKind;
 pub use message::{Head, Header, Message, RequestLine, StartLine, StatusLine, Version};
 pub use method::Method;
 pub use params::{Param, ParamIter, Params};
+#[cfg(feature = "testing")]
+pub use parse::heads_parsed;
 pub use parse::{Limits, Status, StreamItem, parse_datagram, parse_datagram_head, parse_stream};
 pub use uri::{Host, SipUri, TelUri, Uri};
 pub use validate::{

@@ -163,6 +163,18 @@ pub fn parse_stream<'b, 'h>(
 /// (no SIP message is gigabytes long, and this keeps sums from overflowing).
 const MAX_CONTENT_LENGTH: u64 = 1 << 31;
 
+#[cfg(feature = "testing")]
+thread_local! {
+    static HEADS_PARSED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many message heads this thread has parsed (feature `testing`):
+/// a test reads it before and after a step to count that step's parses.
+#[cfg(feature = "testing")]
+pub fn heads_parsed() -> u64 {
+    HEADS_PARSED.with(std::cell::Cell::get)
+}
+
 /// Tokenizes the start line and headers. With `eof_ends_head`, the end of
 /// `buf` right after a CRLF also ends the head (datagrams); otherwise the
 /// empty line is required.
@@ -171,6 +183,8 @@ fn parse_head<'b, 'h>(
     headers: &'h mut [Header<'b>],
     eof_ends_head: bool,
 ) -> Result<Head<'b, 'h>, ParseError> {
+    #[cfg(feature = "testing")]
+    HEADS_PARSED.with(|n| n.set(n.get() + 1));
     let mut pos = 0;
     while buf[pos..].starts_with(b"\r\n") {
         pos += 2;

@@ -10,7 +10,6 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use tollgate_policy::admission::{Limit, Scope};
 use tollgate_policy::routing::{Outcome, judge_failure};
 use tollgate_policy::{Account, AccountStatus, CallState, IpAuthEntry};
@@ -296,8 +295,7 @@ impl Calls {
         cx: &mut Ctx<'_>,
         tx: TxId,
         id: u64,
-        data: &Bytes,
-        facts: Facts,
+        mut facts: Facts,
     ) {
         let Some(mut call) = self.calls.remove(&id) else {
             return;
@@ -390,7 +388,7 @@ impl Calls {
                     .creds
                     .as_ref()
                     .zip(call.b.as_ref())
-                    .zip(CarrierNonce::from_response(data, code))
+                    .zip(facts.challenge.take())
                     .map(|((c, b), mut nonce)| (nonce.answer(c, b"INVITE", b.target()), nonce));
                 let (auth, nonce) = answered.unzip();
                 // The gateway's new challenge replaces what it gave before.

@@ -7,8 +7,7 @@ use std::borrow::Cow;
 
 use tollgate_sip::digest::{self, Challenge};
 use tollgate_sip::header::AuthValue;
-use tollgate_sip::transaction::MAX_HEADERS;
-use tollgate_sip::{Header, HeaderKind, parse_datagram};
+use tollgate_sip::{Head, HeaderKind};
 
 use crate::core::new_tag;
 
@@ -30,17 +29,14 @@ pub(super) struct CarrierNonce {
 
 impl CarrierNonce {
     /// The first usable challenge of the 401 (WWW-Authenticate) or 407
-    /// (Proxy-Authenticate) `response`.
-    pub(super) fn from_response(response: &[u8], code: u16) -> Option<Self> {
-        let mut headers = [Header::EMPTY; MAX_HEADERS];
-        let msg = parse_datagram(response, &mut headers).ok()?;
+    /// (Proxy-Authenticate) response `head`, as the layer read it.
+    pub(super) fn from_head(head: &Head<'_, '_>, code: u16) -> Option<Self> {
         let (kind, header) = if code == 401 {
             (HeaderKind::WwwAuthenticate, "Authorization")
         } else {
             (HeaderKind::ProxyAuthenticate, "Proxy-Authorization")
         };
-        let challenge = msg
-            .head
+        let challenge = head
             .values(kind)
             .filter_map(|v| AuthValue::parse(v).ok())
             .find_map(|v| {
@@ -87,16 +83,4 @@ impl CarrierNonce {
         );
         (self.header, value)
     }
-}
-
-/// The Authorization (401) or Proxy-Authorization (407) header answering
-/// the first usable challenge of `response` for `method` on `uri`.
-pub(super) fn authorization(
-    response: &[u8],
-    code: u16,
-    creds: &Credentials,
-    method: &[u8],
-    uri: &str,
-) -> Option<(&'static str, String)> {
-    CarrierNonce::from_response(response, code).map(|mut n| n.answer(creds, method, uri))
 }

@@ -11,7 +11,7 @@ use tollgate_sip::Method;
 use tollgate_sip::transaction::{Peer, Received, TxId};
 
 use super::call::*;
-use super::carrier_auth::{Credentials, authorization};
+use super::carrier_auth::{CarrierNonce, Credentials};
 use super::leg::{Facts, Leg, send_request};
 use super::relay::{Relayed, reply_headers};
 use super::timers::Timer;
@@ -151,16 +151,15 @@ impl Calls {
         cx: &mut Ctx<'_>,
         mut leg: Leg,
         creds: Option<Box<Credentials>>,
-        challenge: Option<(&Bytes, u16)>,
+        challenge: Option<CarrierNonce>,
     ) {
         let via = self.local.via(leg.peer.transport, leg.peer.addr.ip());
         let target = leg.target().to_owned();
         let (mut b, branch) = leg.request(Method::Bye, via, None, None);
-        if let (Some((resp, code)), Some(c)) = (challenge, &creds) {
-            match authorization(resp, code, c, b"BYE", &target) {
-                Some((name, value)) => b = b.header(name, value),
-                None => return,
-            }
+        let retried = challenge.is_some();
+        if let (Some(mut challenge), Some(c)) = (challenge, &creds) {
+            let (name, value) = challenge.answer(c, b"BYE", &target);
+            b = b.header(name, value);
         }
         let peer: Peer = leg.peer;
         if let Some(tx) = send_request(cx.layer, cx.now, peer, b, Method::Bye, &branch) {
@@ -168,7 +167,7 @@ impl Calls {
                 tx,
                 Role::Bye {
                     leg: Box::new(leg),
-                    retried: challenge.is_some(),
+                    retried,
                     creds,
                 },
             );

@@ -13,6 +13,7 @@ use tollgate_sip::header::MediaType;
 use tollgate_sip::transaction::{Peer, Received, TransactionLayer, TxId};
 use tollgate_sip::{Head, HeaderKind, MessageBuilder, Method};
 
+use super::carrier_auth::CarrierNonce;
 use crate::core::{random_hex, sized_text};
 
 /// The parts of a received request or response a call keeps, read in one
@@ -23,6 +24,8 @@ pub(crate) struct Facts<'a> {
     pub(crate) status: Option<(u16, Cow<'a, str>)>,
     /// The CSeq number (a response repeats its request's).
     pub(crate) cseq: u32,
+    /// The first usable challenge of a 401 or 407.
+    pub(crate) challenge: Option<CarrierNonce>,
     /// The RSeq of a reliable provisional response (`Require: 100rel`).
     pub(crate) rseq: Option<u32>,
     pub(crate) call_id: Cow<'a, str>,
@@ -71,12 +74,17 @@ impl<'a> Facts<'a> {
             data.slice_ref(msg.body)
         };
         let status = status(head);
+        let challenge = match status {
+            Some((code @ (401 | 407), _)) => CarrierNonce::from_head(head, code),
+            _ => None,
+        };
         let provisional = status.as_ref().is_some_and(|(code, _)| *code < 200);
         let rseq = provisional && head.has_option(HeaderKind::Require, super::call::RELIABLE_TAG);
         Some(Self {
             status,
             rseq: rseq.then(|| head.rseq().ok()).flatten(),
             cseq: checked.cseq().seq,
+            challenge,
             call_id: text(checked.call_id()),
             from: text(head.value(HeaderKind::From)?),
             to: text(head.value(HeaderKind::To)?),

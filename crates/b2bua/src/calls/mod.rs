@@ -285,7 +285,7 @@ impl Calls {
         let code = facts.code();
         let provisional = code < 200;
         match role {
-            Role::Invite(id) => self.on_invite_response(cx, tx, id, data, facts),
+            Role::Invite(id) => self.on_invite_response(cx, tx, id, facts),
             Role::Abandoned(ab) => self.on_abandoned_response(cx, tx, ab, facts),
             Role::Bye {
                 leg,
@@ -293,7 +293,10 @@ impl Calls {
                 creds,
             } => match (code, creds) {
                 (401 | 407, Some(creds)) if !retried => {
-                    self.send_bye_with(cx, *leg, Some(creds), Some((data, code)));
+                    // A challenge with nothing to answer: the BYE is not retried.
+                    if let Some(challenge) = facts.challenge {
+                        self.send_bye_with(cx, *leg, Some(creds), Some(challenge));
+                    }
                 }
                 (_, creds) if provisional => {
                     self.by_client.insert(
@@ -312,7 +315,7 @@ impl Calls {
                     self.by_client.insert(tx, Role::Quiet);
                 }
             }
-            Role::Relay(relay) => self.on_relay_response(cx, tx, relay, data, facts),
+            Role::Relay(relay) => self.on_relay_response(cx, tx, relay, facts),
             Role::Probe(gateway) if provisional => {
                 self.by_client.insert(tx, Role::Probe(gateway));
             }

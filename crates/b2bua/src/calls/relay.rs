@@ -13,7 +13,6 @@ use tollgate_sip::transaction::TxId;
 use tollgate_sip::{Head, HeaderKind, MessageBuilder, Method, ResponseHeaders};
 
 use super::call::*;
-use super::carrier_auth::authorization;
 use super::leg::{Facts, Leg, send_request};
 use super::{Calls, Ctx};
 use crate::core::response_with;
@@ -184,7 +183,6 @@ impl Calls {
         cx: &mut Ctx<'_>,
         tx: TxId,
         relay: Box<Relay>,
-        data: &Bytes,
         facts: Facts,
     ) {
         let Some((code, reason)) = facts.status.clone() else {
@@ -206,7 +204,8 @@ impl Calls {
                 .creds
                 .as_ref()
                 .zip(call.b.as_ref())
-                .and_then(|(c, b)| authorization(data, code, c, method, b.target()));
+                .zip(facts.challenge.clone())
+                .map(|((c, b), mut nonce)| nonce.answer(c, method, b.target()));
             if let Some(auth) = auth {
                 let Relay {
                     call: call_id,

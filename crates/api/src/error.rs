@@ -1,5 +1,6 @@
 //! JSON errors: `{"error": CODE, "message": TEXT, "field": NAME?}` with the
-//! status PRODUCT.md lists. Bad input is always a 4xx with a message.
+//! status the OpenAPI document gives each refusal. Bad input is always a
+//! 4xx with a message.
 
 use axum::Json;
 use axum::http::StatusCode;

@@ -1,5 +1,6 @@
-//! Tollgate's management API (axum): the resources of PRODUCT.md under
-//! `/api/v1`, bearer-token auth, JSON errors naming the field, and the
+//! Tollgate's management API (axum): accounts, IP entries, SIP users,
+//! routes, the firewall, the audit log and live calls under `/api/v1`,
+//! bearer-token auth, JSON errors naming the field, and the
 //! OpenAPI document generated from the handlers at `/api/v1/openapi.json`.
 //!
 //! ```text

@@ -1,4 +1,4 @@
-//! The resources of PRODUCT.md under `/api/v1`: accounts, their IP
+//! The configuration resources under `/api/v1`: accounts, their IP
 //! authentication entries and SIP users, routes, and the audit log.
 
 use axum::Extension;

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tollgate_sip::transaction::{Event, MAX_HEADERS, Received, TransactionLayer, Transport, TxId};
-use tollgate_sip::{Head, Header, MessageBuilder, Method, ResponseHeaders, parse_datagram};
+use tollgate_sip::{Head, Header, MessageBuilder, ResponseHeaders, parse_datagram};
 
 /// The time an event is handled at: the monotonic instant the transaction
 /// layer and the call timers run on, and the wall clock (Unix
@@ -216,66 +216,17 @@ pub fn answer(
     }
 }
 
-/// Sends `resp` in server transaction `id`, which an event just came from.
+/// Sends `resp` in server transaction `id`. The transaction may be gone
+/// by then (a relayed request's server transaction timed out while the
+/// far side took its time, or it has its final response already): the
+/// response is then dropped, and counted in
+/// `tollgate_responses_dropped_total` (a rare path: the counter is looked
+/// up only then).
 pub(crate) fn reply(layer: &mut TransactionLayer, now: Instant, id: TxId, resp: Bytes) {
-    // The transaction is live; a refusal here would mean it already has a
-    // final response, which is fine.
-    let _ = layer.respond(now, id, resp);
-}
-
-/// The core until authentication exists: OPTIONS is answered 200 (a
-/// keep-alive probe must work), a method Tollgate does not know 501, every
-/// other request 403.
-#[derive(Debug, Default)]
-pub struct OptionsCore;
-
-/// What OPTIONS advertises.
-pub(crate) const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS";
-
-/// The headers of a 200 to OPTIONS.
-pub(crate) const OPTIONS_HEADERS: &[(&str, &str)] =
-    &[("Allow", ALLOW), ("Accept", "application/sdp")];
-
-impl Core for OptionsCore {
-    fn on_event(&mut self, now: Now, event: Event, layer: &mut TransactionLayer) {
-        let now = now.at;
-        match event {
-            Event::Request {
-                id: Some(id), data, ..
-            } => {
-                let method = data.split(|&b| b == b' ').next().unwrap_or_default();
-                match Method::from_token(method) {
-                    Method::Options => answer(now, layer, id, &data, 200, "OK", OPTIONS_HEADERS),
-                    Method::Extension(_) => {
-                        answer(
-                            now,
-                            layer,
-                            id,
-                            &data,
-                            501,
-                            "Not Implemented",
-                            &[("Allow", ALLOW)],
-                        );
-                    }
-                    _ => answer(now, layer, id, &data, 403, "Forbidden", &[]),
-                }
-            }
-            // OPTIONS handed over without a transaction: answered at once.
-            Event::Request {
-                id: None,
-                peer,
-                data,
-            } if data.starts_with(b"OPTIONS ") => {
-                if let Some(resp) = build_answer(&data, 200, "OK", OPTIONS_HEADERS) {
-                    layer.respond_stateless(peer, resp);
-                }
-            }
-            // Every INVITE is answered at once, so a CANCEL never finds one
-            // still proceeding; ACKs, responses and timeouts need nothing.
-            Event::Cancelled { .. }
-            | Event::Request { id: None, .. }
-            | Event::Response { .. }
-            | Event::TimedOut { .. } => {}
-        }
+    if layer.respond(now, id, resp).is_err() {
+        metrics::counter!("tollgate_responses_dropped_total").increment(1);
     }
 }
+
+/// What Tollgate's OPTIONS and 405s advertise.
+pub(crate) const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS";

@@ -18,6 +18,6 @@ mod meters;
 mod policy_core;
 
 pub use calls::{CallBoard, CallConfig};
-pub use core::{Bound, Core, Now, OptionsCore, answer, build_answer};
+pub use core::{Bound, Core, Now, answer, build_answer};
 pub use firewall::Firewall;
 pub use policy_core::PolicyCore;

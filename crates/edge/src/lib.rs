@@ -2,10 +2,12 @@
 //! transaction layer of `tollgate-sip`.
 //!
 //! ```text
-//!   UDP socket tasks ─┐                        ┌─► UDP send_to (same socket the request came on)
-//!   TCP/TLS conn tasks┼─► inbound channel ─► Driver ─► connection writers (same connection)
-//!   (framing, keep-   │    (bounded)          │  owns TransactionLayer + Core
-//!    alives, limits) ─┘                        └─► timers (poll_timeout / handle_timeout)
+//!   UDP sockets ────── read by the driver itself ──┐
+//!                                                   ▼
+//!   TCP/TLS conn tasks ─► inbound channel ──────► Driver ─► UDP send_to (the socket the request came on)
+//!   (framing, keep-       (bounded)              │  owns   └► connection writers (same connection)
+//!    alives, limits)                             │  TransactionLayer + Core (tollgate-b2bua)
+//!                                                └─► timers (poll_timeout / handle_timeout)
 //! ```
 //!
 //! [`Edge::start`] binds every listener and spawns the tasks; the

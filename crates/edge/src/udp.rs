@@ -55,6 +55,9 @@ pub(crate) struct UdpReceiver {
     sockets: Vec<Arc<UdpSocket>>,
     buf: Box<[u8]>,
     defense: Option<Arc<crate::Defense>>,
+    /// `tollgate_blocked_drops_total{transport="udp"}`: a flood of blocked
+    /// datagrams is counted without a registry lookup each.
+    blocked_drops: metrics::Counter,
 }
 
 impl UdpReceiver {
@@ -65,6 +68,7 @@ impl UdpReceiver {
             sockets,
             buf: vec![0; MAX_DATAGRAM].into_boxed_slice(),
             defense,
+            blocked_drops: metrics::counter!("tollgate_blocked_drops_total", "transport" => "udp"),
         }
     }
 
@@ -99,8 +103,7 @@ impl UdpReceiver {
                             .as_ref()
                             .is_some_and(|d| d.drop_blocked(from.ip())) =>
                     {
-                        metrics::counter!("tollgate_blocked_drops_total", "transport" => "udp")
-                            .increment(1);
+                        self.blocked_drops.increment(1);
                     }
                     Ok((n, from)) => {
                         if let Some(d) = &self.defense {

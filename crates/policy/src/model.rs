@@ -1,6 +1,6 @@
-//! The configuration operators manage, as PRODUCT.md names it: accounts
+//! The configuration operators manage, named as the API names it: accounts
 //! (customers and carriers), IP authentication entries, SIP users and
-//! routes. Field names are the API's.
+//! routes.
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};

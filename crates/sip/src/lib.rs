@@ -9,7 +9,7 @@
 //!                      typed views (lazy) ◄────────┤  Head::top_via, cseq, from, …
 //!                      check_request     ◄─────────┘  → ValidRequest | Rejection (400/416/505/drop)
 //!
-//!   RequestBuilder / ResponseBuilder ──► bytes       (messages Tollgate originates)
+//!   MessageBuilder::request / response_to ──► bytes  (messages Tollgate originates)
 //!   digest::*  challenges, credentials, HA1, stateless nonces
 //!   sdp::*     codec listing and filtering of offers/answers
 //! ```

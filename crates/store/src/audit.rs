@@ -1,5 +1,6 @@
 //! The audit log: one event per change, written in the change's own
-//! transaction, and queried with the filters PRODUCT.md names.
+//! transaction, and queried by resource, actor and time (the API's
+//! `GET /api/v1/audit` filters).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

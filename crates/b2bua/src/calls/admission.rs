@@ -22,7 +22,7 @@ use super::call::*;
 use super::leg::{Facts, Leg};
 use super::timers::{Timer, Timers};
 use super::{Calls, Ctx};
-use crate::core::{response_tagged, response_with};
+use crate::core::{reply, response_tagged, response_with};
 
 /// Who is calling, as the call needs it.
 pub(super) struct CallerSide<'a> {
@@ -106,7 +106,7 @@ impl Calls {
         let msg = &received.message;
         let refuse = |cx: &mut Ctx<'_>, calls: &mut Self, code: u16, reason: &str| {
             if let Some(resp) = response_tagged(&msg.head, code, reason, &tag, &[], None) {
-                let _ = cx.layer.respond(cx.now, sid, resp);
+                reply(cx.layer, cx.now, sid, resp);
             }
             calls.failed.increment(code);
         };
@@ -277,7 +277,7 @@ impl Calls {
             Err(Breach::Cps(_)) if cx.now < w.until => {
                 if w.next_trying <= cx.now {
                     if let Some(trying) = response_with(&call.a_reply, 100, "Trying", &[], None) {
-                        let _ = cx.layer.respond(cx.now, call.a_server, trying);
+                        reply(cx.layer, cx.now, call.a_server, trying);
                     }
                     w.next_trying = cx.now + Duration::from_secs(1);
                 }

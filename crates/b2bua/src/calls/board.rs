@@ -27,8 +27,8 @@ pub struct CallBoard {
     hangups: Mutex<Vec<u64>>,
     /// What the latest probe of each probed gateway found: up or down.
     gateways: Mutex<BTreeMap<i64, bool>>,
-    /// Set with every hang-up request, so the driver checks the list
-    /// without taking its lock on every wake-up.
+    /// Set with every hang-up request, so that taking them finds an empty
+    /// list without its lock.
     hangup_asked: AtomicBool,
     /// What wakes the driver when a hang-up is asked for (set by the
     /// driver through [`crate::Core::set_waker`]).

@@ -20,7 +20,7 @@ use super::carrier_auth::Credentials;
 use super::leg::Leg;
 use super::relay::Relayed;
 use super::timers::Timers;
-use crate::core::response_with;
+use crate::core::{reply, response_with};
 
 /// Which side of a call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -350,7 +350,7 @@ pub(super) fn respond_a(
     body: Option<(&str, &[u8])>,
 ) -> Option<Bytes> {
     let data = response_with(&call.a_reply, code, reason, extra, body)?;
-    let _ = cx.layer.respond(cx.now, call.a_server, data.clone());
+    reply(cx.layer, cx.now, call.a_server, data.clone());
     Some(data)
 }
 

@@ -16,7 +16,7 @@ use super::leg::{Facts, Leg, send_request};
 use super::relay::{Relayed, reply_headers};
 use super::timers::Timer;
 use super::{Calls, Ctx};
-use crate::core::response_tagged;
+use crate::core::{reply, response_tagged};
 
 impl Calls {
     /// A request carrying a To tag (or an ACK): it belongs to a dialog of
@@ -64,7 +64,7 @@ impl Calls {
             (Method::Bye, Some(sid)) => {
                 let tag = leg_of(&call, side).local_tag();
                 if let Some(resp) = response_tagged(&msg.head, 200, "OK", tag, &[], None) {
-                    let _ = cx.layer.respond(cx.now, sid, resp);
+                    reply(cx.layer, cx.now, sid, resp);
                 }
                 if call.answered {
                     let other = other_side(side);
@@ -99,7 +99,7 @@ impl Calls {
                     &[],
                     None,
                 ) {
-                    let _ = cx.layer.respond(cx.now, sid, resp);
+                    reply(cx.layer, cx.now, sid, resp);
                 }
                 self.keep(call_id, call);
             }

@@ -8,9 +8,11 @@
 //! [`Calls`] owns every call, the admission counters and the gateway
 //! picker. It is driven by the core on the driver task: a new INVITE
 //! ([`Calls::start`]), responses and timeouts of the client transactions it
-//! started, CANCEL, in-dialog requests and its own timers (first reply /
-//! PDD / ring timeouts, 2xx retransmission, maximum duration, and the
-//! rounds of gateway health probes, see `probe.rs`). A call holds
+//! started, CANCEL, in-dialog requests, hang-ups the API asks for, and its
+//! own timers (`timers.rs`: first reply / PDD / ring timeouts, the
+//! admission retry of a call waiting for CPS budget, 2xx retransmission
+//! and the give-up when no ACK comes, maximum duration; and the rounds of
+//! gateway health probes, see `probe.rs`). A call holds
 //! its channels from admission until it ends by any path, and is then
 //! forgotten at once; transactions still in flight for it (a BYE, a
 //! CANCELled INVITE) carry what they need in their [`Role`].
@@ -43,7 +45,7 @@ use tollgate_policy::routing::GatewayPicker;
 use tollgate_policy::{AccountId, EntryId, Snapshot};
 use tollgate_sip::transaction::{IdMap, Received, TimerConfig, TransactionLayer, TxId};
 
-use crate::core::response_with;
+use crate::core::{reply, response_with};
 use crate::meters::{LabelledCounter, LabelledGauge};
 use crate::{Bound, Now};
 use call::{Call, Role, Side};
@@ -124,7 +126,7 @@ pub(crate) struct Calls {
     picker: GatewayPicker,
     local: Local,
     tags: leg::Tags,
-    /// Boxed: a call is some 400 bytes (see `a_held_call_stays_small`),
+    /// Boxed: a call is some 460 bytes (see `a_held_call_stays_small`),
     /// and a map of them grows by doubling.
     calls: IdMap<u64, Box<Call>>,
     next_id: u64,
@@ -338,7 +340,7 @@ impl Calls {
             }
             Some(Role::Relay(relay)) => {
                 if let Some(resp) = response_with(&relay.reply, 408, "Request Timeout", &[], None) {
-                    let _ = cx.layer.respond(cx.now, relay.server, resp);
+                    reply(cx.layer, cx.now, relay.server, resp);
                 }
             }
             Some(Role::Probe(gateway)) => self.on_probe_result(cx.now, gateway, None),

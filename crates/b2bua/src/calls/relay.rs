@@ -15,7 +15,7 @@ use tollgate_sip::{Head, HeaderKind, MessageBuilder, Method, ResponseHeaders};
 use super::call::*;
 use super::leg::{Facts, Leg, send_request};
 use super::{Calls, Ctx};
-use crate::core::response_with;
+use crate::core::{reply, response_with};
 
 /// Headers of a relayed request that mean something to the far end and
 /// reveal nothing of the near one.
@@ -90,7 +90,7 @@ impl Calls {
         call_id: u64,
         from: Side,
         sid: TxId,
-        (request, reply): (Box<Relayed>, ResponseHeaders),
+        (request, copied): (Box<Relayed>, ResponseHeaders),
         auth: Option<(&str, String)>,
     ) {
         let restricted = if from == Side::A {
@@ -161,15 +161,15 @@ impl Calls {
                         from,
                         server: sid,
                         request,
-                        reply,
+                        reply: copied,
                         retried,
                     })),
                 );
             }
             None => {
-                let error = response_with(&reply, 500, "Server Internal Error", &[], None);
+                let error = response_with(&copied, 500, "Server Internal Error", &[], None);
                 if let Some(resp) = error {
-                    let _ = cx.layer.respond(cx.now, sid, resp);
+                    reply(cx.layer, cx.now, sid, resp);
                 }
             }
         }
@@ -253,7 +253,7 @@ impl Calls {
         let near_peer = near.peer;
         let body = (!body.is_empty()).then_some((ct, &body[..]));
         if let Some(resp) = response_with(&relay.reply, code, &reason, extra, body) {
-            let _ = cx.layer.respond(cx.now, relay.server, resp.clone());
+            reply(cx.layer, cx.now, relay.server, resp.clone());
             if invite && (200..300).contains(&code) {
                 self.retransmit_until_ack(cx.now, &mut call, resp, near_peer);
             }

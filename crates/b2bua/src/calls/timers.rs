@@ -134,9 +134,10 @@ pub(super) enum Timer {
     MaxDuration,
     /// A call waiting for CPS budget tries admission again.
     Admission,
-    /// The caller never ACKed the 2xx: 64·T1 after it was first sent.
+    /// The side that sent the INVITE (the caller, or either side for a
+    /// relayed re-INVITE) never ACKed its 2xx: 64·T1 after it was first sent.
     AckGiveUp,
-    /// The 2xx to the caller goes again (T1, doubling up to T2) until the ACK.
+    /// That 2xx goes again (T1, doubling up to T2) until the ACK.
     Retransmit,
     /// The B-leg INVITE's wait: first reply, then PDD, then ring.
     Reply,

@@ -4,8 +4,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tollgate_b2bua::OptionsCore;
+use tollgate_b2bua::{Core, Now, answer, build_answer};
 use tollgate_edge::{Edge, EdgeConfig, Listen, StreamLimits, Transport};
+use tollgate_sip::Method;
+use tollgate_sip::transaction::{Event, TransactionLayer};
 
 /// Test certificates: a CA and a server certificate for `localhost`,
 /// 127.0.0.1 and ::1.
@@ -78,4 +80,60 @@ pub(crate) async fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> 
 
 pub(crate) fn addr(edge: &Edge, transport: Transport) -> SocketAddr {
     edge.local_addr(transport).unwrap()
+}
+
+/// A core for the transport tests: OPTIONS is answered 200 (a keep-alive
+/// probe must work), a method Tollgate does not know 501, every other
+/// request 403.
+#[derive(Debug, Default)]
+pub(crate) struct OptionsCore;
+
+/// What OPTIONS advertises.
+const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS";
+
+/// The headers of a 200 to OPTIONS.
+const OPTIONS_HEADERS: &[(&str, &str)] = &[("Allow", ALLOW), ("Accept", "application/sdp")];
+
+impl Core for OptionsCore {
+    fn on_event(&mut self, now: Now, event: Event, layer: &mut TransactionLayer) {
+        let now = now.at;
+        match event {
+            Event::Request {
+                id: Some(id), data, ..
+            } => {
+                let method = data.split(|&b| b == b' ').next().unwrap_or_default();
+                match Method::from_token(method) {
+                    Method::Options => answer(now, layer, id, &data, 200, "OK", OPTIONS_HEADERS),
+                    Method::Extension(_) => {
+                        answer(
+                            now,
+                            layer,
+                            id,
+                            &data,
+                            501,
+                            "Not Implemented",
+                            &[("Allow", ALLOW)],
+                        );
+                    }
+                    _ => answer(now, layer, id, &data, 403, "Forbidden", &[]),
+                }
+            }
+            // OPTIONS handed over without a transaction: answered at once.
+            Event::Request {
+                id: None,
+                peer,
+                data,
+            } if data.starts_with(b"OPTIONS ") => {
+                if let Some(resp) = build_answer(&data, 200, "OK", OPTIONS_HEADERS) {
+                    layer.respond_stateless(peer, resp);
+                }
+            }
+            // Every INVITE is answered at once, so a CANCEL never finds one
+            // still proceeding; ACKs, responses and timeouts need nothing.
+            Event::Cancelled { .. }
+            | Event::Request { id: None, .. }
+            | Event::Response { .. }
+            | Event::TimedOut { .. } => {}
+        }
+    }
 }

@@ -5,8 +5,8 @@ use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tollgate_sip::transaction::{Event, MAX_HEADERS, Received, TransactionLayer, Transport, TxId};
-use tollgate_sip::{Head, Header, MessageBuilder, ResponseHeaders, parse_datagram};
+use tollgate_sip::transaction::{Event, Received, TransactionLayer, Transport, TxId};
+use tollgate_sip::{Head, MessageBuilder, ResponseHeaders, parse_datagram};
 
 /// The time an event is handled at: the monotonic instant the transaction
 /// layer and the call timers run on, and the wall clock (Unix
@@ -196,7 +196,7 @@ pub(crate) fn answer_to(
     extra: &[(&str, &str)],
     body: Option<(&str, &[u8])>,
 ) -> Option<Bytes> {
-    let mut headers = [Header::EMPTY; MAX_HEADERS];
+    let mut headers = tollgate_sip::header_array();
     let msg = parse_datagram(data, &mut headers).ok()?;
     response_tagged(&msg.head, code, reason, tag, extra, body)
 }

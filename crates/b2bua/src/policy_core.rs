@@ -9,13 +9,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tollgate_policy::threat::Signal;
 use tollgate_policy::{
-    Authenticator, Decision, Denial, Identity, Protocol, RequestFacts, SharedSnapshot, Snapshot,
+    Authenticator, Decision, Denial, Identity, RequestFacts, SharedSnapshot, Snapshot,
 };
-use tollgate_sip::transaction::{
-    Event, MAX_HEADERS, Peer, Received, TransactionLayer, Transport, stateless_tag,
-};
+use tollgate_sip::transaction::{Event, Peer, Received, TransactionLayer, stateless_tag};
 use tollgate_sip::validate::unsupported_options;
-use tollgate_sip::{Checked, Head, Header, HeaderKind, Method, ValidRequest};
+use tollgate_sip::{Checked, Head, HeaderKind, Method, ValidRequest};
 
 use crate::calls::{CallBoard, CallConfig, Calls, Ctx, SUPPORTED, SUPPORTED_OPTIONS};
 use crate::core::{ALLOW, Bound, Core, Now, reply, response, response_tagged};
@@ -120,11 +118,7 @@ impl PolicyCore {
         let now = now.unix_s();
         let facts = RequestFacts {
             source: peer.addr,
-            transport: match peer.transport {
-                Transport::Udp => Protocol::Udp,
-                Transport::Tcp => Protocol::Tcp,
-                Transport::Tls => Protocol::Tls,
-            },
+            transport: peer.transport,
             method: line.method.as_bytes(),
             request_uri: line.uri,
             called: &called,
@@ -191,7 +185,7 @@ impl Core for PolicyCore {
                 return self.handle(now, event, None, layer);
             }
         };
-        let mut headers = [Header::EMPTY; MAX_HEADERS];
+        let mut headers = tollgate_sip::header_array();
         if let Some(received) = Received::read(&data, &mut headers) {
             self.handle(now, event, Some(&received), layer);
         }

@@ -6,25 +6,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 use tollgate_b2bua::{Bound, Core, Now, answer, build_answer};
-use tollgate_sip::transaction::{Event, Peer, Received, TransactionLayer, Transmit, Transport};
+use tollgate_sip::transaction::{Event, Received, TransactionLayer, Transmit, Transport};
 
 use crate::config::EdgeConfig;
 use crate::connections::Connections;
 use crate::seams::{self, NotifyWaker};
-use crate::stream::{self, StreamContext};
+use crate::stream::{self, Inbound, StreamContext};
 use crate::udp;
-
-/// A received message on its way to the driver.
-#[derive(Debug)]
-pub(crate) struct Inbound {
-    pub(crate) peer: Peer,
-    pub(crate) data: Bytes,
-}
 
 /// What a request arriving during shutdown is told.
 const RETRY_LATER: &[(&str, &str)] = &[("Retry-After", "30")];

@@ -14,11 +14,17 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tollgate_sip::transaction::{Peer, Transport};
-use tollgate_sip::{Header, Limits, Status, StreamItem, parse_stream};
+use tollgate_sip::{Limits, Status, StreamItem, parse_stream};
 
 use crate::config::StreamLimits;
 use crate::connections::Connections;
-use crate::driver::Inbound;
+
+/// A message a connection task framed, on its way to the driver.
+#[derive(Debug)]
+pub(crate) struct Inbound {
+    pub(crate) peer: Peer,
+    pub(crate) data: Bytes,
+}
 
 /// What every connection task shares.
 #[derive(Clone)]
@@ -141,7 +147,7 @@ enum Framed {
 }
 
 fn frame(buf: &[u8], limits: &Limits) -> Framed {
-    let mut headers = [Header::EMPTY; tollgate_sip::transaction::MAX_HEADERS];
+    let mut headers = tollgate_sip::header_array();
     match parse_stream(buf, &mut headers, limits) {
         Ok(Status::Complete(StreamItem::Message(m))) => Framed::Message(m.wire_len()),
         Ok(Status::Complete(StreamItem::KeepAlive { ping: true, len })) => Framed::Ping(len),

@@ -9,9 +9,9 @@ use std::net::{IpAddr, Ipv4Addr};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tollgate_policy::{
     Account, AccountKind, AccountStatus, Address, Authenticator, CarrierSettings, Configuration,
-    Decision, Direction, Ha1Set, IpAuthEntry, Protocol as Transport, RequestFacts, SipUser,
-    Snapshot,
+    Decision, Direction, Ha1Set, IpAuthEntry, RequestFacts, SipUser, Snapshot,
 };
+use tollgate_sip::transaction::Transport;
 
 const ENTRIES: u32 = 100_000;
 

@@ -23,6 +23,8 @@ use tollgate_sip::digest::nonce::{NonceError, NonceSigner};
 use tollgate_sip::digest::{Algorithm, Challenge, Credentials};
 use tollgate_sip::header::AuthValue;
 
+use tollgate_sip::transaction::Transport;
+
 use crate::model::{Account, AccountStatus, DigestPolicy, IpAuthEntry, Protocol, SipUser};
 use crate::snapshot::Snapshot;
 
@@ -32,7 +34,7 @@ pub struct RequestFacts<'a> {
     /// Where it came from.
     pub source: SocketAddr,
     /// The transport it came on.
-    pub transport: Protocol,
+    pub transport: Transport,
     /// The request method (for the digest response).
     pub method: &'a [u8],
     /// The Request-URI as received (the digest-uri must equal it).
@@ -108,11 +110,10 @@ pub enum Decision<'s> {
     Deny(Denial),
 }
 
-fn transport_matches(entry: Protocol, came_on: Protocol) -> bool {
-    match entry {
-        Protocol::Tls | Protocol::TlsSrtp => matches!(came_on, Protocol::Tls | Protocol::TlsSrtp),
-        other => other == came_on,
-    }
+/// An entry's protocol matches the transport a request came on: either
+/// TLS protocol matches TLS.
+fn transport_matches(entry: Protocol, came_on: Transport) -> bool {
+    Transport::from(entry) == came_on
 }
 
 /// Highest nonce-count seen per nonce, so a replayed request is refused.

@@ -195,6 +195,17 @@ pub enum Protocol {
     TlsSrtp,
 }
 
+/// The signalling transport of a protocol: TLS for both TLS protocols.
+impl From<Protocol> for tollgate_sip::transaction::Transport {
+    fn from(protocol: Protocol) -> Self {
+        match protocol {
+            Protocol::Udp => Self::Udp,
+            Protocol::Tcp => Self::Tcp,
+            Protocol::Tls | Protocol::TlsSrtp => Self::Tls,
+        }
+    }
+}
+
 impl Protocol {
     /// The usual port: 5061 for TLS, 5060 otherwise.
     pub fn default_port(self) -> u16 {

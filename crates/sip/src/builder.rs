@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 
 use crate::header::{HeaderKind, Rport, Via};
 use crate::lex;
-use crate::message::{Head, Header};
+use crate::message::Head;
 use crate::method::Method;
 use crate::parse::parse_datagram;
 
@@ -233,7 +233,7 @@ impl MessageBuilder {
 /// filled with the source port when asked for. `None` when nothing needs to
 /// change (or the message cannot be read).
 pub fn stamp_via(message: &[u8], source: SocketAddr) -> Option<Vec<u8>> {
-    let mut headers = [Header::EMPTY; crate::transaction::MAX_HEADERS];
+    let mut headers = crate::header_array();
     let msg = parse_datagram(message, &mut headers).ok()?;
     stamp_parsed_via(message, &msg.head, source)
 }

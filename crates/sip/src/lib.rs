@@ -21,9 +21,11 @@
 #![forbid(unsafe_code)]
 
 pub mod builder;
+#[cfg(feature = "testing")]
 pub mod corpus;
 pub mod digest;
 mod error;
+#[cfg(feature = "testing")]
 pub mod fuzzing;
 pub mod header;
 mod lex;
@@ -39,7 +41,9 @@ pub mod validate;
 pub use builder::{BuildError, MessageBuilder, ResponseHeaders, stamp_via};
 pub use error::{HeaderError, HeaderProblem, ParseError, UriError};
 pub use header::HeaderKind;
-pub use message::{Head, Header, Message, RequestLine, StartLine, StatusLine, Version};
+pub use message::{
+    Head, Header, MAX_HEADERS, Message, RequestLine, StartLine, StatusLine, Version, header_array,
+};
 pub use method::Method;
 pub use params::{Param, ParamIter, Params};
 #[cfg(feature = "testing")]

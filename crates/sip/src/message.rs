@@ -63,6 +63,16 @@ pub struct Header<'b> {
     pub value: &'b [u8],
 }
 
+/// Header lines one parse makes room for: the size of every header array
+/// Tollgate parses a message into (a message with more is refused).
+pub const MAX_HEADERS: usize = 96;
+
+/// A fresh header array to parse one message into ([`MAX_HEADERS`]
+/// placeholders).
+pub const fn header_array<'b>() -> [Header<'b>; MAX_HEADERS] {
+    [Header::EMPTY; MAX_HEADERS]
+}
+
 impl Header<'_> {
     /// A placeholder for initialising the caller's header array.
     pub const EMPTY: Header<'static> = Header {

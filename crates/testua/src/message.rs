@@ -2,8 +2,7 @@
 //! ([`Dialog`]): plain values, no I/O.
 
 use bytes::Bytes;
-use tollgate_sip::transaction::MAX_HEADERS;
-use tollgate_sip::{Head, Header, parse_datagram};
+use tollgate_sip::{Head, parse_datagram};
 
 /// A received message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -16,7 +15,7 @@ impl Received {
     /// Runs `f` on the parsed head. Panics if the message does not parse:
     /// the UA only hands out messages that framed.
     pub fn with_head<R>(&self, f: impl FnOnce(&Head<'_, '_>) -> R) -> R {
-        let mut headers = [Header::EMPTY; MAX_HEADERS];
+        let mut headers = tollgate_sip::header_array();
         let msg = parse_datagram(&self.data, &mut headers).expect("received message parses");
         f(&msg.head)
     }
@@ -61,7 +60,7 @@ impl Received {
 
     /// The body, as text.
     pub fn body(&self) -> String {
-        let mut headers = [Header::EMPTY; MAX_HEADERS];
+        let mut headers = tollgate_sip::header_array();
         let msg = parse_datagram(&self.data, &mut headers).expect("received message parses");
         String::from_utf8_lossy(msg.body).into_owned()
     }

@@ -10,10 +10,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, Wr
 use tokio::net::{TcpStream, UdpSocket};
 use tollgate_sip::digest::{Answer, Challenge, answer};
 use tollgate_sip::header::AuthValue;
-use tollgate_sip::transaction::{MAX_HEADERS, Transport};
-use tollgate_sip::{
-    Header, Limits, MessageBuilder, Status, StreamItem, parse_datagram, parse_stream,
-};
+use tollgate_sip::transaction::Transport;
+use tollgate_sip::{Limits, MessageBuilder, Status, StreamItem, parse_datagram, parse_stream};
 
 use crate::agent::{Agent, random_token};
 use crate::message::{Dialog, Received};
@@ -195,7 +193,7 @@ impl TestUa {
                 loop {
                     let (n, _) = socket.recv_from(&mut buf).await?;
                     let data = Bytes::copy_from_slice(&buf[..n]);
-                    let mut headers = [Header::EMPTY; MAX_HEADERS];
+                    let mut headers = tollgate_sip::header_array();
                     if parse_datagram(&data, &mut headers).is_ok() {
                         return Ok(Received { data });
                     }
@@ -203,7 +201,7 @@ impl TestUa {
             }
             Channel::Stream { reader, buf, .. } => loop {
                 let framed = {
-                    let mut headers = [Header::EMPTY; MAX_HEADERS];
+                    let mut headers = tollgate_sip::header_array();
                     match parse_stream(buf, &mut headers, &Limits::default()) {
                         Ok(Status::Complete(StreamItem::Message(m))) => Some(m.wire_len()),
                         Ok(Status::Complete(StreamItem::KeepAlive { len, .. })) => {

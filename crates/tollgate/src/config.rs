@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+use tollgate_sip::transaction::Transport;
 
 /// The whole effective configuration.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -234,27 +235,6 @@ impl Default for LimitsConfig {
     }
 }
 
-/// A SIP transport protocol of a listener.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Transport {
-    /// UDP.
-    Udp,
-    /// TCP.
-    Tcp,
-    /// TLS over TCP.
-    Tls,
-}
-
-impl fmt::Display for Transport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Udp => "udp",
-            Self::Tcp => "tcp",
-            Self::Tls => "tls",
-        })
-    }
-}
-
 /// One parsed `--sip` / `sip.listen` value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Listener {
@@ -299,12 +279,7 @@ pub(crate) fn parse_listener(field: &str, s: &str) -> Result<Listener, ConfigErr
         )
     };
     let (scheme, rest) = s.split_once(':').ok_or_else(shape)?;
-    let transport = match scheme {
-        "udp" => Transport::Udp,
-        "tcp" => Transport::Tcp,
-        "tls" => Transport::Tls,
-        _ => return Err(shape()),
-    };
+    let transport = Transport::from_name(scheme).ok_or_else(shape)?;
     let addr: SocketAddr = rest.parse().map_err(|_| shape())?;
     Ok(Listener { transport, addr })
 }

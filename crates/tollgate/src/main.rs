@@ -21,7 +21,7 @@ use clap::{Parser, Subcommand};
 
 use std::time::Duration;
 
-use crate::config::{Config, Transport, parse_listener};
+use crate::config::{Config, parse_listener};
 
 /// mimalloc instead of the system allocator: the edge allocates and frees
 /// many small, short-lived buffers per message from several threads, where
@@ -105,11 +105,7 @@ fn edge_config(config: &Config) -> anyhow::Result<tollgate_edge::EdgeConfig> {
         .listeners()?
         .into_iter()
         .map(|l| tollgate_edge::Listen {
-            transport: match l.transport {
-                Transport::Udp => tollgate_edge::Transport::Udp,
-                Transport::Tcp => tollgate_edge::Transport::Tcp,
-                Transport::Tls => tollgate_edge::Transport::Tls,
-            },
+            transport: l.transport,
             addr: l.addr,
         })
         .collect();

@@ -1,19 +1,24 @@
 //! The simulated call both call benches drive: Tollgate's transaction
-//! layer and `PolicyCore` with an IP-authenticated caller and a carrier
-//! gateway simulated in memory, one complete call per simulated millisecond.
+//! layer and `PolicyCore` on the B2BUA tests' simulated network
+//! (`tests/sim/`), with an IP-authenticated caller and a carrier gateway
+//! whose messages the bench writes itself, one complete call per simulated
+//! millisecond. Datagrams take no time on the wire here: a call's seven
+//! exchanges all happen in its millisecond.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
-use tollgate_b2bua::{Bound, CallBoard, CallConfig, Core, Now, PolicyCore};
+use tollgate_b2bua::{CallBoard, CallConfig};
 use tollgate_policy::*;
-use tollgate_sip::digest::Algorithm;
-use tollgate_sip::transaction::{MAX_HEADERS, Peer, TransactionLayer, Transport};
-use tollgate_sip::{Header, HeaderKind, MessageBuilder, parse_datagram};
+use tollgate_sip::{HeaderKind, MessageBuilder, header_array, parse_datagram};
 
-const EDGE: &str = "127.0.0.1:5060";
+#[path = "../../tests/sim/mod.rs"]
+mod sim;
+
+use sim::{EDGE, World};
+
 const CALLER: &str = "127.0.0.2:5060";
 const GATEWAY: &str = "127.0.0.3:5062";
 const SDP: &str = "v=0\r\no=- 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n\
@@ -66,31 +71,18 @@ fn configuration() -> Configuration {
 /// steps with, leaving out the simulated peers'.
 pub(crate) type Meter = fn() -> u64;
 
-/// Tollgate's layer and core, the time, and what they sent.
+/// Tollgate on the simulated network, and the calls made so far.
 pub(crate) struct Lab {
-    layer: TransactionLayer,
-    core: PolicyCore,
-    now: Now,
+    world: World,
     calls: u64,
-    meter: Option<Meter>,
-    /// What `meter` counted in Tollgate's steps of the current call.
-    metered: u64,
     /// Parameters after the branch in the caller's Via: `;rport` makes
     /// Tollgate stamp each of its requests, as most real switches do.
     via_params: &'static str,
 }
 
-fn udp(addr: &str) -> Peer {
-    Peer {
-        addr: addr.parse().unwrap(),
-        transport: Transport::Udp,
-        flow: Some(0),
-    }
-}
-
 /// The `kind` header value of `data`.
 fn header(data: &[u8], kind: HeaderKind) -> String {
-    let mut headers = [Header::EMPTY; MAX_HEADERS];
+    let mut headers = header_array();
     let msg = parse_datagram(data, &mut headers).expect("Tollgate sent a parsable message");
     String::from_utf8_lossy(msg.head.value(kind).expect("header present")).into_owned()
 }
@@ -101,62 +93,32 @@ impl Lab {
     /// for it.
     pub(crate) fn new(meter: Option<Meter>, rport: bool) -> Self {
         let snapshot = Arc::new(SharedSnapshot::new(Snapshot::build(&configuration(), 1)));
-        let auth = Authenticator::new("tollgate", vec![Algorithm::SHA256], &[7; 32], 300);
-        let mut core = PolicyCore::new(
-            snapshot,
-            auth,
-            None,
-            CallConfig::default(),
-            Arc::new(CallBoard::new()),
-        );
-        let now = Now {
-            at: Instant::now(),
-            unix_ms: 1_800_000_000_000,
-        };
-        core.bind(
-            now,
-            Bound {
-                listeners: &[(Transport::Udp, EDGE.parse().unwrap())],
-                source_toward: |_| None,
-            },
-        );
+        let board = Arc::new(CallBoard::new());
+        let mut world = World::new(CallConfig::default(), snapshot, board);
+        world.latency = Duration::ZERO;
+        world.meter = meter;
         Self {
-            layer: TransactionLayer::new(Default::default(), 500_000),
-            core,
-            now,
+            world,
             calls: 0,
-            meter,
-            metered: 0,
             via_params: if rport { ";rport" } else { "" },
         }
     }
 
-    /// `data` arrives from `from`; returns what Tollgate sent, to whom.
+    /// `data` arrives from `from` and Tollgate does all it does about it;
+    /// returns what it sent, to whom.
     fn deliver(&mut self, from: &str, data: Vec<u8>) -> Vec<(SocketAddr, Bytes)> {
-        let (data, mut sent) = (Bytes::from(data), Vec::with_capacity(4));
-        let start = self.meter.map(|m| m());
-        let (now, core) = (self.now, &mut self.core);
-        self.layer.handle_message_with(
-            now.at,
-            udp(from),
-            data,
-            |layer, event, parsed| match parsed {
-                Some(msg) => core.on_parsed_event(now, event, msg, layer),
-                None => core.on_event(now, event, layer),
-            },
-        );
-        while let Some(t) = self.layer.poll_transmit() {
-            sent.push((t.peer.addr, t.data));
-        }
-        self.charge(start);
-        sent
-    }
-
-    /// Adds what the meter counted since `start`.
-    fn charge(&mut self, start: Option<u64>) {
-        if let (Some(meter), Some(start)) = (self.meter, start) {
-            self.metered += meter() - start;
-        }
+        let now = self.world.now();
+        self.world
+            .send(from.parse().unwrap(), EDGE, Bytes::from(data));
+        while self.world.step(now) {}
+        [CALLER, GATEWAY]
+            .into_iter()
+            .map(|to| to.parse().unwrap())
+            .flat_map(|to| {
+                let received = self.world.take_inbox(to);
+                received.into_iter().map(move |r| (to, r.data))
+            })
+            .collect()
     }
 
     /// The one message sent to `to` that starts with `start`.
@@ -170,7 +132,7 @@ impl Lab {
 
     /// The gateway's answer `code` to `request`.
     fn gateway_answer(request: &[u8], code: u16, body: bool) -> Vec<u8> {
-        let mut headers = [Header::EMPTY; MAX_HEADERS];
+        let mut headers = header_array();
         let msg = parse_datagram(request, &mut headers).unwrap();
         let b = MessageBuilder::response_to(&msg.head, code, "OK", Some(b"gw"))
             .header("Contact", format!("<sip:gw@{GATEWAY}>"));
@@ -209,29 +171,11 @@ impl Lab {
         b.build().unwrap()
     }
 
-    /// Runs what is due, as the driver does between messages.
-    fn tick(&mut self) {
-        let due = [self.layer.poll_timeout(), self.core.poll_timeout()]
-            .into_iter()
-            .flatten()
-            .min()
-            .is_some_and(|at| at <= self.now.at);
-        if due {
-            let start = self.meter.map(|m| m());
-            self.layer.handle_timeout(self.now.at);
-            self.core.handle_timeout(self.now, &mut self.layer);
-            while let Some(event) = self.layer.poll_event() {
-                self.core.on_event(self.now, event, &mut self.layer);
-            }
-            while self.layer.poll_transmit().is_some() {}
-            self.charge(start);
-        }
-    }
-
-    /// One complete call; the next one a millisecond later. Returns what
-    /// the meter counted in Tollgate's steps (0 without a meter).
+    /// One complete call; the next one a millisecond later (what falls due
+    /// meanwhile runs). Returns what the meter counted in Tollgate's steps
+    /// (0 without a meter).
     pub(crate) fn call(&mut self) -> u64 {
-        self.metered = 0;
+        let metered = self.world.metered;
         self.calls += 1;
         let n = self.calls;
         let to = format!("<sip:+441632960123@{EDGE}>");
@@ -248,8 +192,12 @@ impl Lab {
         Self::sent_to(&sent, CALLER, "SIP/2.0 200");
         let b_bye = Self::sent_to(&sent, GATEWAY, "BYE");
         self.deliver(GATEWAY, Self::gateway_answer(&b_bye, 200, false));
-        self.now = self.now.after(Duration::from_millis(1));
-        self.tick();
-        self.metered
+        let next = self.world.now() + Duration::from_millis(1);
+        self.world.run_until(next);
+        // What the peers got meanwhile (retransmissions) is not read.
+        for peer in [CALLER, GATEWAY] {
+            self.world.take_inbox(peer.parse().unwrap());
+        }
+        self.world.metered - metered
     }
 }

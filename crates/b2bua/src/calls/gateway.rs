@@ -5,7 +5,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use tollgate_policy::{IpAuthEntry, Protocol};
+use tollgate_policy::IpAuthEntry;
 use tollgate_sip::transaction::{Peer, Transport};
 
 /// The way to one address of a gateway.
@@ -24,7 +24,7 @@ pub(super) struct Hop {
 impl Hop {
     /// The way to `entry` at `ip`, one of its addresses.
     pub(super) fn to(entry: &IpAuthEntry, ip: IpAddr) -> Self {
-        let transport = transport_of(entry.protocol);
+        let transport = Transport::from(entry.protocol);
         let port = if entry.port == 0 {
             entry.protocol.default_port()
         } else {
@@ -53,14 +53,6 @@ impl Hop {
                 .map(|p| format!("<sip:{p};lr{uri_params}>"))
                 .unwrap_or_default(),
         }
-    }
-}
-
-fn transport_of(protocol: Protocol) -> Transport {
-    match protocol {
-        Protocol::Udp => Transport::Udp,
-        Protocol::Tcp => Transport::Tcp,
-        Protocol::Tls | Protocol::TlsSrtp => Transport::Tls,
     }
 }
 

@@ -381,9 +381,8 @@ impl Facts<'_> {
 #[cfg(test)]
 mod tests {
     use super::{Tags, names_sdp};
-    use tollgate_sip::Header;
+
     use tollgate_sip::parse_datagram;
-    use tollgate_sip::transaction::MAX_HEADERS;
 
     #[test]
     fn sdp_is_named_by_any_content_type() {
@@ -392,7 +391,7 @@ mod tests {
                 "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKs\r\n\
                  {content_types}Content-Length: 0\r\n\r\n"
             );
-            let mut headers = [Header::EMPTY; MAX_HEADERS];
+            let mut headers = tollgate_sip::header_array();
             names_sdp(&parse_datagram(text.as_bytes(), &mut headers).unwrap().head)
         };
         assert!(names("Content-Type: application/SDP\r\n"));

@@ -179,3 +179,29 @@ fn a_relayed_re_invite_and_its_answers_are_each_read_once() {
     assert_eq!(now_received - received, 4);
     assert_eq!(now_parsed - parsed, 4 + 2 + 2);
 }
+
+/// A 407 to Tollgate's BYE with no challenge it can answer ends there:
+/// no second BYE, and the call is over all the same.
+#[test]
+fn a_bye_refused_without_a_usable_challenge_is_not_sent_again() {
+    let mut lab = Lab::start(1, gateway_credentials);
+    let (mut a, _) = connect(&mut lab, 0);
+    let bye = lab.caller.in_dialog(&mut a, "BYE");
+    lab.caller.send(bye).unwrap();
+    expect_status(&mut lab.caller, 200);
+    let gw = &mut lab.gateways[0];
+    let bye = expect_request(gw, "BYE");
+    gw.respond(&bye, 407, "Proxy Authentication Required")
+        .unwrap();
+    let again = gw
+        .recv_until(Duration::from_secs(1), |r| {
+            r.method().as_deref() == Some("BYE")
+        })
+        .unwrap();
+    assert!(
+        again.is_none(),
+        "a second BYE: {:?}",
+        again.map(|r| r.text())
+    );
+    assert!(lab.channels_back_to_zero());
+}

@@ -313,3 +313,30 @@ fn offerless_reinvite(lab: &mut Lab, a: &mut Dialog, tag: &str) -> Received {
         .unwrap();
     at_gw
 }
+
+/// A relayed request the far side never answers gets 408 from Tollgate
+/// when its transaction gives up (64·T1), built from what the request
+/// said when it came; the call goes on.
+#[test]
+fn a_relayed_request_never_answered_gets_408() {
+    let mut lab = Lab::start(1, |_| {});
+    let (mut a, _) = connect(&mut lab, 0);
+    let info = lab
+        .caller
+        .in_dialog(&mut a, "INFO")
+        .body("application/dtmf-relay", "Signal=5\r\nDuration=160\r\n");
+    lab.caller.send(info).unwrap();
+    // The gateway hears it (and its retransmissions) and says nothing.
+    expect_request(&mut lab.gateways[0], "INFO");
+    let answer = lab
+        .caller
+        .recv_until(Duration::from_secs(10), |r| {
+            r.status().is_some_and(|c| c >= 200)
+        })
+        .unwrap()
+        .expect("a final answer to the INFO");
+    assert_eq!(answer.status(), Some(408), "{}", answer.text());
+    assert_eq!(answer.cseq(), Some(a.cseq));
+    assert_eq!(answer.header("To").as_deref(), Some(a.remote.as_str()));
+    assert_eq!(lab.board.len(), 1, "the call goes on");
+}

@@ -69,6 +69,11 @@ pub(crate) struct World {
     /// Message heads Tollgate parsed, and datagrams it received, so far.
     pub(crate) parsed: u64,
     pub(crate) received: u64,
+    /// Read around each of Tollgate's steps (a clock, an allocation
+    /// count), to charge Tollgate alone with what it counts.
+    pub(crate) meter: Option<fn() -> u64>,
+    /// What `meter` counted in Tollgate's steps so far.
+    pub(crate) metered: u64,
 }
 
 /// Wakes the simulated driver: the next step runs at once.
@@ -105,7 +110,8 @@ impl World {
         let asked = Arc::new(AtomicBool::new(false));
         core.set_waker(std::task::Waker::from(Arc::new(Flag(asked.clone()))));
         Self {
-            layer: TransactionLayer::new(timers, 100_000),
+            // Room for the lingering transactions of 1,000 calls a second.
+            layer: TransactionLayer::new(timers, 500_000),
             core,
             now,
             wire: BinaryHeap::new(),
@@ -116,6 +122,8 @@ impl World {
             loss: None,
             parsed: 0,
             received: 0,
+            meter: None,
+            metered: 0,
         }
     }
 
@@ -163,12 +171,18 @@ impl World {
         };
         self.advance_to(at);
         let parsed = heads_parsed();
+        let mut woken = self.asked.load(Ordering::SeqCst)
+            || [self.layer.poll_timeout(), self.core.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .any(|t| t <= at);
         while self.wire.peek().is_some_and(|p| p.0.at <= self.now.at) {
             let Some(Reverse(packet)) = self.wire.pop() else {
                 break;
             };
             if packet.to == EDGE {
                 self.received += 1;
+                woken = true;
                 self.receive(packet);
             } else {
                 self.inboxes
@@ -177,9 +191,17 @@ impl World {
                     .push_back(Received { data: packet.data });
             }
         }
-        // What the driver does on every wake-up.
+        // Only datagrams to peers arrived: the driver was not woken.
+        if !woken {
+            return true;
+        }
+        // What the driver does on a wake-up: the layer's timers when due,
+        // the API's requests when woken for them, the core's timers always.
+        let start = self.meter.map(|m| m());
         let (now, layer, core) = (self.now, &mut self.layer, &mut self.core);
-        layer.handle_timeout(now.at);
+        if layer.poll_timeout().is_some_and(|at| at <= now.at) {
+            layer.handle_timeout(now.at);
+        }
         if self.asked.swap(false, Ordering::SeqCst) {
             core.handle_asked(now, layer);
         }
@@ -187,9 +209,25 @@ impl World {
         while let Some(event) = layer.poll_event() {
             core.on_event(now, event, layer);
         }
+        self.charge(start);
         self.flush();
         self.parsed += heads_parsed() - parsed;
         true
+    }
+
+    /// Adds what the meter counted since `start` to [`World::metered`].
+    fn charge(&mut self, start: Option<u64>) {
+        if let (Some(meter), Some(start)) = (self.meter, start) {
+            self.metered += meter() - start;
+        }
+    }
+
+    /// Everything that reached `addr` and was not read yet.
+    pub(crate) fn take_inbox(&mut self, addr: SocketAddr) -> Vec<Received> {
+        self.inboxes
+            .get_mut(&addr)
+            .map(|inbox| inbox.drain(..).collect())
+            .unwrap_or_default()
     }
 
     /// Runs every event up to `limit`, then stands at `limit`.
@@ -211,6 +249,7 @@ impl World {
             transport: Transport::Udp,
             flow: None,
         };
+        let start = self.meter.map(|m| m());
         let (now, core) = (self.now, &mut self.core);
         self.layer
             .handle_message_with(
@@ -222,6 +261,7 @@ impl World {
                     None => core.on_event(now, event, layer),
                 },
             );
+        self.charge(start);
         self.flush();
     }
 

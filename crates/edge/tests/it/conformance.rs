@@ -9,8 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use tollgate_edge::{Listen, StreamLimits, Transport};
-use tollgate_sip::transaction::MAX_HEADERS;
-use tollgate_sip::{Header, Limits, Method, Status, check_request, parse_datagram, parse_stream};
+use tollgate_sip::{Limits, Method, Status, check_request, parse_datagram, parse_stream};
 use tollgate_testua::TestUa;
 
 use crate::support::{addr, certs, start_on};
@@ -25,7 +24,7 @@ enum Expect {
 
 /// The answer the options core gives a message that framed.
 fn expected_for_message(data: &[u8], datagram: bool) -> Expect {
-    let mut headers = [Header::EMPTY; MAX_HEADERS];
+    let mut headers = tollgate_sip::header_array();
     let msg = match parse_datagram(data, &mut headers) {
         Ok(m) => m,
         Err(e) => {
@@ -55,7 +54,7 @@ fn expected(data: &[u8], transport: Transport) -> Expect {
     if transport == Transport::Udp {
         return expected_for_message(data, true);
     }
-    let mut headers = [Header::EMPTY; MAX_HEADERS];
+    let mut headers = tollgate_sip::header_array();
     match parse_stream(data, &mut headers, &Limits::default()) {
         Err(_) => Expect::Closed,
         Ok(Status::Partial) => Expect::Silence,

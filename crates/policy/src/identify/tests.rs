@@ -54,7 +54,7 @@ fn auth() -> Authenticator {
 fn facts<'a>(source: &str, called: &'a str, header: Option<&'a [u8]>) -> RequestFacts<'a> {
     RequestFacts {
         source: source.parse::<SocketAddr>().unwrap(),
-        transport: Protocol::Udp,
+        transport: Transport::Udp,
         method: b"INVITE",
         request_uri: RURI,
         called,
@@ -139,7 +139,7 @@ fn transport_disabled_entries_and_inactive_accounts() {
         Decision::Deny(Denial::TransportMismatch)
     );
     let mut tcp = facts("192.0.2.14:5060", "4411", None);
-    tcp.transport = Protocol::Tcp;
+    tcp.transport = Transport::Tcp;
     assert_eq!(ip_of(&a.identify(&snap, &tcp)).0, 14);
     // A disabled entry or an inactive account's entry does not identify:
     // the caller is asked for credentials like any stranger.

@@ -15,7 +15,6 @@ use bytes::Bytes;
 use super::{Event, Out, Peer, TimerConfig, TxId};
 use crate::builder::MessageBuilder;
 use crate::header::HeaderKind;
-use crate::message::Header;
 use crate::method::Method;
 use crate::parse::parse_datagram;
 
@@ -167,9 +166,9 @@ impl InviteClient {
 /// Call-ID, From, CSeq number, top Via and Route of the INVITE; To of the
 /// response.
 fn ack_for(request: &[u8], response: &[u8]) -> Option<Bytes> {
-    let mut req_headers = [Header::EMPTY; super::MAX_HEADERS];
+    let mut req_headers = crate::header_array();
     let req = parse_datagram(request, &mut req_headers).ok()?.head;
-    let mut resp_headers = [Header::EMPTY; super::MAX_HEADERS];
+    let mut resp_headers = crate::header_array();
     let resp = parse_datagram(response, &mut resp_headers).ok()?.head;
     let uri = req.request_line()?.uri;
     let seq = req.cseq().ok()?.seq;

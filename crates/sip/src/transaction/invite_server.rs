@@ -16,7 +16,6 @@ use bytes::Bytes;
 
 use super::{Event, Out, Peer, TimerConfig, TxError, TxId};
 use crate::builder::MessageBuilder;
-use crate::message::Header;
 use crate::parse::parse_datagram;
 
 #[derive(Debug)]
@@ -207,7 +206,7 @@ impl InviteServer {
 
 /// 100 Trying for a request, built from its own headers.
 fn trying_for(request: &[u8]) -> Option<Bytes> {
-    let mut headers = [Header::EMPTY; super::MAX_HEADERS];
+    let mut headers = crate::header_array();
     let msg = parse_datagram(request, &mut headers).ok()?;
     MessageBuilder::response_to(&msg.head, 100, "Trying", None)
         .build()

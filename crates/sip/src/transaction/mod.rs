@@ -55,9 +55,6 @@ use invite_server::InviteServer;
 use non_invite_client::NonInviteClient;
 use non_invite_server::NonInviteServer;
 
-/// Header lines the layer makes room for when it parses a message.
-pub const MAX_HEADERS: usize = 96;
-
 /// A SIP transport protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Transport {
@@ -82,6 +79,29 @@ impl Transport {
             Self::Tcp => "TCP",
             Self::Tls => "TLS",
         }
+    }
+
+    /// The lower-case name (`udp`, `tcp`, `tls`): a URI's `transport`
+    /// parameter, and how configuration spells a listener.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Udp => "udp",
+            Self::Tcp => "tcp",
+            Self::Tls => "tls",
+        }
+    }
+
+    /// The transport named `name` (any case).
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::Udp, Self::Tcp, Self::Tls]
+            .into_iter()
+            .find(|t| t.name().eq_ignore_ascii_case(name))
+    }
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -563,7 +583,7 @@ impl TransactionLayer {
     /// Takes one received message (a datagram, or one framed stream
     /// message); what it brings waits in [`TransactionLayer::poll_event`].
     pub fn handle_message(&mut self, now: Instant, peer: Peer, data: Bytes) {
-        let mut headers = [Header::EMPTY; MAX_HEADERS];
+        let mut headers = crate::header_array();
         self.receive(now, peer, &data, &mut headers);
     }
 
@@ -579,7 +599,7 @@ impl TransactionLayer {
     where
         F: FnMut(&mut Self, Event, Option<&Received<'_, '_>>),
     {
-        let mut headers = [Header::EMPTY; MAX_HEADERS];
+        let mut headers = crate::header_array();
         let earlier = self.events.len();
         let received = self.receive(now, peer, &data, &mut headers);
         for index in 0..self.events.len() {
@@ -595,7 +615,7 @@ impl TransactionLayer {
                 }
                 (Event::Request { data: stamped, .. }, Some(r)) => {
                     let stamped = stamped.clone();
-                    let mut stamped_headers = [Header::EMPTY; MAX_HEADERS];
+                    let mut stamped_headers = crate::header_array();
                     let read = parse_datagram(&stamped, &mut stamped_headers)
                         .ok()
                         .and_then(|message| r.restamped(message));
@@ -651,7 +671,7 @@ impl TransactionLayer {
 
     /// A request whose head parsed but whose body length is wrong.
     fn reject_framing(&mut self, peer: Peer, data: &[u8], status: u16) {
-        let mut headers = [Header::EMPTY; MAX_HEADERS];
+        let mut headers = crate::header_array();
         let Ok(head) = parse_datagram_head(data, &mut headers) else {
             return;
         };
@@ -839,7 +859,7 @@ impl TransactionLayer {
     /// Via must carry an RFC 3261 branch) and sends it. ACK is not a
     /// transaction: send it with [`TransactionLayer::send_stateless`].
     pub fn send_request(&mut self, now: Instant, peer: Peer, data: Bytes) -> Result<TxId, TxError> {
-        let mut headers = [Header::EMPTY; MAX_HEADERS];
+        let mut headers = crate::header_array();
         let msg = parse_datagram(&data, &mut headers).map_err(|_| TxError::BadMessage)?;
         let method = msg.head.method().ok_or(TxError::BadMessage)?;
         let via = msg.head.top_via().map_err(|_| TxError::BadMessage)?;

@@ -139,7 +139,7 @@ impl Pair {
                 _ => None,
             })
             .expect("request seen by the UAS");
-        let mut headers = [Header::EMPTY; MAX_HEADERS];
+        let mut headers = crate::header_array();
         let head = parse_datagram(&request, &mut headers).unwrap().head;
         let data = MessageBuilder::response_to(&head, code, "Reason", Some(b"uas"))
             .build()
@@ -347,7 +347,7 @@ fn a_stateless_answer_goes_out_once_and_keeps_no_state() {
             _ => None,
         })
         .unwrap();
-    let mut headers = [Header::EMPTY; MAX_HEADERS];
+    let mut headers = crate::header_array();
     let head = parse_datagram(&invite, &mut headers).unwrap().head;
     let tag = stateless_tag(&head);
     let answer = MessageBuilder::response_to(&head, 407, "Proxy Auth", Some(tag.as_bytes()))
@@ -586,7 +586,7 @@ fn responses_go_back_to_the_source_port_even_without_rport() {
     let Some(Event::Request { id: Some(id), .. }) = layer.poll_event() else {
         panic!("request expected");
     };
-    let mut headers = [Header::EMPTY; MAX_HEADERS];
+    let mut headers = crate::header_array();
     let head = parse_datagram(without.as_bytes(), &mut headers)
         .unwrap()
         .head;
@@ -684,7 +684,7 @@ fn requests_reach_the_core_with_their_top_via_stamped_once() {
         "{text}"
     );
     // A response built from it leaves exactly as built.
-    let mut headers = [Header::EMPTY; MAX_HEADERS];
+    let mut headers = crate::header_array();
     let head = parse_datagram(&data, &mut headers).unwrap().head;
     let ok = Bytes::from(
         MessageBuilder::response_to(&head, 200, "OK", Some(b"t1"))
@@ -765,7 +765,7 @@ fn handle_message_with_hands_over_its_parse_in_queue_order() {
     let id = layer
         .send_request(now, gateway, Bytes::from(invite.clone()))
         .unwrap();
-    let mut headers = [Header::EMPTY; MAX_HEADERS];
+    let mut headers = crate::header_array();
     let head = parse_datagram(invite.as_bytes(), &mut headers)
         .unwrap()
         .head;
@@ -801,7 +801,7 @@ fn send_built_request_takes_the_given_branch_and_method() {
         .unwrap();
     assert_eq!(layer.poll_transmit().map(|t| t.data), Some(bye.clone()));
     // The response finds the transaction by that branch and method.
-    let mut headers = [Header::EMPTY; MAX_HEADERS];
+    let mut headers = crate::header_array();
     let head = parse_datagram(&bye, &mut headers).unwrap().head;
     let ok = MessageBuilder::response_to(&head, 200, "OK", Some(b"g1"))
         .build()

@@ -344,7 +344,11 @@ impl Defense {
             "blocking"
         );
         metrics::counter!("tollgate_blocks_total", "event" => "created").increment(1);
-        let _ = self.decisions.send(decision);
+        if self.decisions.send(decision).is_err() {
+            // No store writer (a read-only server, or shutting down): the
+            // block holds here but is not recorded.
+            metrics::counter!("tollgate_blocks_total", "event" => "unrecorded").increment(1);
+        }
     }
 }
 

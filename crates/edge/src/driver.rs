@@ -50,6 +50,12 @@ struct Senders {
     udp: Vec<(Arc<UdpSocket>, bool)>,
     stream: StreamContext,
     tls_client: Option<tokio_rustls::TlsConnector>,
+    /// `tollgate_send_failures_total{transport="udp"}`: datagrams the
+    /// system refused.
+    udp_failures: metrics::Counter,
+    /// `tollgate_send_failures_total{transport="stream"}`: messages for a
+    /// connection that could not be opened, or whose write queue was full.
+    stream_failures: metrics::Counter,
 }
 
 impl Senders {
@@ -74,6 +80,7 @@ impl Senders {
                     other => other,
                 };
                 if let Err(e) = sent {
+                    self.udp_failures.increment(1);
                     tracing::debug!(to = %t.peer.addr, error = %e, "UDP send failed");
                 }
             }
@@ -81,6 +88,7 @@ impl Senders {
                 let connections = &self.stream.connections;
                 if let Some(writer) = connections.writer(t.peer.flow, transport, t.peer.addr) {
                     if writer.try_send(t.data).is_err() {
+                        self.stream_failures.increment(1);
                         tracing::debug!(to = %t.peer.addr, "connection write queue full");
                     }
                     return;
@@ -89,10 +97,11 @@ impl Senders {
                 // is down takes the whole connect timeout): never on the
                 // driver.
                 let Ok(tls) = self.tls_for(transport, t.peer.addr) else {
+                    self.stream_failures.increment(1);
                     tracing::debug!(to = %t.peer.addr, "no TLS client configuration");
                     return;
                 };
-                let ctx = self.stream.clone();
+                let (ctx, failures) = (self.stream.clone(), self.stream_failures.clone());
                 let (remote, data) = (t.peer.addr, t.data);
                 tokio::spawn(async move {
                     // Another message may have opened it meanwhile.
@@ -101,6 +110,7 @@ impl Senders {
                         None => stream::connect(remote, transport, tls, ctx).await,
                     };
                     if writer.is_none_or(|w| w.try_send(data).is_err()) {
+                        failures.increment(1);
                         tracing::debug!(to = %remote, "could not open a connection");
                     }
                 });
@@ -192,6 +202,8 @@ impl Edge {
                 .tls_client
                 .clone()
                 .map(tokio_rustls::TlsConnector::from),
+            udp_failures: metrics::counter!("tollgate_send_failures_total", "transport" => "udp"),
+            stream_failures: metrics::counter!("tollgate_send_failures_total", "transport" => "stream"),
         };
         let mut core = core;
         core.bind(
@@ -236,7 +248,10 @@ impl Edge {
     /// waiting for a final response finish (at most `grace`), then closes
     /// everything.
     pub async fn shutdown(self, grace: Duration) {
+        // Refused only when the driver has ended already: nothing to stop.
         let _ = self.stop.send(Some(grace));
+        // Past the grace period (and a second more), the driver is left to
+        // end with the runtime.
         let _ = tokio::time::timeout(grace + Duration::from_secs(1), self.driver).await;
     }
 }
@@ -321,6 +336,7 @@ async fn drive(
             break;
         }
     }
+    // Refused only when no connection task is left to tell.
     let _ = closed.send(true);
 }
 

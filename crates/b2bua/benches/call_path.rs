@@ -4,9 +4,10 @@
 //! call per millisecond, so transactions linger and expire as at 1,000
 //! calls per second).
 //!
-//! Each call is measured twice: whole, with the simulated caller and
-//! gateway that read Tollgate's messages and build their own
-//! (`ip_call_end_to_end`, `ip_call_with_rport`), and as Tollgate's own
+//! Each call is measured twice: whole, with the simulated network (the
+//! B2BUA tests' `World`) and the bench's caller and gateway, which read
+//! Tollgate's messages and build their own (`ip_call_end_to_end`,
+//! `ip_call_with_rport`), and as Tollgate's own
 //! share, the clock read around each of its steps (`ip_call_tollgate_only`;
 //! the clock reads themselves, two per step, are in the figure).
 //!

@@ -269,7 +269,7 @@ impl PolicyCore {
                 ) {
                     (Verdict::Call(identity, user), Some(sid)) => {
                         self.calls
-                            .start(cx, sid, peer, &data, received, &identity, &user);
+                            .start(cx, (sid, peer), &data, received, (&identity, &user));
                     }
                     (Verdict::Reply(Some(resp)), Some(sid)) => reply(cx.layer, now.at, sid, resp),
                     (Verdict::Stateless(answer), Some(sid)) => {

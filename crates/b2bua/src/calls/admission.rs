@@ -86,19 +86,17 @@ pub(super) const WAIT_RETRY: Duration = Duration::from_millis(20);
 
 impl Calls {
     /// A new call from an identified caller's INVITE `data` (`received`:
-    /// what the layer read of it; `sid` is its server transaction): refused at once (dial
+    /// what the layer read of it; `sid` is its server transaction; `caller`
+    /// the identity and the Request-URI's user): refused at once (dial
     /// plan, route, limits, codecs) or sent towards the first carrier
     /// gateway.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn start(
         &mut self,
         cx: &mut Ctx<'_>,
-        sid: TxId,
-        peer: Peer,
+        (sid, peer): (TxId, Peer),
         data: &Bytes,
         received: &Received<'_, '_>,
-        identity: &Identity<'_>,
-        request_user: &str,
+        (identity, request_user): (&Identity<'_>, &str),
     ) {
         self.attempted.increment(1);
         let id = self.next_id + 1;

@@ -289,7 +289,6 @@ impl Calls {
     }
 
     /// A response to the current B-leg INVITE of call `id`.
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn on_invite_response(
         &mut self,
         cx: &mut Ctx<'_>,
@@ -415,7 +414,6 @@ impl Calls {
     /// the caller the answer, as the carrier's reply rules say. A
     /// challenge that could not be answered counts as a failure to fail
     /// over from.
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn attempt_failed(
         &mut self,
         cx: &mut Ctx<'_>,

@@ -88,9 +88,15 @@ impl Calls {
                 let early = method != Method::Invite
                     && (side == Side::B || call.out.as_ref().is_some_and(|o| o.early.is_some()));
                 if call.answered || early {
-                    let request = Box::new(Relayed::read(&msg.head, &facts));
-                    let reply = reply_headers(&msg.head, leg_of(&call, side).local_tag());
-                    self.relay(cx, &mut call, call_id, side, sid, (request, reply), None);
+                    let relay = Box::new(Relay {
+                        call: call_id,
+                        from: side,
+                        server: sid,
+                        request: Box::new(Relayed::read(&msg.head, &facts)),
+                        reply: reply_headers(&msg.head, leg_of(&call, side).local_tag()),
+                        retried: false,
+                    });
+                    self.relay(cx, &mut call, relay, None);
                 } else if let Some(resp) = response_tagged(
                     &msg.head,
                     491,

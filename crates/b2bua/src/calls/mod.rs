@@ -274,7 +274,7 @@ impl Calls {
         data: &Bytes,
         received: &Received<'_, '_>,
     ) {
-        // The cx.layer validated the response: it has what Facts needs.
+        // The layer validated the response: it has what Facts needs.
         let Some(facts) = Facts::of(data, received) else {
             return;
         };

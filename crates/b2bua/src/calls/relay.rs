@@ -78,21 +78,17 @@ impl Relayed {
 }
 
 impl Calls {
-    /// Sends `request` from `from` (server transaction `sid`, whose
-    /// responses copy `reply`) to the other leg with that leg's next CSeq;
-    /// with `auth` (the answer to the carrier's challenge) it carries that
-    /// header and is not answered again.
-    #[allow(clippy::too_many_arguments)]
+    /// Sends `relay`'s request to the leg other than the one it came from,
+    /// with that leg's next CSeq; with `auth` (the answer to the carrier's
+    /// challenge) it carries that header and is not answered again.
     pub(super) fn relay(
         &mut self,
         cx: &mut Ctx<'_>,
         call: &mut Call,
-        call_id: u64,
-        from: Side,
-        sid: TxId,
-        (request, copied): (Box<Relayed>, ResponseHeaders),
+        mut relay: Box<Relay>,
         auth: Option<(&str, String)>,
     ) {
+        let (from, request) = (relay.from, &relay.request);
         let restricted = if from == Side::A {
             call.restricted.clone()
         } else {
@@ -154,22 +150,13 @@ impl Calls {
         let peer = other.peer;
         match send_request(cx.layer, cx.now, peer, b, method, &branch) {
             Some(tx) => {
-                self.by_client.insert(
-                    tx,
-                    Role::Relay(Box::new(Relay {
-                        call: call_id,
-                        from,
-                        server: sid,
-                        request,
-                        reply: copied,
-                        retried,
-                    })),
-                );
+                relay.retried = retried;
+                self.by_client.insert(tx, Role::Relay(relay));
             }
             None => {
-                let error = response_with(&copied, 500, "Server Internal Error", &[], None);
+                let error = response_with(&relay.reply, 500, "Server Internal Error", &[], None);
                 if let Some(resp) = error {
-                    reply(cx.layer, cx.now, sid, resp);
+                    reply(cx.layer, cx.now, relay.server, resp);
                 }
             }
         }
@@ -207,23 +194,8 @@ impl Calls {
                 .zip(facts.challenge.clone())
                 .map(|((c, b), mut nonce)| nonce.answer(c, method, b.target()));
             if let Some(auth) = auth {
-                let Relay {
-                    call: call_id,
-                    from,
-                    server,
-                    request,
-                    reply,
-                    ..
-                } = *relay;
-                self.relay(
-                    cx,
-                    &mut call,
-                    call_id,
-                    from,
-                    server,
-                    (request, reply),
-                    Some(auth),
-                );
+                let call_id = relay.call;
+                self.relay(cx, &mut call, relay, Some(auth));
                 self.keep(call_id, call);
                 return;
             }

@@ -3,14 +3,15 @@
 //! gateway probes. The driver asks [`Calls::poll_timeout`] when to wake and
 //! calls [`Calls::handle_timeout`] on every wake-up.
 
+use std::cmp::Reverse;
 use std::time::{Duration, Instant};
+
+use tollgate_policy::SharedSnapshot;
+use tollgate_sip::transaction::TransactionLayer;
 
 use super::call::*;
 use super::{Calls, Ctx};
 use crate::Now;
-use std::cmp::Reverse;
-use tollgate_policy::SharedSnapshot;
-use tollgate_sip::transaction::TransactionLayer;
 
 impl Calls {
     /// When [`Calls::handle_timeout`] is next due: a call's timer or the

@@ -315,3 +315,35 @@ fn digest_call(which: usize) {
     expect_status(&mut ua, 200);
     assert!(lab.channels_back_to_zero());
 }
+
+/// The 200 to the caller is lost on the wire: Tollgate sends it again (T1
+/// later) until the caller's ACK, then stops.
+#[test]
+fn a_lost_answer_to_the_caller_is_sent_again_until_acked() {
+    let mut lab = Lab::start(1, |_| {});
+    let caller = lab.caller.local_addr();
+    let lost = Rc::new(std::cell::Cell::new(0));
+    let counted = lost.clone();
+    lab.world.borrow_mut().loss = Some(Box::new(move |p: &sim::Packet| {
+        let first_ok = p.to == caller && p.data.starts_with(b"SIP/2.0 200") && counted.get() == 0;
+        if first_ok {
+            counted.set(1);
+        }
+        first_ok
+    }));
+    let world = lab.world.clone();
+    let started = world.borrow().now();
+    connect(&mut lab, 0);
+    let waited = world.borrow().now() - started;
+    assert_eq!(lost.get(), 1, "the first 200 was lost");
+    assert!(
+        waited >= timers().t1,
+        "the 200 came again after T1: {waited:?}"
+    );
+    assert_eq!(lab.board.list()[0].state, CallState::Answered);
+    let again = lab
+        .caller
+        .recv_until(Duration::from_secs(2), |r| r.status() == Some(200))
+        .unwrap();
+    assert!(again.is_none(), "the ACK stops the retransmissions");
+}

@@ -4,6 +4,7 @@
 //! ingress entry per gateway, a route between them; the SDP both sides
 //! offer and answer; fast transaction timers.
 
+// The edge's wiring tests use a part of it.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
@@ -35,12 +36,7 @@ pub(crate) fn configuration(gateways: &[SocketAddr]) -> Configuration {
         id,
         name: name.into(),
         kind,
-        status: AccountStatus::Active,
-        channels: 0,
-        cps: 0,
-        notes: String::new(),
-        digest: None,
-        carrier: CarrierSettings::default(),
+        ..Account::default()
     };
     let mut entries = vec![IpAuthEntry {
         id: 1,

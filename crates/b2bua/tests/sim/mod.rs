@@ -10,6 +10,8 @@
 //! message runs the world (delivering datagrams and firing timers in
 //! order) until it arrives or the wait runs out in virtual time.
 
+// Shared by the call tests and the benches (`benches/lab/`), each of which
+// uses a part of it.
 #![allow(dead_code)]
 
 use std::cell::RefCell;
